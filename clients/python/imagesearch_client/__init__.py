@@ -1,0 +1,14 @@
+"""Python client for the imagesearch gRPC API, blocking and asyncio."""
+
+from imagesearch_client.client import AsyncImageSearchClient, ImageSearchClient
+from imagesearch_client.types import Collection, Hit, InsertItem, InsertOutcome, Item
+
+__all__ = [
+    "AsyncImageSearchClient",
+    "Collection",
+    "Hit",
+    "ImageSearchClient",
+    "InsertItem",
+    "InsertOutcome",
+    "Item",
+]

@@ -1,0 +1,218 @@
+"""Blocking and asyncio clients. Every call has a deadline (`timeout`, seconds).
+
+Failures raise grpc.RpcError; `err.code()` and `err.details()` say what went wrong.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from imagesearch.v1 import imagesearch_pb2 as pb
+from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
+from imagesearch_client.types import Collection, Hit, InsertItem, InsertOutcome, Item
+
+DEFAULT_TIMEOUT_S = 30.0
+# Matches the server's default limit, so a 20 MB photo goes through.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+def _search_request(collection: str, image: bytes, top_k: int | None, min_score: float | None) -> pb.SearchRequest:
+    request = pb.SearchRequest(collection=collection, image=image)
+    if top_k is not None:
+        request.top_k = top_k
+    if min_score is not None:
+        request.min_score = min_score
+    return request
+
+
+def _search_by_id_request(
+    collection: str, item_id: str, top_k: int | None, min_score: float | None, include_self: bool
+) -> pb.SearchByIdRequest:
+    request = pb.SearchByIdRequest(collection=collection, id=item_id, include_self=include_self)
+    if top_k is not None:
+        request.top_k = top_k
+    if min_score is not None:
+        request.min_score = min_score
+    return request
+
+
+def _items(response: pb.GetResponse) -> list[Item]:
+    return [Item.from_proto(i) for i in response.items]
+
+
+class ImageSearchClient:
+    """Blocking client. Use as a context manager, or call close()."""
+
+    def __init__(self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.ImageSearchStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> "ImageSearchClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self._channel.close()
+
+    def wait_serving(self, timeout: float = 300.0) -> None:
+        """Blocks until the server reports SERVING; raises grpc.RpcError on timeout."""
+        self._channel_ready(timeout)
+        for status in self._health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout):
+            if status.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+
+    def _channel_ready(self, timeout: float) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    def create_collection(self, name: str) -> Collection:
+        """Creates an empty collection."""
+        return Collection.from_proto(self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+
+    def get_collection(self, name: str) -> Collection:
+        """Describes one collection."""
+        return Collection.from_proto(self._stub.GetCollection(pb.GetCollectionRequest(name=name), timeout=self.timeout))
+
+    def list_collections(self) -> list[Collection]:
+        """Every collection, sorted by name."""
+        response = self._stub.ListCollections(pb.ListCollectionsRequest(), timeout=self.timeout)
+        return [Collection.from_proto(c) for c in response.collections]
+
+    def delete_collection(self, name: str) -> None:
+        """Deletes a collection and its items."""
+        self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
+
+    def insert(self, collection: str, item: InsertItem) -> str:
+        """Inserts one image; returns its id."""
+        return self._stub.Insert(item.to_proto(collection), timeout=self.timeout).id
+
+    def insert_stream(
+        self, collection: str, items: Iterable[InsertItem], timeout: float | None = None
+    ) -> Iterator[InsertOutcome]:
+        """Streams items in; yields one outcome per item as the server finishes it."""
+        requests = (item.to_proto(collection) for item in items)
+        for result in self._stub.InsertStream(requests, timeout=timeout):
+            yield InsertOutcome.from_proto(result)
+
+    def search(
+        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+    ) -> list[Hit]:
+        """The stored images most similar to `image`, best first."""
+        stream = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
+        return [Hit.from_proto(h) for h in stream]
+
+    def search_by_id(
+        self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
+        include_self: bool = False,
+    ) -> list[Hit]:
+        """The stored images most similar to the stored item `item_id`."""
+        request = _search_by_id_request(collection, item_id, top_k, min_score, include_self)
+        return [Hit.from_proto(h) for h in self._stub.SearchById(request, timeout=self.timeout)]
+
+    def get(self, collection: str, ids: list[str]) -> list[Item]:
+        """The items among `ids` that exist."""
+        return _items(self._stub.Get(pb.GetRequest(collection=collection, ids=ids), timeout=self.timeout))
+
+    def delete(self, collection: str, ids: list[str]) -> int:
+        """Deletes items; returns how many existed."""
+        return self._stub.Delete(pb.DeleteRequest(collection=collection, ids=ids), timeout=self.timeout).deleted
+
+    def count(self, collection: str) -> int:
+        """Number of items in a collection."""
+        return self._stub.Count(pb.CountRequest(collection=collection), timeout=self.timeout).count
+
+
+class AsyncImageSearchClient:
+    """asyncio client with the same methods as ImageSearchClient, as coroutines."""
+
+    def __init__(self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.ImageSearchStub(self._channel)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> "AsyncImageSearchClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closes the channel."""
+        await self._channel.close()
+
+    async def create_collection(self, name: str) -> Collection:
+        """Creates an empty collection."""
+        return Collection.from_proto(await self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+
+    async def get_collection(self, name: str) -> Collection:
+        """Describes one collection."""
+        return Collection.from_proto(await self._stub.GetCollection(pb.GetCollectionRequest(name=name), timeout=self.timeout))
+
+    async def list_collections(self) -> list[Collection]:
+        """Every collection, sorted by name."""
+        response = await self._stub.ListCollections(pb.ListCollectionsRequest(), timeout=self.timeout)
+        return [Collection.from_proto(c) for c in response.collections]
+
+    async def delete_collection(self, name: str) -> None:
+        """Deletes a collection and its items."""
+        await self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
+
+    async def insert(self, collection: str, item: InsertItem) -> str:
+        """Inserts one image; returns its id."""
+        return (await self._stub.Insert(item.to_proto(collection), timeout=self.timeout)).id
+
+    async def insert_stream(
+        self, collection: str, items: AsyncIterable[InsertItem] | Iterable[InsertItem], timeout: float | None = None
+    ) -> AsyncIterator[InsertOutcome]:
+        """Streams items in; yields one outcome per item as the server finishes it."""
+
+        async def requests() -> AsyncIterator[pb.InsertRequest]:
+            if hasattr(items, "__aiter__"):
+                async for item in items:
+                    yield item.to_proto(collection)
+            else:
+                for item in items:
+                    yield item.to_proto(collection)
+
+        async for result in self._stub.InsertStream(requests(), timeout=timeout):
+            yield InsertOutcome.from_proto(result)
+
+    async def search(
+        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+    ) -> list[Hit]:
+        """The stored images most similar to `image`, best first."""
+        call = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
+        return [Hit.from_proto(h) async for h in call]
+
+    async def search_by_id(
+        self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
+        include_self: bool = False,
+    ) -> list[Hit]:
+        """The stored images most similar to the stored item `item_id`."""
+        call = self._stub.SearchById(
+            _search_by_id_request(collection, item_id, top_k, min_score, include_self), timeout=self.timeout
+        )
+        return [Hit.from_proto(h) async for h in call]
+
+    async def get(self, collection: str, ids: list[str]) -> list[Item]:
+        """The items among `ids` that exist."""
+        return _items(await self._stub.Get(pb.GetRequest(collection=collection, ids=ids), timeout=self.timeout))
+
+    async def delete(self, collection: str, ids: list[str]) -> int:
+        """Deletes items; returns how many existed."""
+        return (await self._stub.Delete(pb.DeleteRequest(collection=collection, ids=ids), timeout=self.timeout)).deleted
+
+    async def count(self, collection: str) -> int:
+        """Number of items in a collection."""
+        return (await self._stub.Count(pb.CountRequest(collection=collection), timeout=self.timeout)).count

@@ -1,0 +1,1 @@
+"""The gRPC API: request handlers, validation, error mapping, metrics."""

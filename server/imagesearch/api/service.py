@@ -1,0 +1,185 @@
+"""The ImageSearch RPC handlers: validate, encode through Triton, read or write the store."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import grpc
+
+from imagesearch.api import convert, validation
+from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
+from imagesearch.inference import ImageEncoder
+from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
+from imagesearch.v1 import imagesearch_pb2 as pb
+from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """The settings the handlers enforce."""
+
+    max_image_pixels: int
+    insert_concurrency: int
+
+
+class ImageSearchService(pb_grpc.ImageSearchServicer):
+    """Implements imagesearch.v1.ImageSearch over an image encoder and a vector store."""
+
+    def __init__(
+        self, store: VectorStore, encoder: ImageEncoder, model: ModelRecord, limits: ServiceLimits
+    ) -> None:
+        self._store = store
+        self._encoder = encoder
+        self._model = model
+        self._limits = limits
+
+    # -- collections -------------------------------------------------------------------
+
+    @unary_errors
+    async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
+        name = validation.collection_name(request.name, "name")
+        return convert.collection(await self._store.create_collection(name, self._model))
+
+    @unary_errors
+    async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
+        name = validation.collection_name(request.name, "name")
+        return convert.collection(await self._store.get_collection(name))
+
+    @unary_errors
+    async def ListCollections(self, request: pb.ListCollectionsRequest, context) -> pb.ListCollectionsResponse:
+        infos = await self._store.list_collections()
+        return pb.ListCollectionsResponse(collections=[convert.collection(i) for i in infos])
+
+    @unary_errors
+    async def DeleteCollection(self, request: pb.DeleteCollectionRequest, context) -> pb.DeleteCollectionResponse:
+        await self._store.delete_collection(validation.collection_name(request.name, "name"))
+        return pb.DeleteCollectionResponse()
+
+    # -- ingest ------------------------------------------------------------------------
+
+    @unary_errors
+    async def Insert(self, request: pb.InsertRequest, context) -> pb.InsertResult:
+        result = await self._insert_item(0, request)
+        if result.HasField("error"):
+            raise ApiError(grpc.StatusCode[result.error.code], result.error.message)
+        return result
+
+    async def InsertStream(
+        self, request_iterator: AsyncIterator[pb.InsertRequest], context
+    ) -> AsyncIterator[pb.InsertResult]:
+        # Several items are encoded at once so Triton's dynamic batcher can group them;
+        # results go back as each finishes, tagged with the request's index.
+        results: asyncio.Queue[pb.InsertResult | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(self._limits.insert_concurrency)
+
+        async def run_item(index: int, request: pb.InsertRequest) -> None:
+            try:
+                results.put_nowait(await self._insert_item(index, request))
+            finally:
+                slots.release()
+
+        async def feed() -> None:
+            try:
+                async with asyncio.TaskGroup() as items:
+                    index = 0
+                    async for request in request_iterator:
+                        await slots.acquire()
+                        items.create_task(run_item(index, request))
+                        index += 1
+            finally:
+                results.put_nowait(None)
+
+        feeder = asyncio.create_task(feed())
+        try:
+            while (result := await results.get()) is not None:
+                yield result
+            await feeder
+        finally:
+            feeder.cancel()
+
+    async def _insert_item(self, index: int, request: pb.InsertRequest) -> pb.InsertResult:
+        """Stores one item; every failure becomes the result's error, never an exception."""
+        try:
+            item_id = validation.item_id(request.id, allow_empty=True)
+        except ApiError as exc:
+            return pb.InsertResult(index=index, error=pb.ItemError(code=status_name(exc.code), message=exc.message))
+        try:
+            name = validation.collection_name(request.collection)
+            metadata = validation.metadata(request.metadata)
+            image = validation.image_bytes(request.image, self._limits.max_image_pixels)
+            await self._collection_for_model(name)
+            vector = await self._encoder.embed(image)
+            await self._store.upsert(name, [PointToStore(id=item_id, vector=vector, metadata=metadata)])
+        except Exception as exc:  # noqa: BLE001 - reported per item
+            error = as_api_error(exc)
+            return pb.InsertResult(
+                index=index, id=request.id, error=pb.ItemError(code=status_name(error.code), message=error.message)
+            )
+        return pb.InsertResult(index=index, id=item_id)
+
+    # -- search ------------------------------------------------------------------------
+
+    @stream_errors
+    async def Search(self, request: pb.SearchRequest, context) -> AsyncIterator[pb.SearchHit]:
+        name = validation.collection_name(request.collection)
+        limit, threshold = validation.top_k(request), validation.min_score(request)
+        if request.WhichOneof("query") is None:
+            raise validation.invalid("image", "the request carries no query: set image")
+        image = validation.image_bytes(request.image, self._limits.max_image_pixels)
+        await self._collection_for_model(name)
+        vector = await self._encoder.embed(image)
+        for rank, hit in enumerate(await self._store.search(name, vector, limit, threshold), start=1):
+            yield convert.search_hit(hit, rank)
+
+    @stream_errors
+    async def SearchById(self, request: pb.SearchByIdRequest, context) -> AsyncIterator[pb.SearchHit]:
+        name = validation.collection_name(request.collection)
+        item_id = validation.item_id(request.id)
+        limit, threshold = validation.top_k(request), validation.min_score(request)
+        await self._collection_for_model(name)
+        found = await self._store.get(name, [item_id], with_vectors=True)
+        if not found or found[0].vector is None:
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"no item with id {item_id!r} in collection {name!r}")
+        # One extra hit covers the query item itself, which is dropped unless asked for.
+        hits = await self._store.search(name, found[0].vector, limit + 1, threshold)
+        if not request.include_self:
+            hits = [h for h in hits if h.id != item_id]
+        for rank, hit in enumerate(hits[:limit], start=1):
+            yield convert.search_hit(hit, rank)
+
+    # -- items -------------------------------------------------------------------------
+
+    @unary_errors
+    async def Get(self, request: pb.GetRequest, context) -> pb.GetResponse:
+        name = validation.collection_name(request.collection)
+        ids = validation.item_ids(request.ids)
+        found = await self._store.get(name, ids)
+        present = {p.id for p in found}
+        return pb.GetResponse(
+            items=[pb.Item(id=p.id, metadata=convert.to_struct(p.metadata)) for p in found],
+            missing_ids=[i for i in ids if i not in present],
+        )
+
+    @unary_errors
+    async def Delete(self, request: pb.DeleteRequest, context) -> pb.DeleteResponse:
+        name = validation.collection_name(request.collection)
+        return pb.DeleteResponse(deleted=await self._store.delete(name, validation.item_ids(request.ids)))
+
+    @unary_errors
+    async def Count(self, request: pb.CountRequest, context) -> pb.CountResponse:
+        return pb.CountResponse(count=await self._store.count(validation.collection_name(request.collection)))
+
+    async def _collection_for_model(self, name: str) -> CollectionInfo:
+        """The collection, if its vectors come from the model this server serves."""
+        info = await self._store.get_collection(name)
+        if info.model != self._model:
+            have, want = info.model, self._model
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was built with {have.name} v{have.version} ({have.dimension}-d) but this "
+                f"server serves {want.name} v{want.version} ({want.dimension}-d): serve the collection's model, "
+                "or create a new collection and re-insert the images",
+            )
+        return info

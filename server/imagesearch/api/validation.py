@@ -1,0 +1,113 @@
+"""Checks on request fields, done before any work is spent on a request."""
+
+from __future__ import annotations
+
+import io
+import math
+import uuid
+import warnings
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from PIL import Image
+
+from imagesearch.api.errors import invalid
+from imagesearch.store.base import InvalidCollectionName, check_collection_name
+
+DEFAULT_TOP_K = 10
+MAX_TOP_K = 1000
+MAX_ID_LENGTH = 256
+MAX_IDS_PER_CALL = 1000
+MAX_METADATA_BYTES = 64 * 1024
+# Formats the image model decodes. Anything else is refused up front, by name.
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+
+
+def collection_name(name: str, field: str = "collection") -> str:
+    """The collection name, or INVALID_ARGUMENT naming `field`."""
+    try:
+        check_collection_name(name)
+    except InvalidCollectionName as exc:
+        raise invalid(field, str(exc)) from None
+    return name
+
+
+def top_k(request: Any) -> int:
+    """The request's top_k: default 10, else 1..1000."""
+    if not request.HasField("top_k"):
+        return DEFAULT_TOP_K
+    if not 1 <= request.top_k <= MAX_TOP_K:
+        raise invalid("top_k", f"top_k must be between 1 and {MAX_TOP_K}, got {request.top_k}")
+    return request.top_k
+
+
+def min_score(request: Any) -> float:
+    """The request's min_score: default 0, else a number in 0..1."""
+    if not request.HasField("min_score"):
+        return 0.0
+    value = request.min_score
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise invalid("min_score", f"min_score must be between 0 and 1, got {value}")
+    return value
+
+
+def item_id(value: str, field: str = "id", *, allow_empty: bool = False) -> str:
+    """A caller's item id; an empty one becomes a fresh UUID when `allow_empty`."""
+    if not value:
+        if allow_empty:
+            return str(uuid.uuid4())
+        raise invalid(field, f"{field} must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise invalid(field, f"{field} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
+    if not value.isprintable():
+        raise invalid(field, f"{field} must not contain control characters")
+    return value
+
+
+def item_ids(values: Any, field: str = "ids") -> list[str]:
+    """A list of 1..1000 valid ids."""
+    if not values:
+        raise invalid(field, f"{field} must name at least one id")
+    if len(values) > MAX_IDS_PER_CALL:
+        raise invalid(field, f"at most {MAX_IDS_PER_CALL} ids per call, got {len(values)}")
+    return [item_id(v, field) for v in values]
+
+
+def metadata(value: struct_pb2.Struct) -> dict[str, Any]:
+    """The metadata Struct as a plain dict, at most 64 KiB serialised."""
+    size = value.ByteSize()
+    if size > MAX_METADATA_BYTES:
+        raise invalid("metadata", f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}")
+    return json_format.MessageToDict(value)
+
+
+def image_bytes(data: bytes, max_pixels: int, field: str = "image") -> bytes:
+    """Refuses empty, unrecognised and oversized images by their header alone.
+
+    Decoding happens in the Triton model; this only reads the header, so it costs
+    microseconds and stops decompression bombs before they reach the encoder.
+    """
+    if not data:
+        raise invalid(field, f"{field} is empty: send the encoded bytes of a JPEG, PNG or WebP file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = img.format, img.size
+        except Image.DecompressionBombError as exc:
+            raise invalid(field, f"{field} declares too many pixels (decompression bomb?): {exc}") from None
+        except Exception:  # noqa: BLE001 - Pillow raises many types for garbage
+            raise invalid(
+                field, f"{field} is not a recognised image ({len(data)} bytes): send a JPEG, PNG or WebP file"
+            ) from None
+    if fmt not in ACCEPTED_FORMATS:
+        raise invalid(field, f"{field} format {fmt} is not accepted; use one of {', '.join(sorted(ACCEPTED_FORMATS))}")
+    if width * height > max_pixels:
+        raise invalid(
+            field,
+            f"{field} declares {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
+            "(decompression bomb guard, setting max_image_pixels)",
+        )
+    if width == 0 or height == 0:
+        raise invalid(field, f"{field} has no pixels ({width}x{height})")
+    return data

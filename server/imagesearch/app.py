@@ -1,0 +1,172 @@
+"""The server process: starts Triton (or connects to one), opens the store, serves gRPC,
+watches its dependencies, and shuts everything down in order on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
+
+from imagesearch.api.convert import model_record
+from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
+from imagesearch.api.service import ImageSearchService, ServiceLimits
+from imagesearch.config import Settings
+from imagesearch.inference import ImageEncoder
+from imagesearch.launcher import TritonLaunchConfig, TritonProcess
+from imagesearch.models.setup import ensure_model_repository
+from imagesearch.store.factory import open_store
+from imagesearch.v1 import imagesearch_pb2, imagesearch_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearch"].full_name
+WATCH_INTERVAL_S = 2.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class _Running:
+    """What a started server holds, released in reverse order on stop."""
+
+    grpc_server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    encoder: ImageEncoder
+    store: object
+    triton: TritonProcess | None
+    metrics_http: object | None
+    watcher: asyncio.Task
+
+
+class ImageSearchServer:
+    """One imagesearch server: call `run()` to serve until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port: int | None = None
+        self._running: _Running | None = None
+
+    async def _start_triton(self) -> TritonProcess:
+        s = self.settings
+        ensure_model_repository(s.model_repository)
+        triton = TritonProcess(
+            TritonLaunchConfig(
+                model_repository=s.model_repository,
+                grpc_port=s.triton_grpc_port or free_port(),
+                http_port=free_port(),
+                metrics_port=free_port(),
+                work_dir=s.data_dir / "triton",
+            )
+        )
+        log.info("starting tritonserver (log: %s)", triton.log_path)
+        await triton.start()
+        await triton.wait_ready(s.triton_start_timeout_s)
+        return triton
+
+    async def start(self) -> None:
+        """Starts every part; returns once the gRPC port accepts calls."""
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        triton = await self._start_triton() if s.local_triton else None
+        encoder = ImageEncoder(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
+        info = await encoder.info()
+        log.info("encoder %s v%s, %d-d", info.name, info.version, info.dimension)
+        store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold)
+
+        metrics = RpcMetrics(CollectorRegistry())
+        server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(metrics)],
+            options=[
+                ("grpc.max_receive_message_length", s.max_message_bytes),
+                ("grpc.max_send_message_length", s.max_message_bytes),
+            ],
+        )
+        service = ImageSearchService(
+            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency)
+        )
+        imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        self.port = server.add_insecure_port(s.listen)
+        if not self.port:
+            raise OSError(f"cannot listen on {s.listen}")
+        await server.start()
+        metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
+        watcher = asyncio.create_task(self._watch(health_servicer, encoder, triton))
+        self._running = _Running(server, health_servicer, encoder, store, triton, metrics_http, watcher)
+        log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+
+    async def _set_health(self, servicer: health.aio.HealthServicer, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await servicer.set(name, status)
+
+    async def _watch(
+        self, servicer: health.aio.HealthServicer, encoder: ImageEncoder, triton: TritonProcess | None
+    ) -> None:
+        """Keeps the health status true to Triton's, and restarts a local Triton that died."""
+        serving: bool | None = None
+        while True:
+            if triton is not None and not triton.running:
+                log.error("tritonserver exited (code %s); restarting it", triton.returncode)
+                await self._set_health(servicer, False)
+                serving = False
+                try:
+                    await triton.start()
+                    await triton.wait_ready(self.settings.triton_start_timeout_s)
+                except Exception:  # noqa: BLE001 - keep trying; health stays NOT_SERVING
+                    log.exception("restarting tritonserver failed")
+            ready = await encoder.is_ready()
+            if ready != serving:
+                log.log(logging.INFO if ready else logging.ERROR, "health: %s", "SERVING" if ready else "NOT_SERVING")
+                await self._set_health(servicer, ready)
+                serving = ready
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    async def stop(self) -> None:
+        """Drains in-flight calls (up to shutdown_grace_s), then stops the store and Triton."""
+        running, self._running = self._running, None
+        if running is None:
+            return
+        running.watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.watcher
+        await running.health.enter_graceful_shutdown()
+        await running.grpc_server.stop(self.settings.shutdown_grace_s)
+        if running.metrics_http is not None:
+            running.metrics_http[0].shutdown()
+        await running.store.close()
+        await running.encoder.close()
+        if running.triton is not None:
+            await running.triton.stop()
+        log.info("stopped")
+
+    async def run(self) -> None:
+        """Starts, serves until SIGTERM or SIGINT, then stops cleanly."""
+        stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        try:
+            await self.start()
+            await stop_requested.wait()
+            log.info("shutdown requested: draining in-flight calls")
+        finally:
+            await self.stop()

@@ -1,0 +1,180 @@
+"""The `imagesearch` command: run the server, prepare models, and use a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+
+from imagesearch.config import Settings, add_arguments, load_settings
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+DEFAULT_SERVER = os.environ.get("IMAGESEARCH_SERVER", "127.0.0.1:50051")
+
+
+def _serve(ns: argparse.Namespace) -> int:
+    from imagesearch.app import ImageSearchServer
+
+    settings = load_settings(ns)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(ImageSearchServer(settings).run())
+    return 0
+
+
+def _models_setup(ns: argparse.Namespace) -> int:
+    from imagesearch.models.setup import ensure_model_repository
+
+    for path in ensure_model_repository(ns.model_repository, force=ns.force):
+        print(f"wrote {path}")
+    print(f"model repository ready: {ns.model_repository}")
+    return 0
+
+
+def _client(ns: argparse.Namespace):
+    from imagesearch_client import ImageSearchClient
+
+    return ImageSearchClient(ns.server, timeout=ns.timeout)
+
+
+def _print_collection(c) -> None:
+    print(f"{c.name}\t{c.count} items\t{c.model_name} v{c.model_version} ({c.dimension}-d)\tindexed {c.indexed_count}")
+
+
+def _collections(ns: argparse.Namespace) -> int:
+    with _client(ns) as client:
+        if ns.action == "list":
+            for c in client.list_collections():
+                _print_collection(c)
+        elif ns.action == "create":
+            _print_collection(client.create_collection(ns.name))
+        elif ns.action == "get":
+            _print_collection(client.get_collection(ns.name))
+        else:
+            client.delete_collection(ns.name)
+            print(f"deleted {ns.name}")
+    return 0
+
+
+def _image_files(root: Path, recursive: bool) -> list[Path]:
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _index(ns: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from imagesearch_client import InsertItem
+
+    files = _image_files(ns.directory, ns.recursive)
+    if not files:
+        print(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {ns.directory}", file=sys.stderr)
+        return 1
+
+    def items() -> Iterator[InsertItem]:
+        for path in files:
+            rel = path.relative_to(ns.directory).as_posix()
+            # The relative path is the id, so indexing a folder again replaces instead of duplicating.
+            yield InsertItem(image=path.read_bytes(), id=rel, metadata={"path": rel})
+
+    failures: list[tuple[str, str, str]] = []
+    with _client(ns) as client:
+        if ns.create:
+            try:
+                client.create_collection(ns.collection)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+        with tqdm(total=len(files), unit="img", desc=f"indexing into {ns.collection}") as bar:
+            for outcome in client.insert_stream(ns.collection, items()):
+                if not outcome.ok:
+                    failures.append((files[outcome.index].as_posix(), outcome.error_code, outcome.error_message))
+                bar.update(1)
+    print(f"indexed {len(files) - len(failures)} of {len(files)} images into {ns.collection}")
+    if failures:
+        print(f"{len(failures)} failed:", dict(Counter(code for _, code, _ in failures)), file=sys.stderr)
+        for path, code, message in failures[:20]:
+            print(f"  {path}: {code}: {message}", file=sys.stderr)
+        if len(failures) > 20:
+            print(f"  ... and {len(failures) - 20} more", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _search(ns: argparse.Namespace) -> int:
+    with _client(ns) as client:
+        hits = client.search(ns.collection, ns.image.read_bytes(), top_k=ns.top_k, min_score=ns.min_score)
+    if ns.json:
+        print(json.dumps([h.__dict__ for h in hits], indent=2))
+    else:
+        for h in hits:
+            print(f"{h.rank:>4}  {h.score:.4f}  {h.id}  {json.dumps(h.metadata)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line interface."""
+    parser = argparse.ArgumentParser(prog="imagesearch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (starts a local Triton unless --triton-url)")
+    add_arguments(serve)
+    serve.set_defaults(func=_serve)
+
+    models = sub.add_parser("models", help="prepare the Triton model repository")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    setup = models_sub.add_parser("setup", help="convert the packaged EfficientNet-Lite0 weights to ONNX")
+    setup.add_argument("--model-repository", type=Path, default=Settings().model_repository)
+    setup.add_argument("--force", action="store_true", help="export again even if the ONNX file exists")
+    setup.set_defaults(func=_models_setup)
+
+    def client_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env IMAGESEARCH_SERVER; default: %(default)s)")
+        p.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds (default: %(default)s)")
+
+    collections = sub.add_parser("collections", help="create, list, describe or delete collections")
+    collections_sub = collections.add_subparsers(dest="action", required=True)
+    for action, text in (("create", "create a collection"), ("get", "describe a collection"), ("delete", "delete a collection and its items")):
+        p = collections_sub.add_parser(action, help=text)
+        p.add_argument("name")
+        client_options(p)
+    client_options(collections_sub.add_parser("list", help="list collections"))
+    collections.set_defaults(func=_collections)
+
+    index = sub.add_parser("index", help="stream a folder of images into a collection")
+    index.add_argument("directory", type=Path)
+    index.add_argument("-c", "--collection", required=True)
+    index.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
+    index.add_argument("--create", action="store_true", help="create the collection if it does not exist")
+    client_options(index)
+    index.set_defaults(func=_index)
+
+    search = sub.add_parser("search", help="find the stored images most similar to an image file")
+    search.add_argument("image", type=Path)
+    search.add_argument("-c", "--collection", required=True)
+    search.add_argument("-k", "--top-k", type=int, default=10)
+    search.add_argument("--min-score", type=float, default=None)
+    search.add_argument("--json", action="store_true", help="print the hits as JSON")
+    client_options(search)
+    search.set_defaults(func=_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `imagesearch` command."""
+    ns = build_parser().parse_args(argv)
+    try:
+        return ns.func(ns)
+    except grpc.RpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

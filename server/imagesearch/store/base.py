@@ -1,0 +1,121 @@
+"""The vector store interface the API is written against, and the types it exchanges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+# Collection names become directory names (embedded store) and Qdrant collection names:
+# keep them to a portable, unambiguous alphabet.
+COLLECTION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class StoreError(Exception):
+    """Base class of the errors a store raises."""
+
+
+class CollectionNotFound(StoreError):
+    """The named collection does not exist."""
+
+
+class CollectionExists(StoreError):
+    """A collection of that name already exists."""
+
+
+class InvalidCollectionName(StoreError):
+    """The name does not match COLLECTION_NAME_PATTERN."""
+
+
+def check_collection_name(name: str) -> None:
+    """Raise InvalidCollectionName unless `name` is a valid collection name."""
+    if not COLLECTION_NAME_PATTERN.fullmatch(name or ""):
+        raise InvalidCollectionName(
+            f"collection name {name[:80]!r} is invalid: use 1-63 characters from "
+            "letters, digits, '_' and '-', starting with a letter or digit"
+        )
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The embedding model a collection was built with."""
+
+    name: str
+    version: str
+    dimension: int
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a store knows about one collection."""
+
+    name: str
+    model: ModelRecord
+    count: int
+    created_at: float  # seconds since the epoch
+    indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
+
+
+@dataclass(frozen=True)
+class PointToStore:
+    """One point to upsert: the caller's id, its unit-length vector and its payload."""
+
+    id: str
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A point read back from the store."""
+
+    id: str
+    metadata: dict[str, Any]
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ScoredHit:
+    """One search result: cosine similarity clamped to 0..1, best first."""
+
+    id: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class VectorStore(Protocol):
+    """Async interface over a Qdrant engine. Ids are the caller's strings."""
+
+    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
+        """Create an empty collection; CollectionExists if the name is taken."""
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        """Describe a collection; CollectionNotFound if missing."""
+
+    async def list_collections(self) -> list[CollectionInfo]:
+        """All collections, sorted by name."""
+
+    async def delete_collection(self, name: str) -> None:
+        """Drop a collection and its data; CollectionNotFound if missing."""
+
+    async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
+        """Insert or replace points; durable when this returns."""
+
+    async def search(
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+    ) -> list[ScoredHit]:
+        """The `limit` nearest points with score >= min_score, best first."""
+
+    async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+        """The points among `ids` that exist, in the order asked."""
+
+    async def delete(self, name: str, ids: Sequence[str]) -> int:
+        """Delete points by id; returns how many existed."""
+
+    async def count(self, name: str) -> int:
+        """Number of points in the collection."""
+
+    async def close(self) -> None:
+        """Flush and release every resource; the store is unusable afterwards."""
