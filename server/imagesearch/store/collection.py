@@ -1,0 +1,211 @@
+"""One open embedded collection: its live shard, the locks around it and the write journal.
+
+Concurrency (measured with qdrant-edge-py 0.9.0): query(), count() and flush() hold the GIL
+for their whole run, update() for roughly half of it, and concurrent calls from several
+threads on one shard are safe. Shard calls go through asyncio.to_thread all the same: it
+costs ~0.1 ms, keeps the event loop free whenever the binding does release the GIL, and
+keeps slow calls (load, flush, close) off the loop thread.
+
+Two locks per collection:
+- `write_lock` serialises writes, so the journal order is the order they were applied, and
+  lets an index build freeze writes while it copies or swaps the shard;
+- `access` (readers-writer) is held shared by every shard call and exclusively while the
+  shard object is replaced or closed, so no call ever runs on a closed shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from qdrant_edge import (
+    CountRequest,
+    EdgeShard,
+    Point,
+    Query,
+    QueryRequest,
+    UpdateOperation,
+)
+
+from imagesearch.store.base import (
+    CollectionInfo,
+    CollectionNotFound,
+    ModelRecord,
+    PointToStore,
+    ScoredHit,
+    StoredPoint,
+)
+from imagesearch.store.layout import CollectionPaths
+from imagesearch.store.rwlock import RWLock
+from imagesearch.store.shard_config import IndexSettings
+
+# Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
+# namespace maps each string to the same UUID forever, so no id table is needed.
+ID_NAMESPACE = uuid.UUID("5b0e1f3c-7f0a-4c52-9a43-6f2d8e0c7a11")
+MAX_ID_LENGTH = 256
+MAX_SEARCH_LIMIT = 1000
+# The payload is {ID_KEY: caller id, METADATA_KEY: caller metadata}: caller keys live one
+# level down and can never collide with ours.
+ID_KEY = "id"
+METADATA_KEY = "metadata"
+
+
+def point_uuid(point_id: str) -> str:
+    """The shard id of a caller id."""
+    return str(uuid.uuid5(ID_NAMESPACE, point_id))
+
+
+def check_point_id(point_id: str) -> None:
+    """Raise ValueError unless `point_id` is a non-empty string of at most 256 characters."""
+    if not isinstance(point_id, str) or not 0 < len(point_id) <= MAX_ID_LENGTH:
+        raise ValueError(f"point id must be a string of 1-{MAX_ID_LENGTH} characters")
+
+
+def check_vector(vector: np.ndarray, dimension: int) -> list[float]:
+    """The vector as a list of floats, or ValueError if its shape is not (dimension,)."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dimension,):
+        raise ValueError(f"vector has shape {array.shape}, the collection wants ({dimension},)")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("vector has non-finite values")
+    return array.tolist()
+
+
+def clamp_score(score: float) -> float:
+    """Cosine similarity mapped onto the 0..1 scale the API promises."""
+    return min(max(float(score), 0.0), 1.0)
+
+
+@dataclass
+class LiveCollection:
+    """An open collection; every method may raise CollectionNotFound once it is closed."""
+
+    paths: CollectionPaths
+    model: ModelRecord
+    created_at: float
+    settings: IndexSettings
+    shard: EdgeShard
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    access: RWLock = field(default_factory=RWLock)
+    # Writes applied while an index build runs on a copy; None when no build is running.
+    journal: list[UpdateOperation] | None = None
+    closed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.paths.name
+
+    async def run(self, method: Any, *args: Any) -> Any:
+        """Call a shard method in a worker thread while holding `access` shared."""
+        async with self.access.shared():
+            if self.closed:
+                raise CollectionNotFound(f"collection {self.name!r} does not exist")
+            return await asyncio.to_thread(method, self.shard, *args)
+
+    async def apply(self, operation: UpdateOperation) -> None:
+        """Apply a write (caller holds write_lock) and journal it if a build is running."""
+        await self.run(EdgeShard.update, operation)
+        if self.journal is not None:
+            self.journal.append(operation)
+
+    async def upsert(self, points: Sequence[PointToStore]) -> None:
+        """Insert or replace points; durable (WAL) when this returns."""
+        if not points:
+            return
+        shard_points = []
+        for point in points:
+            check_point_id(point.id)
+            shard_points.append(
+                Point(
+                    point_uuid(point.id),
+                    check_vector(point.vector, self.model.dimension),
+                    {ID_KEY: point.id, METADATA_KEY: dict(point.metadata)},
+                )
+            )
+        async with self.write_lock:
+            await self.apply(UpdateOperation.upsert_points(shard_points))
+
+    async def delete(self, ids: Sequence[str]) -> int:
+        """Delete points by caller id; returns how many existed."""
+        uuids = list(dict.fromkeys(point_uuid(i) for i in ids))
+        if not uuids:
+            return 0
+        async with self.write_lock:
+            existing = await self.run(EdgeShard.retrieve, uuids, False, False)
+            if existing:
+                await self.apply(UpdateOperation.delete_points([record.id for record in existing]))
+            return len(existing)
+
+    async def search(self, vector: np.ndarray, limit: int, min_score: float) -> list[ScoredHit]:
+        """The `limit` nearest points scoring at least `min_score`, best first."""
+        if not 0 < limit <= MAX_SEARCH_LIMIT:
+            raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
+        request = QueryRequest(
+            limit=limit,
+            query=Query.Nearest(check_vector(vector, self.model.dimension)),
+            with_payload=True,
+            # Only a positive threshold goes to the engine: with 0, negative cosines are
+            # still results (clamped to score 0), as "score >= 0" promises.
+            score_threshold=min_score if min_score > 0 else None,
+            params=self.settings.search_params(),
+        )
+        hits = await self.run(EdgeShard.query, request)
+        return [
+            ScoredHit(
+                id=hit.payload[ID_KEY],
+                score=clamp_score(hit.score),
+                metadata=hit.payload.get(METADATA_KEY, {}),
+            )
+            for hit in hits
+        ]
+
+    async def get(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
+        """The points among `ids` that exist, in the order asked."""
+        if not ids:
+            return []
+        records = await self.run(EdgeShard.retrieve, [point_uuid(i) for i in ids], True, with_vectors)
+        by_id = {record.payload[ID_KEY]: record for record in records}
+        return [self._stored_point(by_id[i], with_vectors) for i in ids if i in by_id]
+
+    @staticmethod
+    def _stored_point(record: Any, with_vectors: bool) -> StoredPoint:
+        vector = None
+        if with_vectors:
+            raw = record.vector
+            # The default vector comes back as a list, or keyed by its name "" in some builds.
+            vector = np.asarray(raw[""] if isinstance(raw, dict) else raw, dtype=np.float32)
+        return StoredPoint(id=record.payload[ID_KEY], metadata=record.payload.get(METADATA_KEY, {}), vector=vector)
+
+    async def count(self) -> int:
+        """Exact number of points."""
+        return await self.run(EdgeShard.count, CountRequest(exact=True))
+
+    async def unindexed_count(self) -> int:
+        """Points outside HNSW segments: what a query still has to scan exactly."""
+        info = await self.run(EdgeShard.info)
+        return max(info.points_count - info.indexed_vectors_count, 0)
+
+    async def info(self) -> CollectionInfo:
+        """Describe the collection."""
+        count = await self.count()
+        shard_info = await self.run(EdgeShard.info)
+        return CollectionInfo(
+            name=self.name,
+            model=self.model,
+            count=count,
+            created_at=self.created_at,
+            # Replaced points stay counted in their old indexed segment until the next build.
+            indexed_count=min(shard_info.indexed_vectors_count, count),
+        )
+
+    async def close(self) -> None:
+        """Flush and close the shard; waits for in-flight calls, fails later ones."""
+        async with self.write_lock, self.access.exclusive():
+            if self.closed:
+                return
+            self.closed = True
+            await asyncio.to_thread(self.shard.flush)
+            await asyncio.to_thread(self.shard.close)

@@ -1,0 +1,26 @@
+"""Picks the store implementation from the server settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagesearch.store.base import VectorStore
+from imagesearch.store.shard_config import IndexSettings
+
+
+def open_store(
+    data_dir: Path, qdrant_url: str | None, qdrant_api_key: str | None, index_threshold: int
+) -> VectorStore:
+    """A remote Qdrant store if `qdrant_url` is set, else the embedded store in `data_dir`.
+
+    `index_threshold` (embedded store only): unindexed points that start a background HNSW
+    build; 0 disables automatic builds.
+    """
+    # Imported here so that each deployment loads only the engine binding it uses.
+    if qdrant_url:
+        from imagesearch.store.remote import RemoteQdrantStore
+
+        return RemoteQdrantStore(qdrant_url, qdrant_api_key)
+    from imagesearch.store.edge import EdgeStore
+
+    return EdgeStore(data_dir, IndexSettings(threshold=index_threshold))
