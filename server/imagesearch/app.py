@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 from dataclasses import dataclass
 
 import grpc
@@ -19,8 +18,8 @@ from imagesearch.api.convert import model_record
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
-from imagesearch.inference import ImageEncoder
-from imagesearch.launcher import TritonLaunchConfig, TritonProcess
+from imagesearch.inference.triton_client import ImageEncoder
+from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
 from imagesearch.models.setup import ensure_model_repository
 from imagesearch.store.factory import open_store
 from imagesearch.v1 import imagesearch_pb2, imagesearch_pb2_grpc
@@ -29,13 +28,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearch"].full_name
 WATCH_INTERVAL_S = 2.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -64,7 +64,7 @@ class Settings:
         default=32, metadata={"help": "largest gRPC message accepted or sent, in MiB (a 20 MB photo fits)"}
     )
     max_image_pixels: int = field(
-        default=100_000_000,
+        default=64_000_000,
         metadata={"help": "images declaring more pixels are refused before decoding (decompression bombs)"},
     )
     insert_concurrency: int = field(

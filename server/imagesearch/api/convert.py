@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from imagesearch.inference import EncoderInfo
+from imagesearch.inference.triton_client import EncoderInfo
 from imagesearch.store.base import CollectionInfo, ModelRecord, ScoredHit
 from imagesearch.v1 import imagesearch_pb2 as pb
 

@@ -10,7 +10,7 @@ import grpc
 
 from imagesearch.api import convert, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
-from imagesearch.inference import ImageEncoder
+from imagesearch.inference.triton_client import ImageEncoder
 from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
 from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc

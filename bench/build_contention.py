@@ -1,0 +1,57 @@
+"""Benchmark 5: search latency while the embedded store builds its HNSW index.
+
+The store builds on a copy of the shard in a child process (store/indexer.py) because
+qdrant-edge's optimize() holds the GIL for minutes. This measures what is left of that
+cost for a query in the serving process: the child's competition for the CPU cores, the
+copy of the shard before the build and the swap after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from bench.common import latency_summary
+
+COLLECTION = "bench"
+
+
+async def timed_searches(store: Any, queries: Sequence[np.ndarray], limit: int = 10) -> list[float]:
+    """Latency in seconds of each query, run one after the other through the store."""
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        await store.search(COLLECTION, query, limit)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Build the collection's index while querying it in a loop; compare with no build.
+
+    The idle figures are taken just before the build on the same, still unindexed,
+    collection, so both sides search the same segments and differ only by the build.
+    Returns the build's wall time, both latency summaries and their p50/p99 ratios.
+    """
+    idle = await timed_searches(store, queries)
+    started = time.perf_counter()
+    build = asyncio.create_task(store.build_index(COLLECTION))
+    during: list[float] = []
+    position = 0
+    while not build.done():
+        # One query at a time, cycling, so the loop notices the end of the build quickly.
+        during += await timed_searches(store, [queries[position % len(queries)]])
+        position += 1
+    await build  # re-raises a failed build
+    build_s = time.perf_counter() - started
+    idle_summary, during_summary = latency_summary(idle), latency_summary(during)
+    return {
+        "build_s": round(build_s, 2),
+        "idle": idle_summary,
+        "during_build": during_summary,
+        "p50_ratio": round(during_summary["p50_ms"] / idle_summary["p50_ms"], 3),
+        "p99_ratio": round(during_summary["p99_ms"] / idle_summary["p99_ms"], 3),
+    }

@@ -1,0 +1,203 @@
+"""Benchmarks 1, 2 and 6 on one real server (local Triton + embedded store).
+
+One server serves the ingest runs and then the query runs, while a sampler records the
+peak resident memory of the API server process and of Triton (tritonserver and its
+Python-backend stub) in each phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    CpuMeter,
+    Outcome,
+    PeakRssSampler,
+    ServerProcess,
+    corel_images,
+    descendants,
+    format_table,
+    goal,
+    latency_summary,
+    median,
+)
+from bench.encoder import InProcessEncoder
+from bench.ingest import BATCH_CANDIDATES, server_ingest
+from bench.query import InProcessReference, concurrent_clients, one_client_interleaved
+from bench.triton import inference_stats, stats_delta
+
+QUICK = {"images": 48, "repeats": 1, "queries": 16, "concurrent_queries": 32}
+FULL = {"images": 1000, "repeats": 3, "queries": 200, "concurrent_queries": 400}
+CONCURRENT_CLIENTS = 8
+
+
+def run(quick: bool) -> list[Outcome]:
+    """Start a server, run ingest then query benchmarks against it; three outcomes."""
+    return asyncio.run(_run(QUICK if quick else FULL))
+
+
+async def _run(p: dict[str, int]) -> list[Outcome]:
+    images = corel_images(p["images"])
+    encoder = InProcessEncoder()
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        with ServerProcess(Path(tmp) / "server") as server:
+            # The server's only children are Triton and its stub (no index build starts
+            # below the store's 20k-point threshold), so its descendants are Triton.
+            groups = {
+                "api_server_mib": lambda: [server.process.pid],
+                "triton_mib": lambda: descendants(server.process.pid),
+            }
+            with PeakRssSampler(groups) as ingest_memory:
+                ingest = await _ingest(server, encoder, images, p)
+            with PeakRssSampler(groups) as query_memory:
+                query = await _query(server, encoder, images, p, Path(tmp) / "reference")
+    memory = Outcome(
+        "memory",
+        p,
+        {"ingest": ingest_memory.peaks_mib(), "query": query_memory.peaks_mib()},
+        [],
+        [(
+            "Peak resident memory (benchmark 6)",
+            format_table(
+                ["phase", "API server MiB", "Triton MiB"],
+                [[phase, m["api_server_mib"], m["triton_mib"]]
+                 for phase, m in (("ingest", ingest_memory.peaks_mib()), ("query", query_memory.peaks_mib()))],
+            ),
+        )],
+        ["Triton is tritonserver plus its Python-backend stub (the process running model.py "
+         "and ONNX Runtime); RSS sampled every 0.2 s and summed per group."],
+    )
+    return [ingest, query, memory]
+
+
+async def _ingest(server: ServerProcess, encoder: InProcessEncoder, images: list[bytes], p: dict[str, int]) -> Outcome:
+    """Benchmark 1: server ingest and raw encoder, alternated `repeats` times."""
+    sweep = encoder.best_batch_size(images[:64], [b for b in BATCH_CANDIDATES if b <= len(images)])
+    best_batch = max(sweep, key=sweep.get)
+    cpu_groups = {
+        "client": lambda: [os.getpid()],
+        "api_server": lambda: [server.process.pid],
+        "triton": lambda: descendants(server.process.pid),
+    }
+    server_rates, raw_rates, triton, server_cpu, raw_cpu = [], [], [], [], []
+    for repeat in range(p["repeats"]):
+        before = await inference_stats(server.triton_url)
+        with CpuMeter(cpu_groups) as meter:
+            server_rates.append(await server_ingest(server.address, f"ingest{repeat}", images))
+        server_cpu.append(meter.ms_per(len(images)))
+        triton.append(stats_delta(before, await inference_stats(server.triton_url)))
+        with CpuMeter({"in_process": lambda: [os.getpid()]}) as meter:
+            raw_rates.append(encoder.throughput(images, best_batch))
+        raw_cpu.append(meter.ms_per(len(images)))
+    server_rate, raw_rate = median(server_rates), median(raw_rates)
+    ratio = server_rate / raw_rate
+    last = triton[-1]
+    decode_share = encoder.decode_share(images[:best_batch])
+    notes = [
+        f"Triton during the last server run: mean batch {last['mean_batch_size']}, per request "
+        f"{last['queue_ms']} ms queued + {last['compute_ms']} ms computing (of {last['request_ms']} ms "
+        f"in Triton); model instance busy {last['busy_ms_per_image']} ms per image against "
+        f"{1000 / raw_rate:.1f} ms per image in-process.",
+        f"Decode + resize is {decode_share:.0%} of the in-process encode time at batch {best_batch}.",
+    ]
+    table = format_table(
+        ["path", "images/s (median)", "runs", "ratio to raw"],
+        [
+            ["server InsertStream", round(server_rate, 1), len(server_rates), round(ratio, 3)],
+            [f"raw ONNX Runtime, batch {best_batch}", round(raw_rate, 1), len(raw_rates), 1.0],
+        ],
+    )
+    sweep_table = format_table(["batch size", *sweep], [["images/s", *(round(v, 1) for v in sweep.values())]])
+    cpu = {group: median(run[group] for run in server_cpu) for group in cpu_groups}
+    raw_cpu_ms = median(run["in_process"] for run in raw_cpu)
+    cpu_table = format_table(
+        ["path", *cpu_groups, "total", "in-process raw"],
+        [["CPU ms per image (median)", *cpu.values(), round(sum(cpu.values()), 2), raw_cpu_ms]],
+    )
+    return Outcome(
+        "ingest",
+        {**p, "best_batch": best_batch},
+        {
+            "server_images_per_s": [round(r, 2) for r in server_rates],
+            "raw_images_per_s": [round(r, 2) for r in raw_rates],
+            "median_server": round(server_rate, 2),
+            "median_raw": round(raw_rate, 2),
+            "ratio": round(ratio, 3),
+            "raw_batch_sweep": {str(k): round(v, 2) for k, v in sweep.items()},
+            "triton": triton,
+            "server_cpu_ms_per_image": server_cpu,
+            "raw_cpu_ms_per_image": raw_cpu,
+            "decode_share": round(decode_share, 3),
+        },
+        [goal("ingest ratio server/raw", ratio, 0.85, True)],
+        [("Ingest (benchmark 1)", table), ("Raw encoder batch size sweep", sweep_table),
+         ("Where ingest CPU goes, by process", cpu_table)],
+        notes,
+    )
+
+
+async def _query(
+    server: ServerProcess, encoder: InProcessEncoder, images: list[bytes], p: dict[str, int], reference_dir: Path
+) -> Outcome:
+    """Benchmark 2: Search at 1 and 8 clients vs in-process encode + search."""
+    collection = "ingest0"  # filled by the ingest benchmark with every image
+    queries = [images[i % len(images)] for i in range(p["queries"])]
+    reference = await InProcessReference.open(encoder, images, reference_dir)
+    try:
+        before = await inference_stats(server.triton_url)
+        server_1, encode, search = await one_client_interleaved(server.address, collection, reference, queries)
+        triton_1 = stats_delta(before, await inference_stats(server.triton_url))
+    finally:
+        await reference.close()
+    concurrent_queries = [images[i % len(images)] for i in range(p["concurrent_queries"])]
+    before = await inference_stats(server.triton_url)
+    server_8 = await concurrent_clients(server.address, collection, concurrent_queries, CONCURRENT_CLIENTS)
+    triton_8 = stats_delta(before, await inference_stats(server.triton_url))
+
+    s1, s8 = latency_summary(server_1), latency_summary(server_8)
+    ref = latency_summary(e + s for e, s in zip(encode, search))
+    enc, srch = latency_summary(encode), latency_summary(search)
+    p50_ratio = s1["p50_ms"] / ref["p50_ms"]
+    tail_ratio_8 = s8["p99_ms"] / s8["p50_ms"]
+    rows = [
+        ["server Search, 1 client", s1["n"], s1["p50_ms"], s1["p99_ms"], round(p50_ratio, 3)],
+        [f"server Search, {CONCURRENT_CLIENTS} clients", s8["n"], s8["p50_ms"], s8["p99_ms"],
+         round(s8["p50_ms"] / ref["p50_ms"], 3)],
+        ["in-process encode + search", ref["n"], ref["p50_ms"], ref["p99_ms"], 1.0],
+        ["  of which encode (batch 1)", enc["n"], enc["p50_ms"], enc["p99_ms"], ""],
+        ["  of which vector search", srch["n"], srch["p50_ms"], srch["p99_ms"], ""],
+    ]
+    notes = [
+        f"1 client: {s1['p50_ms'] - ref['p50_ms']:.1f} ms of the server p50 is outside encode + search; "
+        f"Triton reports {triton_1['request_ms']} ms per request ({triton_1['queue_ms']} ms queued, "
+        f"{triton_1['compute_ms']} ms computing), so gRPC + API-server Python cost about "
+        f"{s1['p50_ms'] - triton_1['request_ms'] - srch['p50_ms']:.1f} ms and the Python backend "
+        f"(stub IPC, decode in the stub) {triton_1['compute_ms'] - enc['p50_ms']:.1f} ms over in-process encode.",
+        f"{CONCURRENT_CLIENTS} clients: mean batch {triton_8['mean_batch_size']}, {triton_8['queue_ms']} ms queued "
+        f"+ {triton_8['compute_ms']} ms computing per request in Triton.",
+    ]
+    return Outcome(
+        "query",
+        {**p, "clients": [1, CONCURRENT_CLIENTS], "collection_images": len(images)},
+        {
+            "server_1_client": s1,
+            f"server_{CONCURRENT_CLIENTS}_clients": s8,
+            "in_process": ref,
+            "in_process_encode": enc,
+            "in_process_search": srch,
+            "p50_ratio_1_client": round(p50_ratio, 3),
+            "p99_over_p50_8_clients": round(tail_ratio_8, 3),
+            "triton_1_client": triton_1,
+            f"triton_{CONCURRENT_CLIENTS}_clients": triton_8,
+        },
+        [
+            goal("p50 ratio server/in-process, 1 client", p50_ratio, 1.25, False),
+            goal(f"p99/p50 at {CONCURRENT_CLIENTS} clients", tail_ratio_8, 2.0, False),
+        ],
+        [("Query latency (benchmark 2), ms", format_table(["path", "queries", "p50 ms", "p99 ms", "p50 ratio"], rows))],
+        notes,
+    )

@@ -1,0 +1,104 @@
+"""Turn encoded image bytes into the normalised pixel tensor the ONNX model takes.
+
+Pure Pillow + NumPy, no Triton imports, so tests can check it in-process. The Python
+backend puts this version directory on sys.path, which is how model.py imports it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SIZE = 224
+# Flattening transparent images onto white matches how they look in a browser, which is
+# how people picked them; black would turn logos and cut-outs into silhouettes.
+BACKGROUND = (255, 255, 255)
+
+
+class InvalidImage(ValueError):
+    """The bytes are not an image this model can embed; the message says why."""
+
+
+def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode `data` into an upright RGB image at least IMAGE_SIZE on its shorter side.
+
+    The pixel count is checked from the header before any pixel data is decoded, so a
+    small file declaring huge dimensions (a decompression bomb) costs nothing. JPEGs are
+    decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, which is
+    several times faster than decoding full size and resizing afterwards.
+    """
+    if not data:
+        raise InvalidImage("empty input")
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below applies; Pillow's bomb warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidImage(f"image has no pixels ({width}x{height})")
+            if width * height > max_pixels:
+                raise InvalidImage(
+                    f"image is {width}x{height} pixels, more than the limit of {max_pixels}"
+                )
+            if image.format == "JPEG":
+                # Draft keeps both sides >= the request, so the later resize still downsamples.
+                image.draft("RGB", _draft_request(width, height))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except InvalidImage:
+        raise
+    except Image.UnidentifiedImageError as exc:
+        raise InvalidImage("not a recognised image format") from exc
+    except Image.DecompressionBombError as exc:
+        # Pillow's own check fires first at twice its default limit, from the header too.
+        raise InvalidImage(str(exc)) from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Pillow reports unknown formats, truncation and corrupt data through these.
+        raise InvalidImage(str(exc) or type(exc).__name__) from exc
+
+
+def to_pixels(image: Image.Image) -> np.ndarray:
+    """Resize an RGB image to IMAGE_SIZE square and scale to [-1, 1], as float32 [3, H, W].
+
+    The whole image is squashed to a square rather than centre-cropped: class precision
+    on Corel-1K is the same either way, but a query that is a crop, a letterboxed or a
+    recompressed copy of an indexed image finds it more often when nothing is cut away
+    (numbers in config.pbtxt).
+    """
+    resized = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    pixels = np.asarray(resized, dtype=np.float32)
+    # mean = std = 0.5 on [0, 1] values, i.e. x / 127.5 - 1 on bytes.
+    return (pixels * (1.0 / 127.5) - 1.0).transpose(2, 0, 1)
+
+
+def _draft_request(width: int, height: int) -> tuple[int, int]:
+    """The draft size that keeps the shorter side >= IMAGE_SIZE, preserving aspect ratio."""
+    scale = IMAGE_SIZE / min(width, height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode (palette, alpha, greyscale, CMYK, 16-bit) to RGB."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        # Palette images may carry transparency in their info; RGBA makes it explicit.
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, BACKGROUND)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float greyscale would saturate in a plain convert: rescale to 8 bits.
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        span = high - low or 1.0
+        grey = ((values - low) * (255.0 / span)).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return image.convert("RGB")

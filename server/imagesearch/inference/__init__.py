@@ -1,0 +1,1 @@
+"""Talking to the inference server: turning image bytes into embedding vectors."""

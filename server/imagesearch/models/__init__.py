@@ -1,0 +1,1 @@
+"""Embedding model artefacts: exporting weights to ONNX and filling the Triton model repository."""

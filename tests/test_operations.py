@@ -1,0 +1,100 @@
+"""Operational behaviour: Triton batching, Prometheus metrics, health, SIGTERM drain."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import tritonclient.grpc as triton_grpc
+
+from conftest import ServerProcess, corel_path, free_port
+from imagesearch_client import ImageSearchClient, InsertItem
+
+
+def batch_counts(triton_port: int) -> dict[int, int]:
+    """Executions per batch size of the image model, from Triton's own statistics."""
+    with triton_grpc.InferenceServerClient(f"127.0.0.1:{triton_port}") as triton:
+        stats = triton.get_inference_statistics("image_embedding", as_json=True)
+    model = stats["model_stats"][0]
+    return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in model.get("batch_stats", [])}
+
+
+def test_concurrent_searches_are_batched(server: ServerProcess, client: ImageSearchClient) -> None:
+    client.create_collection("batching")
+    client.insert("batching", InsertItem(image=corel_path(0).read_bytes(), id="only"))
+    before = batch_counts(server.triton_grpc_port)
+    images = [corel_path(i).read_bytes() for i in range(0, 640, 10)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda img: client.search("batching", img, top_k=1), images))
+    assert all(r and r[0].id == "only" for r in results)
+    after = batch_counts(server.triton_grpc_port)
+    grown = {size: after[size] - before.get(size, 0) for size in after if after[size] > before.get(size, 0)}
+    print(f"\nnew executions by batch size under 16 concurrent searches: {dict(sorted(grown.items()))}")
+    assert sum(size * n for size, n in grown.items()) == len(images)
+    assert any(size > 1 for size in grown), grown
+
+
+def test_metrics_endpoint(server: ServerProcess, client: ImageSearchClient) -> None:
+    client.list_collections()
+    try:
+        client.count("missing-collection")
+    except grpc.RpcError:
+        pass
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+    assert 'imagesearch_rpc_handled_total{code="OK",method="/imagesearch.v1.ImageSearch/ListCollections"}' in text
+    assert 'imagesearch_rpc_handled_total{code="NOT_FOUND",method="/imagesearch.v1.ImageSearch/Count"}' in text
+    assert 'imagesearch_rpc_duration_seconds_count{method="/imagesearch.v1.ImageSearch/ListCollections"}' in text
+
+
+def port_is_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_sigterm_drains_and_stops_triton(tmp_path, server: ServerProcess) -> None:
+    """SIGTERM mid-stream: acknowledged items survive, the server exits 0, its Triton stops."""
+    proc = ServerProcess(tmp_path / "drain", extra_args=["--shutdown-grace-s", "5"]).start()
+    assert port_is_open(proc.triton_grpc_port)
+    acknowledged: list[str] = []
+    stream_error: list[grpc.RpcError] = []
+
+    def items():
+        for n in range(400):
+            yield InsertItem(image=corel_path(n % 1000).read_bytes(), id=f"item-{n}")
+            time.sleep(0.02)  # keep the stream open past the signal
+
+    def ingest() -> None:
+        with proc.client() as c:
+            c.create_collection("drain")
+            try:
+                for outcome in c.insert_stream("drain", items(), timeout=120):
+                    if outcome.ok:
+                        acknowledged.append(outcome.id)
+            except grpc.RpcError as exc:
+                stream_error.append(exc)
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    while len(acknowledged) < 20:
+        time.sleep(0.05)
+        assert worker.is_alive(), stream_error
+    assert proc.stop(timeout=90) == 0
+    worker.join(30)
+    assert not port_is_open(proc.triton_grpc_port), "Triton still listens after the server stopped"
+    assert len(acknowledged) >= 20
+
+    # Reopen the same data with the session's Triton: every acknowledged item is there.
+    again = ServerProcess(proc.data_dir, extra_args=["--triton-url", f"127.0.0.1:{server.triton_grpc_port}"], port=free_port())
+    again.start()
+    try:
+        with again.client() as c:
+            found = {i.id for chunk in range(0, len(acknowledged), 500) for i in c.get("drain", acknowledged[chunk:chunk + 500])}
+    finally:
+        again.stop()
+    assert found == set(acknowledged)
