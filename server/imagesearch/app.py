@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -18,9 +19,11 @@ from imagesearch.api.convert import model_record
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
-from imagesearch.inference.triton_client import ImageEncoder
+from imagesearch.inference.errors import InferenceUnavailable
+from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
 from imagesearch.models.setup import ensure_model_repository
+from imagesearch.store.base import VectorStore
 from imagesearch.store.factory import open_store
 from imagesearch.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
@@ -37,7 +40,7 @@ class _Running:
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer
     encoder: ImageEncoder
-    store: object
+    store: VectorStore
     triton: TritonProcess | None
     metrics_http: object | None
     watcher: asyncio.Task
@@ -51,10 +54,10 @@ class ImageSearchServer:
         self.port: int | None = None
         self._running: _Running | None = None
 
-    async def _start_triton(self) -> TritonProcess:
+    def _local_triton(self) -> TritonProcess:
         s = self.settings
         ensure_model_repository(s.model_repository)
-        triton = TritonProcess(
+        return TritonProcess(
             TritonLaunchConfig(
                 model_repository=s.model_repository,
                 grpc_port=s.triton_grpc_port or free_port(),
@@ -63,18 +66,28 @@ class ImageSearchServer:
                 work_dir=s.data_dir / "triton",
             )
         )
-        log.info("starting tritonserver (log: %s)", triton.log_path)
-        await triton.start()
-        await triton.wait_ready(s.triton_start_timeout_s)
-        return triton
 
     async def start(self) -> None:
         """Starts every part; returns once the gRPC port accepts calls."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        triton = await self._start_triton() if s.local_triton else None
+        triton = self._local_triton() if s.local_triton else None
+        try:
+            if triton is not None:
+                log.info("starting tritonserver (log: %s)", triton.log_path)
+                await triton.start()
+                await triton.wait_ready(s.triton_start_timeout_s)
+            await self._start_serving(triton)
+        except BaseException:
+            # A half-started server must not leave an orphaned Triton behind.
+            if triton is not None:
+                await triton.stop()
+            raise
+
+    async def _start_serving(self, triton: TritonProcess | None) -> None:
+        s = self.settings
         encoder = ImageEncoder(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
-        info = await encoder.info()
+        info = await self._encoder_info(encoder)
         log.info("encoder %s v%s, %d-d", info.name, info.version, info.dimension)
         store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold)
 
@@ -96,6 +109,8 @@ class ImageSearchServer:
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             server,
         )
+        # Until the watcher's first check, nobody may be told SERVING (the default of "").
+        await self._set_health(health_servicer, False)
         self.port = server.add_insecure_port(s.listen)
         if not self.port:
             raise OSError(f"cannot listen on {s.listen}")
@@ -104,6 +119,18 @@ class ImageSearchServer:
         watcher = asyncio.create_task(self._watch(health_servicer, encoder, triton))
         self._running = _Running(server, health_servicer, encoder, store, triton, metrics_http, watcher)
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+
+    async def _encoder_info(self, encoder: ImageEncoder) -> EncoderInfo:
+        """The served model's identity; waits for an external Triton that is still starting."""
+        deadline = time.monotonic() + self.settings.triton_start_timeout_s
+        while True:
+            try:
+                return await encoder.info()
+            except InferenceUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("waiting for Triton at %s: %s", self.settings.triton_url or "local", exc)
+                await asyncio.sleep(WATCH_INTERVAL_S)
 
     async def _set_health(self, servicer: health.aio.HealthServicer, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
