@@ -109,8 +109,14 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    """One full server for the session: local Triton + embedded Qdrant, as `make serve` runs it."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server")).start()
+    """One full server for the session: local Triton + embedded Qdrant, as `make serve` runs it.
+
+    "localhost" is allow-listed for image_url so tests can serve images from a local HTTP
+    server (by that name; 127.0.0.1 stays refused), with a short fetch deadline.
+    """
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("server"), extra_args=["--url-allow-hosts", "localhost", "--url-timeout-s", "3"]
+    ).start()
     yield proc
     proc.stop()
 

@@ -19,6 +19,8 @@ from imagesearch.api.convert import model_record
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
+from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
+from imagesearch.fetch.policy import AddressPolicy
 from imagesearch.inference.errors import InferenceUnavailable
 from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
@@ -41,6 +43,7 @@ class _Running:
     health: health.aio.HealthServicer
     encoder: ImageEncoder
     store: VectorStore
+    fetcher: UrlFetcher
     triton: TritonProcess | None
     metrics_http: object | None
     watcher: asyncio.Task
@@ -99,8 +102,12 @@ class ImageSearchServer:
                 ("grpc.max_send_message_length", s.max_message_bytes),
             ],
         )
+        fetcher = UrlFetcher(
+            AddressPolicy.parse(s.url_allow_hosts),
+            FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
+        )
         service = ImageSearchService(
-            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency)
+            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency), fetcher
         )
         imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
@@ -117,7 +124,7 @@ class ImageSearchServer:
         await server.start()
         metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
         watcher = asyncio.create_task(self._watch(health_servicer, encoder, triton))
-        self._running = _Running(server, health_servicer, encoder, store, triton, metrics_http, watcher)
+        self._running = _Running(server, health_servicer, encoder, store, fetcher, triton, metrics_http, watcher)
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
 
     async def _encoder_info(self, encoder: ImageEncoder) -> EncoderInfo:
@@ -172,6 +179,7 @@ class ImageSearchServer:
         if running.metrics_http is not None:
             running.metrics_http[0].shutdown()
         await running.store.close()
+        await running.fetcher.close()
         await running.encoder.close()
         if running.triton is not None:
             await running.triton.stop()

@@ -107,9 +107,44 @@ def _index(ns: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _search(ns: argparse.Namespace) -> int:
+def _filter(text: str | None):
+    """A --filter value (the Filter message as JSON) as the message."""
+    if not text:
+        return None
+    from google.protobuf import json_format
+
+    from imagesearch.v1 import imagesearch_pb2 as pb
+
+    try:
+        return json_format.Parse(text, pb.Filter())
+    except json_format.ParseError as exc:
+        raise SystemExit(f"error: --filter is not a valid Filter in JSON: {exc}") from None
+
+
+def _image_source(ns: argparse.Namespace) -> tuple[bytes, str]:
+    """The image bytes of the positional file, or the --url to send instead."""
+    if (ns.image is None) == (ns.url is None):
+        raise SystemExit("error: give an image file or --url, not both")
+    return (ns.image.read_bytes() if ns.image else b""), (ns.url or "")
+
+
+def _insert(ns: argparse.Namespace) -> int:
+    from imagesearch_client import InsertItem
+
+    image, url = _image_source(ns)
+    metadata = json.loads(ns.metadata) if ns.metadata else {}
     with _client(ns) as client:
-        hits = client.search(ns.collection, ns.image.read_bytes(), top_k=ns.top_k, min_score=ns.min_score)
+        item_id = client.insert(ns.collection, InsertItem(image=image, id=ns.id, metadata=metadata, image_url=url))
+    print(item_id)
+    return 0
+
+
+def _search(ns: argparse.Namespace) -> int:
+    image, url = _image_source(ns)
+    with _client(ns) as client:
+        hits = client.search(
+            ns.collection, image, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter), image_url=url
+        )
     if ns.json:
         print(json.dumps([h.__dict__ for h in hits], indent=2))
     else:
@@ -155,11 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     client_options(index)
     index.set_defaults(func=_index)
 
-    search = sub.add_parser("search", help="find the stored images most similar to an image file")
-    search.add_argument("image", type=Path)
+    insert = sub.add_parser("insert", help="insert one image file, or the image at --url")
+    insert.add_argument("image", type=Path, nargs="?")
+    insert.add_argument("--url", default=None, help="http(s) URL for the server to download instead of a file")
+    insert.add_argument("-c", "--collection", required=True)
+    insert.add_argument("--id", default="", help="the item's id (default: the server makes a UUID)")
+    insert.add_argument("--metadata", default=None, help='metadata as a JSON object, e.g. \'{"price": 59}\'')
+    client_options(insert)
+    insert.set_defaults(func=_insert)
+
+    search = sub.add_parser("search", help="find the stored images most similar to an image file or --url")
+    search.add_argument("image", type=Path, nargs="?")
+    search.add_argument("--url", default=None, help="http(s) URL for the server to download instead of a file")
     search.add_argument("-c", "--collection", required=True)
     search.add_argument("-k", "--top-k", type=int, default=10)
     search.add_argument("--min-score", type=float, default=None)
+    search.add_argument(
+        "--filter",
+        default=None,
+        help='metadata filter as the Filter message in JSON, e.g. \'{"must": [{"match": {"key": "class", "integer": 3}}]}\'',
+    )
     search.add_argument("--json", action="store_true", help="print the hits as JSON")
     client_options(search)
     search.set_defaults(func=_search)

@@ -71,6 +71,18 @@ class Settings:
         default=16,
         metadata={"help": "images of one InsertStream encoded at once (lets Triton batch them)"},
     )
+    url_allow_hosts: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated host names, addresses or CIDR ranges that image_url may reach even "
+            "though they are loopback/private/link-local (all other non-public addresses are refused)"
+        },
+    )
+    url_max_mb: int = field(default=20, metadata={"help": "largest image_url download, in MB (10^6 bytes)"})
+    url_timeout_s: float = field(
+        default=10.0, metadata={"help": "deadline of one image_url download, redirects included"}
+    )
+    url_max_redirects: int = field(default=3, metadata={"help": "redirects an image_url download may follow"})
     shutdown_grace_s: float = field(
         default=30.0, metadata={"help": "on SIGTERM, how long in-flight calls may take to finish"}
     )

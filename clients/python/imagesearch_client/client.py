@@ -23,8 +23,14 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def _search_request(collection: str, image: bytes, top_k: int | None, min_score: float | None) -> pb.SearchRequest:
-    request = pb.SearchRequest(collection=collection, image=image)
+def _search_request(
+    collection: str, image: bytes | None, top_k: int | None, min_score: float | None, filter: pb.Filter | None,
+    image_url: str | None,
+) -> pb.SearchRequest:
+    if image_url:
+        request = pb.SearchRequest(collection=collection, image_url=image_url, filter=filter)
+    else:
+        request = pb.SearchRequest(collection=collection, image=image or b"", filter=filter)
     if top_k is not None:
         request.top_k = top_k
     if min_score is not None:
@@ -33,9 +39,10 @@ def _search_request(collection: str, image: bytes, top_k: int | None, min_score:
 
 
 def _search_by_id_request(
-    collection: str, item_id: str, top_k: int | None, min_score: float | None, include_self: bool
+    collection: str, item_id: str, top_k: int | None, min_score: float | None, include_self: bool,
+    filter: pb.Filter | None = None,
 ) -> pb.SearchByIdRequest:
-    request = pb.SearchByIdRequest(collection=collection, id=item_id, include_self=include_self)
+    request = pb.SearchByIdRequest(collection=collection, id=item_id, include_self=include_self, filter=filter)
     if top_k is not None:
         request.top_k = top_k
     if min_score is not None:
@@ -106,18 +113,20 @@ class ImageSearchClient:
             yield InsertOutcome.from_proto(result)
 
     def search(
-        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+        self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
+        filter: pb.Filter | None = None, image_url: str | None = None,
     ) -> list[Hit]:
-        """The stored images most similar to `image`, best first."""
-        stream = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
+        """The stored images most similar to `image` (or the image at `image_url`, which the
+        server downloads), best first; `filter`: see imagesearch_client.filters."""
+        stream = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url), timeout=self.timeout)
         return [Hit.from_proto(h) for h in stream]
 
     def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
-        include_self: bool = False,
+        include_self: bool = False, filter: pb.Filter | None = None,
     ) -> list[Hit]:
         """The stored images most similar to the stored item `item_id`."""
-        request = _search_by_id_request(collection, item_id, top_k, min_score, include_self)
+        request = _search_by_id_request(collection, item_id, top_k, min_score, include_self, filter)
         return [Hit.from_proto(h) for h in self._stub.SearchById(request, timeout=self.timeout)]
 
     def get(self, collection: str, ids: list[str]) -> list[Item]:
@@ -189,19 +198,21 @@ class AsyncImageSearchClient:
             yield InsertOutcome.from_proto(result)
 
     async def search(
-        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+        self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
+        filter: pb.Filter | None = None, image_url: str | None = None,
     ) -> list[Hit]:
-        """The stored images most similar to `image`, best first."""
-        call = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
+        """The stored images most similar to `image` (or the image at `image_url`, which the
+        server downloads), best first; `filter`: see imagesearch_client.filters."""
+        call = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url), timeout=self.timeout)
         return [Hit.from_proto(h) async for h in call]
 
     async def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
-        include_self: bool = False,
+        include_self: bool = False, filter: pb.Filter | None = None,
     ) -> list[Hit]:
         """The stored images most similar to the stored item `item_id`."""
         call = self._stub.SearchById(
-            _search_by_id_request(collection, item_id, top_k, min_score, include_self), timeout=self.timeout
+            _search_by_id_request(collection, item_id, top_k, min_score, include_self, filter), timeout=self.timeout
         )
         return [Hit.from_proto(h) async for h in call]
 

@@ -54,16 +54,20 @@ class Item:
 
 @dataclass(frozen=True)
 class InsertItem:
-    """One image to insert; an empty id lets the server make one."""
+    """One image to insert, as bytes or as a URL the server downloads; an empty id lets
+    the server make one."""
 
-    image: bytes
+    image: bytes = b""
     id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    image_url: str = ""
 
     def to_proto(self, collection: str) -> pb.InsertRequest:
         metadata = struct_pb2.Struct()
         metadata.update(self.metadata)
-        return pb.InsertRequest(collection=collection, id=self.id, image=self.image, metadata=metadata)
+        return pb.InsertRequest(
+            collection=collection, id=self.id, image=self.image, metadata=metadata, image_url=self.image_url
+        )
 
 
 @dataclass(frozen=True)

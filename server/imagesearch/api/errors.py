@@ -12,6 +12,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
+from imagesearch.fetch.policy import FetchRefused
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
 from imagesearch.store.base import CollectionExists, CollectionNotFound, InvalidCollectionName
 
@@ -64,6 +66,12 @@ def as_api_error(exc: BaseException, field: str = "") -> ApiError:
         return ApiError(grpc.StatusCode.ALREADY_EXISTS, str(exc))
     if isinstance(exc, InvalidImage):
         return ApiError(grpc.StatusCode.INVALID_ARGUMENT, f"image could not be decoded: {exc}", "image")
+    if isinstance(exc, FetchRefused):
+        return ApiError(grpc.StatusCode.PERMISSION_DENIED, str(exc), "image_url")
+    if isinstance(exc, FetchTimeout):
+        return ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc), "image_url")
+    if isinstance(exc, FetchFailed):
+        return ApiError(grpc.StatusCode.INVALID_ARGUMENT, str(exc), "image_url")
     if isinstance(exc, InferenceUnavailable):
         return ApiError(grpc.StatusCode.UNAVAILABLE, f"inference server unavailable, retry later: {exc}")
     log.exception("unexpected error while serving", exc_info=exc)

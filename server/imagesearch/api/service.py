@@ -8,8 +8,9 @@ from typing import AsyncIterator
 
 import grpc
 
-from imagesearch.api import convert, validation
+from imagesearch.api import convert, filters, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
+from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.triton_client import ImageEncoder
 from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
 from imagesearch.v1 import imagesearch_pb2 as pb
@@ -28,12 +29,18 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     """Implements imagesearch.v1.ImageSearch over an image encoder and a vector store."""
 
     def __init__(
-        self, store: VectorStore, encoder: ImageEncoder, model: ModelRecord, limits: ServiceLimits
+        self,
+        store: VectorStore,
+        encoder: ImageEncoder,
+        model: ModelRecord,
+        limits: ServiceLimits,
+        fetcher: UrlFetcher,
     ) -> None:
         self._store = store
         self._encoder = encoder
         self._model = model
         self._limits = limits
+        self._fetcher = fetcher
 
     # -- collections -------------------------------------------------------------------
 
@@ -108,8 +115,10 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         try:
             name = validation.collection_name(request.collection)
             metadata = validation.metadata(request.metadata)
-            image = validation.image_bytes(request.image, self._limits.max_image_pixels)
+            if request.image and request.image_url:
+                raise validation.invalid("image_url", "set image or image_url, not both")
             await self._collection_for_model(name)
+            image = await self._image(request.image, request.image_url)
             vector = await self._encoder.embed(image)
             await self._store.upsert(name, [PointToStore(id=item_id, vector=vector, metadata=metadata)])
         except Exception as exc:  # noqa: BLE001 - reported per item
@@ -125,12 +134,13 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def Search(self, request: pb.SearchRequest, context) -> AsyncIterator[pb.SearchHit]:
         name = validation.collection_name(request.collection)
         limit, threshold = validation.top_k(request), validation.min_score(request)
+        flt = filters.request_filter(request)
         if request.WhichOneof("query") is None:
-            raise validation.invalid("image", "the request carries no query: set image")
-        image = validation.image_bytes(request.image, self._limits.max_image_pixels)
+            raise validation.invalid("image", "the request carries no query: set image or image_url")
         await self._collection_for_model(name)
+        image = await self._image(request.image, request.image_url)
         vector = await self._encoder.embed(image)
-        for rank, hit in enumerate(await self._store.search(name, vector, limit, threshold), start=1):
+        for rank, hit in enumerate(await self._store.search(name, vector, limit, threshold, flt), start=1):
             yield convert.search_hit(hit, rank)
 
     @stream_errors
@@ -138,12 +148,13 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         name = validation.collection_name(request.collection)
         item_id = validation.item_id(request.id)
         limit, threshold = validation.top_k(request), validation.min_score(request)
+        flt = filters.request_filter(request)
         await self._collection_for_model(name)
         found = await self._store.get(name, [item_id], with_vectors=True)
         if not found or found[0].vector is None:
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"no item with id {item_id!r} in collection {name!r}")
         # One extra hit covers the query item itself, which is dropped unless asked for.
-        hits = await self._store.search(name, found[0].vector, limit + 1, threshold)
+        hits = await self._store.search(name, found[0].vector, limit + 1, threshold, flt)
         if not request.include_self:
             hits = [h for h in hits if h.id != item_id]
         for rank, hit in enumerate(hits[:limit], start=1):
@@ -170,6 +181,12 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     @unary_errors
     async def Count(self, request: pb.CountRequest, context) -> pb.CountResponse:
         return pb.CountResponse(count=await self._store.count(validation.collection_name(request.collection)))
+
+    async def _image(self, data: bytes, url: str) -> bytes:
+        """The request's image: its bytes, or the download of its image_url, header-checked."""
+        if url:
+            return validation.image_bytes(await self._fetcher.fetch(url), self._limits.max_image_pixels, "image_url")
+        return validation.image_bytes(data, self._limits.max_image_pixels)
 
     async def _collection_for_model(self, name: str) -> CollectionInfo:
         """The collection, if its vectors come from the model this server serves."""

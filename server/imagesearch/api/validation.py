@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import uuid
 import warnings
 from typing import Any
@@ -19,6 +20,11 @@ MAX_TOP_K = 1000
 MAX_ID_LENGTH = 256
 MAX_IDS_PER_CALL = 1000
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 8
+# Keys become segments of filter paths ("camera.make"), so no '.', brackets or quotes.
+METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Doubles hold every integer up to 2**53 exactly; larger whole numbers stay floats.
+MAX_EXACT_INTEGER = 2**53
 # Formats the image model decodes. Anything else is refused up front, by name.
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 
@@ -74,11 +80,32 @@ def item_ids(values: Any, field: str = "ids") -> list[str]:
 
 
 def metadata(value: struct_pb2.Struct) -> dict[str, Any]:
-    """The metadata Struct as a plain dict, at most 64 KiB serialised."""
+    """The metadata Struct as a plain dict: at most 64 KiB serialised, objects nested at
+    most 8 deep, keys that filters can name; whole numbers become ints (Struct has only
+    doubles) so that integer matches and integer indexes see them."""
     size = value.ByteSize()
     if size > MAX_METADATA_BYTES:
         raise invalid("metadata", f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}")
-    return json_format.MessageToDict(value)
+    return _checked_value(json_format.MessageToDict(value), "metadata", 0)
+
+
+def _checked_value(value: Any, path: str, depth: int) -> Any:
+    if isinstance(value, dict):
+        if depth >= MAX_METADATA_DEPTH:
+            raise invalid("metadata", f"metadata nests objects more than {MAX_METADATA_DEPTH} deep (at {path})")
+        for key in value:
+            if not METADATA_KEY_PATTERN.fullmatch(key):
+                raise invalid(
+                    "metadata",
+                    f"metadata key {key[:80]!r} at {path} is invalid: use 1-64 characters from letters, digits, "
+                    "'_' and '-' ('.' separates levels in filters)",
+                )
+        return {key: _checked_value(item, f"{path}.{key}", depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_checked_value(item, f"{path}[]", depth) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
+        return int(value)
+    return value
 
 
 def image_bytes(data: bytes, max_pixels: int, field: str = "image") -> bytes:

@@ -8,6 +8,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from imagesearch.store.filters import Filter
+
 # Collection names become directory names (embedded store) and Qdrant collection names:
 # keep them to a portable, unambiguous alphabet.
 COLLECTION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -104,9 +106,10 @@ class VectorStore(Protocol):
         """Insert or replace points; durable when this returns."""
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
     ) -> list[ScoredHit]:
-        """The `limit` nearest points with score >= min_score, best first."""
+        """The `limit` nearest points with score >= min_score whose metadata passes `flt`
+        (evaluated by the engine, with payload indexes on the filtered keys), best first."""
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

@@ -38,6 +38,8 @@ from imagesearch.store.base import (
     ScoredHit,
     StoredPoint,
 )
+from imagesearch.store.edge_filter import EDGE_SCHEMAS, to_edge
+from imagesearch.store.filters import Filter, wanted_indexes
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
@@ -93,6 +95,8 @@ class LiveCollection:
     # Writes applied while an index build runs on a copy; None when no build is running.
     journal: list[UpdateOperation] | None = None
     closed: bool = False
+    # Payload paths with an index; read from the shard on first use, then kept up to date.
+    indexed_paths: set[str] | None = None
 
     @property
     def name(self) -> str:
@@ -139,11 +143,33 @@ class LiveCollection:
                 await self.apply(UpdateOperation.delete_points([record.id for record in existing]))
             return len(existing)
 
-    async def search(self, vector: np.ndarray, limit: int, min_score: float) -> list[ScoredHit]:
-        """The `limit` nearest points scoring at least `min_score`, best first."""
+    async def ensure_indexes(self, flt: Filter | None) -> None:
+        """Create the payload indexes `flt` wants that the shard lacks.
+
+        An index is created once per key, typed after the first condition seen on it; a
+        later condition of another type still works (the engine reads the payload).
+        """
+        wanted = {f"{METADATA_KEY}.{key}": kind for key, kind in wanted_indexes(flt).items()}
+        if not wanted or (self.indexed_paths is not None and wanted.keys() <= self.indexed_paths):
+            return
+        async with self.write_lock:
+            if self.indexed_paths is None:
+                info = await self.run(EdgeShard.info)
+                self.indexed_paths = set(info.payload_schema)
+            for path, kind in wanted.items():
+                if path not in self.indexed_paths:
+                    await self.apply(UpdateOperation.create_field_index(path, EDGE_SCHEMAS[kind]))
+                    self.indexed_paths.add(path)
+
+    async def search(
+        self, vector: np.ndarray, limit: int, min_score: float, flt: Filter | None = None
+    ) -> list[ScoredHit]:
+        """The `limit` nearest points scoring at least `min_score` and passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
+        await self.ensure_indexes(flt)
         request = QueryRequest(
+            filter=to_edge(flt, METADATA_KEY) if flt is not None else None,
             limit=limit,
             query=Query.Nearest(check_vector(vector, self.model.dimension)),
             with_payload=True,

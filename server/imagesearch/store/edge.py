@@ -33,6 +33,7 @@ from imagesearch.store.base import (
     check_collection_name,
 )
 from imagesearch.store.collection import LiveCollection
+from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
     CollectionPaths,
@@ -148,10 +149,10 @@ class EdgeStore:
         await self._maybe_start_build(collection)
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score, best first."""
-        return await self._collection(name).search(vector, limit, min_score)
+        """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
+        return await self._collection(name).search(vector, limit, min_score, flt)
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

@@ -40,6 +40,8 @@ from imagesearch.store.collection import (
     clamp_score,
     point_uuid,
 )
+from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
@@ -72,6 +74,8 @@ class RemoteQdrantStore:
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
         self._models: dict[str, ModelRecord] = {}
+        # Payload paths known to be indexed, per collection (filled on first filtered search).
+        self._indexed: dict[str, set[str]] = {}
 
     @contextmanager
     def _translated(self, name: str) -> Iterator[None]:
@@ -83,6 +87,7 @@ class RemoteQdrantStore:
         except Exception as error:
             if _is_not_found(error):
                 self._models.pop(name, None)
+                self._indexed.pop(name, None)
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
@@ -144,6 +149,7 @@ class RemoteQdrantStore:
         """Drop a collection and its data; CollectionNotFound if missing."""
         await self._record(name)
         self._models.pop(name, None)
+        self._indexed.pop(name, None)
         await self._client.delete_collection(name)
 
     async def _model(self, name: str) -> ModelRecord:
@@ -170,16 +176,35 @@ class RemoteQdrantStore:
         with self._translated(name):
             await self._client.upsert(collection_name=name, points=structs, wait=True)
 
+    async def _ensure_indexes(self, name: str, flt: Filter | None) -> None:
+        """Create the payload indexes `flt` wants that the collection lacks."""
+        wanted = {f"{METADATA_KEY}.{key}": kind for key, kind in wanted_indexes(flt).items()}
+        known = self._indexed.get(name)
+        if not wanted or (known is not None and wanted.keys() <= known):
+            return
+        with self._translated(name):
+            if known is None:
+                info = await self._client.get_collection(name)
+                known = self._indexed[name] = set(info.payload_schema or {})
+            for path, kind in wanted.items():
+                if path not in known:
+                    await self._client.create_payload_index(
+                        collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
+                    )
+                    known.add(path)
+
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score, best first."""
+        """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
         dimension = (await self._model(name)).dimension
+        await self._ensure_indexes(name, flt)
         with self._translated(name):
             response = await self._client.query_points(
                 collection_name=name,
+                query_filter=to_remote(flt, METADATA_KEY) if flt is not None else None,
                 query=check_vector(vector, dimension),
                 limit=limit,
                 with_payload=True,

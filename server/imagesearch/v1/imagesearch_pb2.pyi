@@ -67,16 +67,18 @@ class DeleteCollectionResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class InsertRequest(_message.Message):
-    __slots__ = ("collection", "id", "image", "metadata")
+    __slots__ = ("collection", "id", "image", "metadata", "image_url")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     collection: str
     id: str
     image: bytes
     metadata: _struct_pb2.Struct
-    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., image: _Optional[bytes] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    image_url: str
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., image: _Optional[bytes] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., image_url: _Optional[str] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")
@@ -97,30 +99,36 @@ class InsertResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "image", "top_k", "min_score")
+    __slots__ = ("collection", "image", "image_url", "top_k", "min_score", "filter")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     collection: str
     image: bytes
+    image_url: str
     top_k: int
     min_score: float
-    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ...) -> None: ...
+    filter: Filter
+    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., image_url: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class SearchByIdRequest(_message.Message):
-    __slots__ = ("collection", "id", "top_k", "min_score", "include_self")
+    __slots__ = ("collection", "id", "top_k", "min_score", "include_self", "filter")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_SELF_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     collection: str
     id: str
     top_k: int
     min_score: float
     include_self: bool
-    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., include_self: _Optional[bool] = ...) -> None: ...
+    filter: Filter
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., include_self: _Optional[bool] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class SearchHit(_message.Message):
     __slots__ = ("id", "score", "metadata", "rank")
@@ -183,3 +191,85 @@ class CountResponse(_message.Message):
     COUNT_FIELD_NUMBER: _ClassVar[int]
     count: int
     def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class Filter(_message.Message):
+    __slots__ = ("must", "should", "must_not")
+    MUST_FIELD_NUMBER: _ClassVar[int]
+    SHOULD_FIELD_NUMBER: _ClassVar[int]
+    MUST_NOT_FIELD_NUMBER: _ClassVar[int]
+    must: _containers.RepeatedCompositeFieldContainer[Condition]
+    should: _containers.RepeatedCompositeFieldContainer[Condition]
+    must_not: _containers.RepeatedCompositeFieldContainer[Condition]
+    def __init__(self, must: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., should: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., must_not: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+
+class Condition(_message.Message):
+    __slots__ = ("match", "match_any", "range", "datetime_range", "exists", "is_empty", "filter")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    MATCH_ANY_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    DATETIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    IS_EMPTY_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    match: MatchCondition
+    match_any: MatchAnyCondition
+    range: NumericRangeCondition
+    datetime_range: DatetimeRangeCondition
+    exists: FieldKey
+    is_empty: FieldKey
+    filter: Filter
+    def __init__(self, match: _Optional[_Union[MatchCondition, _Mapping]] = ..., match_any: _Optional[_Union[MatchAnyCondition, _Mapping]] = ..., range: _Optional[_Union[NumericRangeCondition, _Mapping]] = ..., datetime_range: _Optional[_Union[DatetimeRangeCondition, _Mapping]] = ..., exists: _Optional[_Union[FieldKey, _Mapping]] = ..., is_empty: _Optional[_Union[FieldKey, _Mapping]] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class MatchCondition(_message.Message):
+    __slots__ = ("key", "keyword", "integer")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    keyword: str
+    integer: int
+    def __init__(self, key: _Optional[str] = ..., keyword: _Optional[str] = ..., integer: _Optional[int] = ...) -> None: ...
+
+class MatchAnyCondition(_message.Message):
+    __slots__ = ("key", "keywords", "integers")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    INTEGERS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    integers: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., integers: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class NumericRangeCondition(_message.Message):
+    __slots__ = ("key", "gt", "gte", "lt", "lte")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GT_FIELD_NUMBER: _ClassVar[int]
+    GTE_FIELD_NUMBER: _ClassVar[int]
+    LT_FIELD_NUMBER: _ClassVar[int]
+    LTE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    gt: float
+    gte: float
+    lt: float
+    lte: float
+    def __init__(self, key: _Optional[str] = ..., gt: _Optional[float] = ..., gte: _Optional[float] = ..., lt: _Optional[float] = ..., lte: _Optional[float] = ...) -> None: ...
+
+class DatetimeRangeCondition(_message.Message):
+    __slots__ = ("key", "gt", "gte", "lt", "lte")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GT_FIELD_NUMBER: _ClassVar[int]
+    GTE_FIELD_NUMBER: _ClassVar[int]
+    LT_FIELD_NUMBER: _ClassVar[int]
+    LTE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    gt: _timestamp_pb2.Timestamp
+    gte: _timestamp_pb2.Timestamp
+    lt: _timestamp_pb2.Timestamp
+    lte: _timestamp_pb2.Timestamp
+    def __init__(self, key: _Optional[str] = ..., gt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., gte: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lte: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FieldKey(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...

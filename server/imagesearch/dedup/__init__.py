@@ -1,0 +1,1 @@
+"""Duplicate detection: content fingerprints and the near-duplicate rule."""

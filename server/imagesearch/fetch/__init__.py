@@ -1,0 +1,1 @@
+"""Fetching images from URLs for inserts and searches, safely (see fetcher.py)."""
