@@ -15,12 +15,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from imagesearch_client import ImageSearchClient
+from imagesearch_client import ImageSearchClient, InsertItem, InsertOutcome
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 COREL = DATASETS / "corel1k"
 SERVER_START_TIMEOUT_S = 300
+COREL_COLLECTION = "corel"
+COREL_SIZE = 1000
 
 
 def free_port() -> int:
@@ -125,3 +127,31 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def client(server: ServerProcess):
     with server.client() as c:
         yield c
+
+
+def corel_items(indices) -> list[InsertItem]:
+    """Corel photos as insert items: id corel-<index>, metadata class and file name."""
+    return [
+        InsertItem(image=corel_path(i).read_bytes(), id=f"corel-{i}", metadata={"class": i // 100, "file": f"{i}.jpg"})
+        for i in indices
+    ]
+
+
+@dataclass(frozen=True)
+class CorelIngest:
+    """The session's collection of all 1,000 Corel originals, and how each insert went."""
+
+    name: str
+    outcomes: list[InsertOutcome]
+
+
+@pytest.fixture(scope="session")
+def corel_collection(client: ImageSearchClient) -> CorelIngest:
+    """All of Corel-1K in collection "corel", ingested once for every test that reads it."""
+    client.create_collection(COREL_COLLECTION)
+    outcomes = sorted(client.insert_stream(COREL_COLLECTION, corel_items(range(COREL_SIZE)), timeout=900),
+                      key=lambda o: o.index)
+    failed = [o for o in outcomes if not o.ok]
+    assert not failed, failed[:5]
+    assert [o.index for o in outcomes] == list(range(COREL_SIZE))
+    return CorelIngest(COREL_COLLECTION, outcomes)

@@ -6,18 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ServerProcess, corel_path
+from conftest import COREL_SIZE as N_IMAGES
+from conftest import CorelIngest, ServerProcess, corel_items, corel_path
 from imagesearch_client import Hit, ImageSearchClient, InsertItem
-
-COLLECTION = "corel"
-N_IMAGES = 1000
-
-
-def corel_items(indices) -> list[InsertItem]:
-    return [
-        InsertItem(image=corel_path(i).read_bytes(), id=f"corel-{i}", metadata={"class": i // 100, "file": f"{i}.jpg"})
-        for i in indices
-    ]
 
 
 def search_all(client: ImageSearchClient, collection: str, indices, top_k: int = 10) -> dict[int, list[Hit]]:
@@ -33,13 +24,8 @@ def class_precision(query: int, hits: list[Hit]) -> float:
 
 
 @pytest.fixture(scope="module")
-def corel(client: ImageSearchClient) -> str:
-    client.create_collection(COLLECTION)
-    outcomes = list(client.insert_stream(COLLECTION, corel_items(range(N_IMAGES)), timeout=900))
-    failed = [o for o in outcomes if not o.ok]
-    assert not failed, failed[:5]
-    assert sorted(o.index for o in outcomes) == list(range(N_IMAGES))
-    return COLLECTION
+def corel(corel_collection: CorelIngest) -> str:
+    return corel_collection.name
 
 
 def test_all_images_stored(client: ImageSearchClient, corel: str) -> None:

@@ -57,25 +57,25 @@ def expected(predicate) -> set[str]:
 
 
 CASES = {
-    "match keyword": (f.Filter(must=(f.Match("color", "red"),)), lambda m: m["color"] == "red"),
-    "match int": (f.Filter(must=(f.Match("n", 17),)), lambda m: m["n"] == 17),
-    "match nested": (f.Filter(must=(f.Match("camera.make", "acme"),)), lambda m: m["camera"]["make"] == "acme"),
-    "match in list": (f.Filter(must=(f.Match("tags", "b"),)), lambda m: "b" in m["tags"]),
-    "any": (f.Filter(must=(f.MatchAny("n", (1, 2, 3, 250)),)), lambda m: m["n"] in (1, 2, 3, 250)),
-    "range": (f.Filter(must=(f.Range("price", gte=5, lt=7.5),)), lambda m: 5 <= m.get("price", -1) < 7.5),
+    "match keyword": (f.Filter(must=(f.Match("metadata.color", "red"),)), lambda m: m["color"] == "red"),
+    "match int": (f.Filter(must=(f.Match("metadata.n", 17),)), lambda m: m["n"] == 17),
+    "match nested": (f.Filter(must=(f.Match("metadata.camera.make", "acme"),)), lambda m: m["camera"]["make"] == "acme"),
+    "match in list": (f.Filter(must=(f.Match("metadata.tags", "b"),)), lambda m: "b" in m["tags"]),
+    "any": (f.Filter(must=(f.MatchAny("metadata.n", (1, 2, 3, 250)),)), lambda m: m["n"] in (1, 2, 3, 250)),
+    "range": (f.Filter(must=(f.Range("metadata.price", gte=5, lt=7.5),)), lambda m: 5 <= m.get("price", -1) < 7.5),
     "datetime": (
-        f.Filter(must=(f.DatetimeRange("taken", gte=datetime(2024, 1, 10, tzinfo=timezone.utc),
+        f.Filter(must=(f.DatetimeRange("metadata.taken", gte=datetime(2024, 1, 10, tzinfo=timezone.utc),
                                        lt=datetime(2024, 1, 12, tzinfo=timezone.utc)),)),
         lambda m: m["taken"][:10] in ("2024-01-10", "2024-01-11"),
     ),
-    "exists": (f.Filter(must=(f.Exists("price"),)), lambda m: "price" in m),
-    "is empty": (f.Filter(must=(f.IsEmpty("tags"),)), lambda m: not m["tags"]),
+    "exists": (f.Filter(must=(f.Exists("metadata.price"),)), lambda m: "price" in m),
+    "is empty": (f.Filter(must=(f.IsEmpty("metadata.tags"),)), lambda m: not m["tags"]),
     "should + must_not": (
-        f.Filter(should=(f.Match("color", "red"), f.Match("color", "blue")), must_not=(f.Range("n", lt=100),)),
+        f.Filter(should=(f.Match("metadata.color", "red"), f.Match("metadata.color", "blue")), must_not=(f.Range("metadata.n", lt=100),)),
         lambda m: m["color"] in ("red", "blue") and m["n"] >= 100,
     ),
     "nested filter": (
-        f.Filter(must=(f.Filter(should=(f.Match("n", 3), f.Match("n", 4))),)),
+        f.Filter(must=(f.Filter(should=(f.Match("metadata.n", 3), f.Match("metadata.n", 4))),)),
         lambda m: m["n"] in (3, 4),
     ),
 }
@@ -91,12 +91,12 @@ async def test_filter_selects_exactly(store, case: str) -> None:
 
 async def test_selective_filter_still_fills_top_k(store) -> None:
     # 1 in 3 items pass: a post-filter of the 10 nearest would return ~3.
-    hits = await store.search("c", np.ones(DIM, np.float32) / np.sqrt(DIM), 10, flt=f.Filter(must=(f.Match("color", "green"),)))
+    hits = await store.search("c", np.ones(DIM, np.float32) / np.sqrt(DIM), 10, flt=f.Filter(must=(f.Match("metadata.color", "green"),)))
     assert len(hits) == 10 and all(h.metadata["color"] == "green" for h in hits)
 
 
 async def test_payload_indexes_created(store) -> None:
-    flt = f.Filter(must=(f.Match("color", "red"), f.Range("price", gt=1)))
+    flt = f.Filter(must=(f.Match("metadata.color", "red"), f.Range("metadata.price", gt=1)))
     await store.search("c", np.ones(DIM, np.float32), 5, flt=flt)
     if isinstance(store, EdgeStore):
         collection = store._collection("c")

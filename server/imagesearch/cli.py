@@ -133,9 +133,27 @@ def _insert(ns: argparse.Namespace) -> int:
 
     image, url = _image_source(ns)
     metadata = json.loads(ns.metadata) if ns.metadata else {}
+    item = InsertItem(image=image, id=ns.id, metadata=metadata, image_url=url, duplicate_policy=ns.duplicate_policy)
     with _client(ns) as client:
-        item_id = client.insert(ns.collection, InsertItem(image=image, id=ns.id, metadata=metadata, image_url=url))
-    print(item_id)
+        outcome = client.insert_outcome(ns.collection, item)
+    if outcome.skipped:
+        print(f"{outcome.id}\tskipped: duplicates the stored item (score {outcome.duplicate_score:.3f})")
+    elif outcome.duplicate_of:
+        kind = "exact" if outcome.duplicate_exact else f"near, score {outcome.duplicate_score:.3f}"
+        print(f"{outcome.id}\tstored; duplicates {outcome.duplicate_of} ({kind})")
+    else:
+        print(outcome.id)
+    return 0
+
+
+def _find_duplicates(ns: argparse.Namespace) -> int:
+    with _client(ns) as client:
+        groups = client.find_duplicates(ns.collection, threshold=ns.threshold, timeout=ns.timeout)
+    if ns.json:
+        print(json.dumps([g.__dict__ for g in groups], indent=2))
+    else:
+        for group in groups:
+            print(" ".join(group.ids))
     return 0
 
 
@@ -196,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     insert.add_argument("-c", "--collection", required=True)
     insert.add_argument("--id", default="", help="the item's id (default: the server makes a UUID)")
     insert.add_argument("--metadata", default=None, help='metadata as a JSON object, e.g. \'{"price": 59}\'')
+    insert.add_argument(
+        "--duplicate-policy",
+        choices=("allow", "skip", "reject"),
+        default="allow",
+        help="when the image duplicates a stored one: store anyway (allow), keep the stored one (skip), "
+        "or fail with ALREADY_EXISTS (reject); default: %(default)s",
+    )
     client_options(insert)
     insert.set_defaults(func=_insert)
 
@@ -213,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the hits as JSON")
     client_options(search)
     search.set_defaults(func=_search)
+
+    dups = sub.add_parser("find-duplicates", help="list the groups of near-duplicate images in a collection")
+    dups.add_argument("-c", "--collection", required=True)
+    dups.add_argument("--threshold", type=float, default=None, help="pair score 0..1 (default: the server's, 0.90)")
+    dups.add_argument("--json", action="store_true", help="print the groups (ids and scored pairs) as JSON")
+    client_options(dups)
+    dups.set_defaults(func=_find_duplicates)
     return parser
 
 

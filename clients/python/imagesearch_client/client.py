@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
-from imagesearch_client.types import Collection, Hit, InsertItem, InsertOutcome, Item
+from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item
 
 DEFAULT_TIMEOUT_S = 30.0
 # Matches the server's default limit, so a 20 MB photo goes through.
@@ -101,8 +101,19 @@ class ImageSearchClient:
         self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
 
     def insert(self, collection: str, item: InsertItem) -> str:
-        """Inserts one image; returns its id."""
+        """Inserts one image; returns its id (the existing item's when skipped as a duplicate)."""
         return self._stub.Insert(item.to_proto(collection), timeout=self.timeout).id
+
+    def insert_outcome(self, collection: str, item: InsertItem) -> InsertOutcome:
+        """Inserts one image; returns the whole outcome (duplicate found, skipped)."""
+        return InsertOutcome.from_proto(self._stub.Insert(item.to_proto(collection), timeout=self.timeout))
+
+    def find_duplicates(
+        self, collection: str, threshold: float | None = None, timeout: float | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of near-duplicate items in a collection, largest first."""
+        request = pb.FindDuplicatesRequest(collection=collection, threshold=threshold)
+        return [DuplicateGroup.from_proto(g) for g in self._stub.FindDuplicates(request, timeout=timeout or self.timeout)]
 
     def insert_stream(
         self, collection: str, items: Iterable[InsertItem], timeout: float | None = None
@@ -178,8 +189,20 @@ class AsyncImageSearchClient:
         await self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
 
     async def insert(self, collection: str, item: InsertItem) -> str:
-        """Inserts one image; returns its id."""
+        """Inserts one image; returns its id (the existing item's when skipped as a duplicate)."""
         return (await self._stub.Insert(item.to_proto(collection), timeout=self.timeout)).id
+
+    async def insert_outcome(self, collection: str, item: InsertItem) -> InsertOutcome:
+        """Inserts one image; returns the whole outcome (duplicate found, skipped)."""
+        return InsertOutcome.from_proto(await self._stub.Insert(item.to_proto(collection), timeout=self.timeout))
+
+    async def find_duplicates(
+        self, collection: str, threshold: float | None = None, timeout: float | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of near-duplicate items in a collection, largest first."""
+        request = pb.FindDuplicatesRequest(collection=collection, threshold=threshold)
+        call = self._stub.FindDuplicates(request, timeout=timeout or self.timeout)
+        return [DuplicateGroup.from_proto(g) async for g in call]
 
     async def insert_stream(
         self, collection: str, items: AsyncIterable[InsertItem] | Iterable[InsertItem], timeout: float | None = None

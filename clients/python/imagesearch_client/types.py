@@ -61,23 +61,38 @@ class InsertItem:
     id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     image_url: str = ""
+    # "allow" (store and report), "skip" (keep the existing item) or "reject" (ALREADY_EXISTS).
+    duplicate_policy: str = "allow"
 
     def to_proto(self, collection: str) -> pb.InsertRequest:
         metadata = struct_pb2.Struct()
         metadata.update(self.metadata)
         return pb.InsertRequest(
-            collection=collection, id=self.id, image=self.image, metadata=metadata, image_url=self.image_url
+            collection=collection,
+            id=self.id,
+            image=self.image,
+            metadata=metadata,
+            image_url=self.image_url,
+            duplicate_policy=pb.DuplicatePolicy.Value(f"DUPLICATE_POLICY_{self.duplicate_policy.upper()}"),
         )
 
 
 @dataclass(frozen=True)
 class InsertOutcome:
-    """What became of one inserted item; `error_code` is empty on success."""
+    """What became of one inserted item; `error_code` is empty on success.
+
+    `duplicate_of` names the stored item the image duplicates ("" if none); `skipped`
+    says the "skip" policy kept that item instead (`id` is then its id).
+    """
 
     index: int
     id: str
     error_code: str = ""
     error_message: str = ""
+    duplicate_of: str = ""
+    duplicate_exact: bool = False
+    duplicate_score: float = 0.0
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -85,4 +100,17 @@ class InsertOutcome:
 
     @classmethod
     def from_proto(cls, msg: pb.InsertResult) -> "InsertOutcome":
-        return cls(msg.index, msg.id, msg.error.code, msg.error.message)
+        dup = msg.duplicate_of
+        return cls(msg.index, msg.id, msg.error.code, msg.error.message, dup.id, dup.exact, dup.score, msg.skipped)
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Stored items that are copies of one image; `pairs` are (a, b, score) links."""
+
+    ids: list[str]
+    pairs: list[tuple[str, str, float]]
+
+    @classmethod
+    def from_proto(cls, msg: pb.DuplicateGroup) -> "DuplicateGroup":
+        return cls(list(msg.ids), [(p.a, p.b, p.score) for p in msg.pairs])

@@ -58,7 +58,7 @@ def _condition(msg: pb.Condition, where: str, depth: int, budget: _Budget) -> f.
     where = f"{where}.{kind}"
     if kind == "filter":
         return _filter(body, where, depth + 1, budget)
-    key = metadata_key(body.key, f"{where}.key")
+    key = f.metadata_path(metadata_key(body.key, f"{where}.key"))
     if kind == "match":
         value_kind = body.WhichOneof("value")
         if value_kind is None:

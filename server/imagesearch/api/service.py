@@ -10,6 +10,8 @@ import grpc
 
 from imagesearch.api import convert, filters, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
+from imagesearch.dedup.detector import Duplicate, DuplicateDetector
+from imagesearch.dedup.fingerprint import fingerprint
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.triton_client import ImageEncoder
 from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
@@ -41,6 +43,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         self._model = model
         self._limits = limits
         self._fetcher = fetcher
+        self._duplicates = DuplicateDetector(store)
 
     # -- collections -------------------------------------------------------------------
 
@@ -117,16 +120,26 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             metadata = validation.metadata(request.metadata)
             if request.image and request.image_url:
                 raise validation.invalid("image_url", "set image or image_url, not both")
+            policy = validation.duplicate_policy(request.duplicate_policy)
             await self._collection_for_model(name)
             image = await self._image(request.image, request.image_url)
-            vector = await self._encoder.embed(image)
-            await self._store.upsert(name, [PointToStore(id=item_id, vector=vector, metadata=metadata)])
+            # The embedding (Triton) and the fingerprint (a worker thread) are independent.
+            vector, fp = await asyncio.gather(self._encoder.embed(image), asyncio.to_thread(fingerprint, image))
+            duplicate = await self._duplicates.find(name, vector, fp, exclude_id=item_id)
+            if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
+                return pb.InsertResult(index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True)
+            if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
+                raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
+            point = PointToStore(id=item_id, vector=vector, metadata=metadata, fingerprint=fp.to_payload())
+            await self._store.upsert(name, [point])
         except Exception as exc:  # noqa: BLE001 - reported per item
             error = as_api_error(exc)
             return pb.InsertResult(
                 index=index, id=request.id, error=pb.ItemError(code=status_name(error.code), message=error.message)
             )
-        return pb.InsertResult(index=index, id=item_id)
+        return pb.InsertResult(
+            index=index, id=item_id, duplicate_of=_duplicate_info(duplicate) if duplicate is not None else None
+        )
 
     # -- search ------------------------------------------------------------------------
 
@@ -159,6 +172,16 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             hits = [h for h in hits if h.id != item_id]
         for rank, hit in enumerate(hits[:limit], start=1):
             yield convert.search_hit(hit, rank)
+
+    @stream_errors
+    async def FindDuplicates(self, request: pb.FindDuplicatesRequest, context) -> AsyncIterator[pb.DuplicateGroup]:
+        name = validation.collection_name(request.collection)
+        threshold = validation.unit_interval(request, "threshold") if request.HasField("threshold") else None
+        await self._collection_for_model(name)
+        for group in await self._duplicates.groups(name, threshold):
+            yield pb.DuplicateGroup(
+                ids=group.ids, pairs=[pb.DuplicatePair(a=p.a, b=p.b, score=p.score) for p in group.pairs]
+            )
 
     # -- items -------------------------------------------------------------------------
 
@@ -200,3 +223,15 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
                 "or create a new collection and re-insert the images",
             )
         return info
+
+
+def _duplicate_info(duplicate: Duplicate) -> pb.DuplicateInfo:
+    return pb.DuplicateInfo(id=duplicate.id, exact=duplicate.exact, score=duplicate.score)
+
+
+def _duplicate_message(collection: str, duplicate: Duplicate) -> str:
+    kind = "the same bytes as" if duplicate.exact else f"a near-duplicate (score {duplicate.score:.3f}) of"
+    return (
+        f"the image is {kind} item {duplicate.id!r} in collection {collection!r}, and duplicate_policy is "
+        "REJECT: use SKIP to get the existing id back, or ALLOW to store it anyway"
+    )

@@ -14,6 +14,7 @@ from PIL import Image
 
 from imagesearch.api.errors import invalid
 from imagesearch.store.base import InvalidCollectionName, check_collection_name
+from imagesearch.v1 import imagesearch_pb2
 
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 1000
@@ -51,9 +52,21 @@ def min_score(request: Any) -> float:
     """The request's min_score: default 0, else a number in 0..1."""
     if not request.HasField("min_score"):
         return 0.0
-    value = request.min_score
+    return unit_interval(request, "min_score")
+
+
+def unit_interval(request: Any, field: str) -> float:
+    """The request's `field`, which must be a number in 0..1."""
+    value = getattr(request, field)
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise invalid("min_score", f"min_score must be between 0 and 1, got {value}")
+        raise invalid(field, f"{field} must be between 0 and 1, got {value}")
+    return value
+
+
+def duplicate_policy(value: int) -> int:
+    """The insert's duplicate policy, one of the DuplicatePolicy values."""
+    if value not in imagesearch_pb2.DuplicatePolicy.values():
+        raise invalid("duplicate_policy", f"duplicate_policy {value} is unknown: use ALLOW, SKIP or REJECT")
     return value
 
 

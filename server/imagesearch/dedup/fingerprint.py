@@ -1,24 +1,32 @@
-"""Fingerprints of an image's content: SHA-256 of its bytes and a 64-bit perceptual hash.
+"""Fingerprints of an image's content, computed in the API process from the encoded bytes:
 
-The perceptual hash is the classic DCT pHash: the image as 32x32 grey, its 2-D DCT, and
-one bit per low-frequency coefficient (the top-left 8x8 block) saying whether it is above
-their median. Small edits (re-encoding, resizing, brightness) flip few bits; a different
-photo flips about half. It runs in the API process, on a JPEG decoded at reduced scale
-(Pillow's draft mode), which costs about a millisecond for a typical photo.
+- SHA-256 of the bytes: exact duplicates;
+- a 64-bit DCT perceptual hash: re-encoded, resized or brightened copies differ in a
+  few bits, a different photo in about half of them;
+- a 128x128 grey thumbnail (the whole frame, aspect not kept): the near-duplicate check
+  (verify.py) aligns two thumbnails to see whether one is an edited copy of the other.
+
+Decoding for these uses Pillow's JPEG draft mode (decode at 1/2..1/8 scale), about a
+millisecond for a typical photo.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from imagesearch.inference.errors import InvalidImage
+
 HASH_SIZE = 8
-SAMPLE_SIZE = 32
+HASH_SAMPLE = 32
+THUMB_SIZE = 128
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -29,37 +37,59 @@ def _dct_matrix(n: int) -> np.ndarray:
     return matrix
 
 
-DCT = _dct_matrix(SAMPLE_SIZE)
+DCT = _dct_matrix(HASH_SAMPLE)
 
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What duplicate detection knows of an image."""
+    """What duplicate detection keeps of an image."""
 
     sha256: str  # hex digest of the encoded bytes
     phash: int  # 64-bit perceptual hash
+    thumb: np.ndarray  # THUMB_SIZE x THUMB_SIZE uint8 grey
+
+    def to_payload(self) -> dict[str, Any]:
+        """As stored with the point (the hash as 16 hex digits, the thumbnail as PNG)."""
+        png = _png(self.thumb)
+        return {"sha256": self.sha256, "phash": f"{self.phash:016x}", "thumb": base64.b64encode(png).decode()}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> "Fingerprint":
+        """Inverse of to_payload."""
+        with Image.open(io.BytesIO(base64.b64decode(payload["thumb"]))) as image:
+            thumb = np.asarray(image.convert("L"), dtype=np.uint8)
+        return cls(sha256=payload["sha256"], phash=int(payload["phash"], 16), thumb=thumb)
 
 
-def perceptual_hash(image: Image.Image) -> int:
-    """The 64-bit DCT hash of a decoded image."""
-    grey = image.convert("L").resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.Resampling.BOX)
-    coefficients = DCT @ np.asarray(grey, dtype=np.float64) @ DCT.T
+def _png(thumb: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(thumb, mode="L").save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def perceptual_hash(grey: Image.Image) -> int:
+    """The 64-bit DCT hash of a grey image: one bit per low-frequency coefficient, set
+    when it is above their median (the DC term, overall brightness, left out)."""
+    sample = grey.resize((HASH_SAMPLE, HASH_SAMPLE), Image.Resampling.BOX)
+    coefficients = DCT @ np.asarray(sample, dtype=np.float64) @ DCT.T
     low = coefficients[:HASH_SIZE, :HASH_SIZE].reshape(-1)
-    # The DC term (overall brightness) is left out of the median so it cannot skew it.
     bits = low > np.median(low[1:])
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def fingerprint(data: bytes) -> Fingerprint:
-    """SHA-256 and pHash of encoded image bytes (already header-checked by the caller)."""
+    """SHA-256, pHash and thumbnail of encoded image bytes (header-checked by the caller);
+    InvalidImage when they do not decode (truncated files pass the header check)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as image:
-            # JPEG decodes at 1/2..1/8 scale on request: a 32x32 sample needs no more.
-            image.draft("RGB", (SAMPLE_SIZE * 4, SAMPLE_SIZE * 4))
-            image.seek(0)
-            phash = perceptual_hash(image)
-    return Fingerprint(sha256=hashlib.sha256(data).hexdigest(), phash=phash)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("RGB", (THUMB_SIZE * 2, THUMB_SIZE * 2))
+                grey = image.convert("L")
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken files
+            raise InvalidImage(f"{type(exc).__name__}: {exc}") from None
+    thumb = np.asarray(grey.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BOX), dtype=np.uint8)
+    return Fingerprint(sha256=hashlib.sha256(data).hexdigest(), phash=perceptual_hash(grey), thumb=thumb)
 
 
 def hamming(a: int, b: int) -> int:

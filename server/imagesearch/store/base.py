@@ -62,11 +62,16 @@ class CollectionInfo:
 
 @dataclass(frozen=True)
 class PointToStore:
-    """One point to upsert: the caller's id, its unit-length vector and its payload."""
+    """One point to upsert: the caller's id, its unit-length vector and its payload.
+
+    `fingerprint` is the duplicate-detection record (imagesearch.dedup), stored beside the
+    metadata; a "sha256" key in it is indexed for exact-duplicate lookups.
+    """
 
     id: str
     vector: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class StoredPoint:
     id: str
     metadata: dict[str, Any]
     vector: np.ndarray | None = None
+    fingerprint: dict[str, Any] | None = None  # only when asked for
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class ScoredHit:
     id: str
     score: float
     metadata: dict[str, Any]
+    fingerprint: dict[str, Any] | None = None  # only when asked for
 
 
 class VectorStore(Protocol):
@@ -106,10 +113,22 @@ class VectorStore(Protocol):
         """Insert or replace points; durable when this returns."""
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
+        self,
+        name: str,
+        vector: np.ndarray,
+        limit: int,
+        min_score: float = 0.0,
+        flt: Filter | None = None,
+        with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
-        """The `limit` nearest points with score >= min_score whose metadata passes `flt`
+        """The `limit` nearest points with score >= min_score whose payload passes `flt`
         (evaluated by the engine, with payload indexes on the filtered keys), best first."""
+
+    async def scroll(
+        self, name: str, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of points with vectors and fingerprints, from `offset` (an opaque token,
+        None for the start); returns the page and the next token (None at the end)."""
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

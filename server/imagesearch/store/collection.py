@@ -24,9 +24,11 @@ import numpy as np
 from qdrant_edge import (
     CountRequest,
     EdgeShard,
+    PayloadSelector,
     Point,
     Query,
     QueryRequest,
+    ScrollRequest,
     UpdateOperation,
 )
 
@@ -39,7 +41,7 @@ from imagesearch.store.base import (
     StoredPoint,
 )
 from imagesearch.store.edge_filter import EDGE_SCHEMAS, to_edge
-from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, Filter, wanted_indexes
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
@@ -49,10 +51,26 @@ from imagesearch.store.shard_config import IndexSettings
 ID_NAMESPACE = uuid.UUID("5b0e1f3c-7f0a-4c52-9a43-6f2d8e0c7a11")
 MAX_ID_LENGTH = 256
 MAX_SEARCH_LIMIT = 1000
-# The payload is {ID_KEY: caller id, METADATA_KEY: caller metadata}: caller keys live one
-# level down and can never collide with ours.
+# The payload is {ID_KEY: caller id, METADATA_KEY: caller metadata, FINGERPRINT_KEY:
+# duplicate-detection data}: caller keys live one level down and can never collide with ours.
 ID_KEY = "id"
-METADATA_KEY = "metadata"
+METADATA_KEY = METADATA_FIELD
+FINGERPRINT_KEY = FINGERPRINT_FIELD
+# Exact duplicates are looked up by this payload path (keyword index, created on first use).
+SHA256_PATH = f"{FINGERPRINT_KEY}.sha256"
+
+
+def payload(point: PointToStore) -> dict[str, Any]:
+    """The payload a point is stored with."""
+    body: dict[str, Any] = {ID_KEY: point.id, METADATA_KEY: dict(point.metadata)}
+    if point.fingerprint:
+        body[FINGERPRINT_KEY] = dict(point.fingerprint)
+    return body
+
+
+def payload_keys(with_fingerprint: bool) -> list[str]:
+    """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
+    return [ID_KEY, METADATA_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY]
 
 
 def point_uuid(point_id: str) -> str:
@@ -123,11 +141,7 @@ class LiveCollection:
         for point in points:
             check_point_id(point.id)
             shard_points.append(
-                Point(
-                    point_uuid(point.id),
-                    check_vector(point.vector, self.model.dimension),
-                    {ID_KEY: point.id, METADATA_KEY: dict(point.metadata)},
-                )
+                Point(point_uuid(point.id), check_vector(point.vector, self.model.dimension), payload(point))
             )
         async with self.write_lock:
             await self.apply(UpdateOperation.upsert_points(shard_points))
@@ -149,7 +163,7 @@ class LiveCollection:
         An index is created once per key, typed after the first condition seen on it; a
         later condition of another type still works (the engine reads the payload).
         """
-        wanted = {f"{METADATA_KEY}.{key}": kind for key, kind in wanted_indexes(flt).items()}
+        wanted = wanted_indexes(flt)
         if not wanted or (self.indexed_paths is not None and wanted.keys() <= self.indexed_paths):
             return
         async with self.write_lock:
@@ -162,17 +176,17 @@ class LiveCollection:
                     self.indexed_paths.add(path)
 
     async def search(
-        self, vector: np.ndarray, limit: int, min_score: float, flt: Filter | None = None
+        self, vector: np.ndarray, limit: int, min_score: float, flt: Filter | None = None, with_fingerprint: bool = False
     ) -> list[ScoredHit]:
         """The `limit` nearest points scoring at least `min_score` and passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
         await self.ensure_indexes(flt)
         request = QueryRequest(
-            filter=to_edge(flt, METADATA_KEY) if flt is not None else None,
+            filter=to_edge(flt) if flt is not None else None,
             limit=limit,
             query=Query.Nearest(check_vector(vector, self.model.dimension)),
-            with_payload=True,
+            with_payload=PayloadSelector.Include(payload_keys(with_fingerprint)),
             # Only a positive threshold goes to the engine: with 0, negative cosines are
             # still results (clamped to score 0), as "score >= 0" promises.
             score_threshold=min_score if min_score > 0 else None,
@@ -184,15 +198,27 @@ class LiveCollection:
                 id=hit.payload[ID_KEY],
                 score=clamp_score(hit.score),
                 metadata=hit.payload.get(METADATA_KEY, {}),
+                fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
             )
             for hit in hits
         ]
 
+    async def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """A page of points with vectors and fingerprints; `offset` is a shard point id."""
+        request = ScrollRequest(
+            offset=offset, limit=limit, with_payload=PayloadSelector.Include(payload_keys(True)), with_vector=True
+        )
+        records, next_offset = await self.run(EdgeShard.scroll, request)
+        points = [self._stored_point(record, True) for record in records]
+        return points, None if next_offset is None else str(next_offset)
+
     async def get(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
-        """The points among `ids` that exist, in the order asked."""
+        """The points among `ids` that exist, in the order asked (with_vectors: with their
+        vectors and fingerprints)."""
         if not ids:
             return []
-        records = await self.run(EdgeShard.retrieve, [point_uuid(i) for i in ids], True, with_vectors)
+        keys = PayloadSelector.Include(payload_keys(with_vectors))
+        records = await self.run(EdgeShard.retrieve, [point_uuid(i) for i in ids], keys, with_vectors)
         by_id = {record.payload[ID_KEY]: record for record in records}
         return [self._stored_point(by_id[i], with_vectors) for i in ids if i in by_id]
 
@@ -203,7 +229,12 @@ class LiveCollection:
             raw = record.vector
             # The default vector comes back as a list, or keyed by its name "" in some builds.
             vector = np.asarray(raw[""] if isinstance(raw, dict) else raw, dtype=np.float32)
-        return StoredPoint(id=record.payload[ID_KEY], metadata=record.payload.get(METADATA_KEY, {}), vector=vector)
+        return StoredPoint(
+            id=record.payload[ID_KEY],
+            metadata=record.payload.get(METADATA_KEY, {}),
+            vector=vector,
+            fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
+        )
 
     async def count(self) -> int:
         """Exact number of points."""

@@ -149,10 +149,20 @@ class EdgeStore:
         await self._maybe_start_build(collection)
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
+        self,
+        name: str,
+        vector: np.ndarray,
+        limit: int,
+        min_score: float = 0.0,
+        flt: Filter | None = None,
+        with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
         """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
-        return await self._collection(name).search(vector, limit, min_score, flt)
+        return await self._collection(name).search(vector, limit, min_score, flt, with_fingerprint)
+
+    async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """A page of points with vectors and fingerprints, and the next page's token."""
+        return await self._collection(name).scroll(offset, limit)
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

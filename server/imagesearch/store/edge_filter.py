@@ -20,10 +20,10 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _condition(condition: f.Condition, prefix: str) -> object:
+def _condition(condition: f.Condition) -> object:
     if isinstance(condition, f.Filter):
-        return to_edge(condition, prefix)
-    key = f"{prefix}.{condition.key}"
+        return to_edge(condition)
+    key = condition.key
     if isinstance(condition, f.Match):
         return qe.FieldCondition(key, match=qe.MatchValue(condition.value))
     if isinstance(condition, f.MatchAny):
@@ -44,10 +44,10 @@ def _condition(condition: f.Condition, prefix: str) -> object:
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
-def to_edge(flt: f.Filter, prefix: str) -> qe.Filter:
-    """`flt` as a qdrant-edge Filter over payload keys under `prefix`."""
+def to_edge(flt: f.Filter) -> qe.Filter:
+    """`flt` as a qdrant-edge Filter."""
     return qe.Filter(
-        must=[_condition(c, prefix) for c in flt.must] or None,
-        should=[_condition(c, prefix) for c in flt.should] or None,
-        must_not=[_condition(c, prefix) for c in flt.must_not] or None,
+        must=[_condition(c) for c in flt.must] or None,
+        should=[_condition(c) for c in flt.should] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
     )

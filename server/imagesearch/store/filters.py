@@ -1,8 +1,9 @@
 """Typed metadata filters, as the stores take them, and the payload index each key needs.
 
-Keys are paths into the caller's metadata ("color", "camera.make"); the stores prefix them
-with the payload key they keep metadata under, so a filter can never reach internal
-fields. The engines (qdrant-edge, Qdrant) evaluate the filter during the vector search.
+Keys are payload paths. A point's payload is {"id": caller id, METADATA_FIELD: caller
+metadata, FINGERPRINT_FIELD: duplicate-detection data}; the API only ever builds paths
+under METADATA_FIELD (metadata_path), so callers cannot reach the other fields. The
+engines (qdrant-edge, Qdrant) evaluate the filter during the vector search.
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Union
+
+
+METADATA_FIELD = "metadata"
+FINGERPRINT_FIELD = "fingerprint"
+
+
+def metadata_path(key: str) -> str:
+    """The payload path of a caller's metadata key ("camera.make" -> "metadata.camera.make")."""
+    return f"{METADATA_FIELD}.{key}"
 
 
 class IndexType(enum.Enum):
@@ -113,7 +123,7 @@ def leaf_conditions(flt: Filter) -> Iterator[Condition]:
 
 
 def wanted_indexes(flt: Filter | None) -> dict[str, IndexType]:
-    """Metadata key -> index type for the keys `flt` filters on (the first condition wins)."""
+    """Payload path -> index type for the paths `flt` filters on (the first condition wins)."""
     wanted: dict[str, IndexType] = {}
     if flt is None:
         return wanted

@@ -32,12 +32,15 @@ from imagesearch.store.base import (
     check_collection_name,
 )
 from imagesearch.store.collection import (
+    FINGERPRINT_KEY,
     ID_KEY,
     MAX_SEARCH_LIMIT,
     METADATA_KEY,
     check_point_id,
     check_vector,
     clamp_score,
+    payload,
+    payload_keys,
     point_uuid,
 )
 from imagesearch.store.filters import Filter, wanted_indexes
@@ -170,7 +173,7 @@ class RemoteQdrantStore:
                 models.PointStruct(
                     id=point_uuid(point.id),
                     vector=check_vector(point.vector, dimension),
-                    payload={ID_KEY: point.id, METADATA_KEY: dict(point.metadata)},
+                    payload=payload(point),
                 )
             )
         with self._translated(name):
@@ -178,7 +181,7 @@ class RemoteQdrantStore:
 
     async def _ensure_indexes(self, name: str, flt: Filter | None) -> None:
         """Create the payload indexes `flt` wants that the collection lacks."""
-        wanted = {f"{METADATA_KEY}.{key}": kind for key, kind in wanted_indexes(flt).items()}
+        wanted = wanted_indexes(flt)
         known = self._indexed.get(name)
         if not wanted or (known is not None and wanted.keys() <= known):
             return
@@ -194,7 +197,13 @@ class RemoteQdrantStore:
                     known.add(path)
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, flt: Filter | None = None
+        self,
+        name: str,
+        vector: np.ndarray,
+        limit: int,
+        min_score: float = 0.0,
+        flt: Filter | None = None,
+        with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
         """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
@@ -204,17 +213,41 @@ class RemoteQdrantStore:
         with self._translated(name):
             response = await self._client.query_points(
                 collection_name=name,
-                query_filter=to_remote(flt, METADATA_KEY) if flt is not None else None,
+                query_filter=to_remote(flt) if flt is not None else None,
                 query=check_vector(vector, dimension),
                 limit=limit,
-                with_payload=True,
+                with_payload=payload_keys(with_fingerprint),
                 score_threshold=min_score if min_score > 0 else None,
                 search_params=SEARCH_PARAMS,
             )
         return [
-            ScoredHit(id=hit.payload[ID_KEY], score=clamp_score(hit.score), metadata=hit.payload.get(METADATA_KEY, {}))
+            ScoredHit(
+                id=hit.payload[ID_KEY],
+                score=clamp_score(hit.score),
+                metadata=hit.payload.get(METADATA_KEY, {}),
+                fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
+            )
             for hit in response.points
         ]
+
+    async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """A page of points with vectors and fingerprints; `offset` is a Qdrant point id."""
+        await self._model(name)
+        with self._translated(name):
+            records, next_offset = await self._client.scroll(
+                collection_name=name, offset=offset, limit=limit, with_payload=payload_keys(True), with_vectors=True
+            )
+        points = [self._stored_point(record, True) for record in records]
+        return points, None if next_offset is None else str(next_offset)
+
+    @staticmethod
+    def _stored_point(record: Any, with_vectors: bool) -> StoredPoint:
+        return StoredPoint(
+            id=record.payload[ID_KEY],
+            metadata=record.payload.get(METADATA_KEY, {}),
+            vector=np.asarray(record.vector, dtype=np.float32) if with_vectors else None,
+            fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
+        )
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
@@ -223,18 +256,13 @@ class RemoteQdrantStore:
             return []
         with self._translated(name):
             records = await self._client.retrieve(
-                collection_name=name, ids=[point_uuid(i) for i in ids], with_payload=True, with_vectors=with_vectors
+                collection_name=name,
+                ids=[point_uuid(i) for i in ids],
+                with_payload=payload_keys(with_vectors),
+                with_vectors=with_vectors,
             )
         by_id = {record.payload[ID_KEY]: record for record in records}
-        return [
-            StoredPoint(
-                id=i,
-                metadata=by_id[i].payload.get(METADATA_KEY, {}),
-                vector=np.asarray(by_id[i].vector, dtype=np.float32) if with_vectors else None,
-            )
-            for i in ids
-            if i in by_id
-        ]
+        return [self._stored_point(by_id[i], with_vectors) for i in ids if i in by_id]
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed (racy against concurrent writers)."""

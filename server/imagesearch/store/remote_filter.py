@@ -14,10 +14,10 @@ REMOTE_SCHEMAS = {
 }
 
 
-def _condition(condition: f.Condition, prefix: str) -> models.Condition:
+def _condition(condition: f.Condition) -> models.Condition:
     if isinstance(condition, f.Filter):
-        return to_remote(condition, prefix)
-    key = f"{prefix}.{condition.key}"
+        return to_remote(condition)
+    key = condition.key
     if isinstance(condition, f.Match):
         return models.FieldCondition(key=key, match=models.MatchValue(value=condition.value))
     if isinstance(condition, f.MatchAny):
@@ -38,10 +38,10 @@ def _condition(condition: f.Condition, prefix: str) -> models.Condition:
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
-def to_remote(flt: f.Filter, prefix: str) -> models.Filter:
-    """`flt` as a qdrant-client Filter over payload keys under `prefix`."""
+def to_remote(flt: f.Filter) -> models.Filter:
+    """`flt` as a qdrant-client Filter."""
     return models.Filter(
-        must=[_condition(c, prefix) for c in flt.must] or None,
-        should=[_condition(c, prefix) for c in flt.should] or None,
-        must_not=[_condition(c, prefix) for c in flt.must_not] or None,
+        must=[_condition(c) for c in flt.must] or None,
+        should=[_condition(c) for c in flt.should] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
     )

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n imagesearch/v1/imagesearch.proto\x12\x0eimagesearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0e\x45mbeddingModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\"\xa0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.imagesearch.v1.EmbeddingModel\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rindexed_count\x18\x05 \x01(\x04\"\'\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.imagesearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"|\n\rInsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\timage_url\x18\n \x01(\t\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x0cInsertResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.imagesearch.v1.ItemError\"\xbe\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x13\n\timage_url\x18\n \x01(\tH\x00\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12&\n\x06\x66ilter\x18\x0b \x01(\x0b\x32\x16.imagesearch.v1.FilterB\x07\n\x05queryB\x08\n\x06_top_kB\x0c\n\n_min_score\"\xb5\x01\n\x11SearchByIdRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x14\n\x0cinclude_self\x18\x05 \x01(\x08\x12&\n\x06\x66ilter\x18\n \x01(\x0b\x32\x16.imagesearch.v1.FilterB\x08\n\x06_top_kB\x0c\n\n_min_score\"_\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04rank\x18\x04 \x01(\r\"=\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"-\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"G\n\x0bGetResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.imagesearch.v1.Item\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"0\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\"\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x89\x01\n\x06\x46ilter\x12\'\n\x04must\x18\x01 \x03(\x0b\x32\x19.imagesearch.v1.Condition\x12)\n\x06should\x18\x02 \x03(\x0b\x32\x19.imagesearch.v1.Condition\x12+\n\x08must_not\x18\x03 \x03(\x0b\x32\x19.imagesearch.v1.Condition\"\xff\x02\n\tCondition\x12/\n\x05match\x18\x01 \x01(\x0b\x32\x1e.imagesearch.v1.MatchConditionH\x00\x12\x36\n\tmatch_any\x18\x02 \x01(\x0b\x32!.imagesearch.v1.MatchAnyConditionH\x00\x12\x36\n\x05range\x18\x03 \x01(\x0b\x32%.imagesearch.v1.NumericRangeConditionH\x00\x12@\n\x0e\x64\x61tetime_range\x18\x04 \x01(\x0b\x32&.imagesearch.v1.DatetimeRangeConditionH\x00\x12*\n\x06\x65xists\x18\x05 \x01(\x0b\x32\x18.imagesearch.v1.FieldKeyH\x00\x12,\n\x08is_empty\x18\x06 \x01(\x0b\x32\x18.imagesearch.v1.FieldKeyH\x00\x12(\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x16.imagesearch.v1.FilterH\x00\x42\x0b\n\tcondition\"L\n\x0eMatchCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\x07keyword\x18\x02 \x01(\tH\x00\x12\x11\n\x07integer\x18\x03 \x01(\x03H\x00\x42\x07\n\x05value\"D\n\x11MatchAnyCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x10\n\x08integers\x18\x03 \x03(\x03\"\x88\x01\n\x15NumericRangeCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x02gt\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x05 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\xc7\x01\n\x16\x44\x61tetimeRangeCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x02gt\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03gte\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02lt\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03lte\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x08\x46ieldKey\x12\x0b\n\x03key\x18\x01 \x01(\t2\xff\x06\n\x0bImageSearch\x12W\n\x10\x43reateCollection\x12\'.imagesearch.v1.CreateCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12Q\n\rGetCollection\x12$.imagesearch.v1.GetCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12\x62\n\x0fListCollections\x12&.imagesearch.v1.ListCollectionsRequest\x1a\'.imagesearch.v1.ListCollectionsResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.imagesearch.v1.DeleteCollectionRequest\x1a(.imagesearch.v1.DeleteCollectionResponse\x12\x45\n\x06Insert\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult\x12O\n\x0cInsertStream\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult(\x01\x30\x01\x12\x44\n\x06Search\x12\x1d.imagesearch.v1.SearchRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12L\n\nSearchById\x12!.imagesearch.v1.SearchByIdRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12>\n\x03Get\x12\x1a.imagesearch.v1.GetRequest\x1a\x1b.imagesearch.v1.GetResponse\x12G\n\x06\x44\x65lete\x12\x1d.imagesearch.v1.DeleteRequest\x1a\x1e.imagesearch.v1.DeleteResponse\x12\x44\n\x05\x43ount\x12\x1c.imagesearch.v1.CountRequest\x1a\x1d.imagesearch.v1.CountResponseB P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n imagesearch/v1/imagesearch.proto\x12\x0eimagesearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0e\x45mbeddingModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\"\xa0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.imagesearch.v1.EmbeddingModel\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rindexed_count\x18\x05 \x01(\x04\"\'\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.imagesearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"\xb7\x01\n\rInsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\timage_url\x18\n \x01(\t\x12\x39\n\x10\x64uplicate_policy\x18\x0b \x01(\x0e\x32\x1f.imagesearch.v1.DuplicatePolicy\"9\n\rDuplicateInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65xact\x18\x02 \x01(\x08\x12\r\n\x05score\x18\x03 \x01(\x02\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x99\x01\n\x0cInsertResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.imagesearch.v1.ItemError\x12\x33\n\x0c\x64uplicate_of\x18\n \x01(\x0b\x32\x1d.imagesearch.v1.DuplicateInfo\x12\x0f\n\x07skipped\x18\x0b \x01(\x08\"\xbe\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x13\n\timage_url\x18\n \x01(\tH\x00\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12&\n\x06\x66ilter\x18\x0b \x01(\x0b\x32\x16.imagesearch.v1.FilterB\x07\n\x05queryB\x08\n\x06_top_kB\x0c\n\n_min_score\"\xb5\x01\n\x11SearchByIdRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x14\n\x0cinclude_self\x18\x05 \x01(\x08\x12&\n\x06\x66ilter\x18\n \x01(\x0b\x32\x16.imagesearch.v1.FilterB\x08\n\x06_top_kB\x0c\n\n_min_score\"_\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04rank\x18\x04 \x01(\r\"=\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"-\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"G\n\x0bGetResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.imagesearch.v1.Item\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"0\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\"\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x89\x01\n\x06\x46ilter\x12\'\n\x04must\x18\x01 \x03(\x0b\x32\x19.imagesearch.v1.Condition\x12)\n\x06should\x18\x02 \x03(\x0b\x32\x19.imagesearch.v1.Condition\x12+\n\x08must_not\x18\x03 \x03(\x0b\x32\x19.imagesearch.v1.Condition\"\xff\x02\n\tCondition\x12/\n\x05match\x18\x01 \x01(\x0b\x32\x1e.imagesearch.v1.MatchConditionH\x00\x12\x36\n\tmatch_any\x18\x02 \x01(\x0b\x32!.imagesearch.v1.MatchAnyConditionH\x00\x12\x36\n\x05range\x18\x03 \x01(\x0b\x32%.imagesearch.v1.NumericRangeConditionH\x00\x12@\n\x0e\x64\x61tetime_range\x18\x04 \x01(\x0b\x32&.imagesearch.v1.DatetimeRangeConditionH\x00\x12*\n\x06\x65xists\x18\x05 \x01(\x0b\x32\x18.imagesearch.v1.FieldKeyH\x00\x12,\n\x08is_empty\x18\x06 \x01(\x0b\x32\x18.imagesearch.v1.FieldKeyH\x00\x12(\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x16.imagesearch.v1.FilterH\x00\x42\x0b\n\tcondition\"L\n\x0eMatchCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\x07keyword\x18\x02 \x01(\tH\x00\x12\x11\n\x07integer\x18\x03 \x01(\x03H\x00\x42\x07\n\x05value\"D\n\x11MatchAnyCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x10\n\x08integers\x18\x03 \x03(\x03\"\x88\x01\n\x15NumericRangeCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x02gt\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x05 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\xc7\x01\n\x16\x44\x61tetimeRangeCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x02gt\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03gte\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02lt\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03lte\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x08\x46ieldKey\x12\x0b\n\x03key\x18\x01 \x01(\t\"Q\n\x15\x46indDuplicatesRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x16\n\tthreshold\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_threshold\"K\n\x0e\x44uplicateGroup\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12,\n\x05pairs\x18\x02 \x03(\x0b\x32\x1d.imagesearch.v1.DuplicatePair\"4\n\rDuplicatePair\x12\t\n\x01\x61\x18\x01 \x01(\t\x12\t\n\x01\x62\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02*e\n\x0f\x44uplicatePolicy\x12\x1a\n\x16\x44UPLICATE_POLICY_ALLOW\x10\x00\x12\x19\n\x15\x44UPLICATE_POLICY_SKIP\x10\x01\x12\x1b\n\x17\x44UPLICATE_POLICY_REJECT\x10\x02\x32\xda\x07\n\x0bImageSearch\x12W\n\x10\x43reateCollection\x12\'.imagesearch.v1.CreateCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12Q\n\rGetCollection\x12$.imagesearch.v1.GetCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12\x62\n\x0fListCollections\x12&.imagesearch.v1.ListCollectionsRequest\x1a\'.imagesearch.v1.ListCollectionsResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.imagesearch.v1.DeleteCollectionRequest\x1a(.imagesearch.v1.DeleteCollectionResponse\x12\x45\n\x06Insert\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult\x12O\n\x0cInsertStream\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult(\x01\x30\x01\x12\x44\n\x06Search\x12\x1d.imagesearch.v1.SearchRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12L\n\nSearchById\x12!.imagesearch.v1.SearchByIdRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12>\n\x03Get\x12\x1a.imagesearch.v1.GetRequest\x1a\x1b.imagesearch.v1.GetResponse\x12G\n\x06\x44\x65lete\x12\x1d.imagesearch.v1.DeleteRequest\x1a\x1e.imagesearch.v1.DeleteResponse\x12\x44\n\x05\x43ount\x12\x1c.imagesearch.v1.CountRequest\x1a\x1d.imagesearch.v1.CountResponse\x12Y\n\x0e\x46indDuplicates\x12%.imagesearch.v1.FindDuplicatesRequest\x1a\x1e.imagesearch.v1.DuplicateGroup0\x01\x42 P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imagesearch.v1.imagesearch_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\034imagesearch/v1;imagesearchv1'
+  _globals['_DUPLICATEPOLICY']._serialized_start=3105
+  _globals['_DUPLICATEPOLICY']._serialized_end=3206
   _globals['_EMBEDDINGMODEL']._serialized_start=115
   _globals['_EMBEDDINGMODEL']._serialized_end=181
   _globals['_COLLECTION']._serialized_start=184
@@ -50,46 +52,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECOLLECTIONREQUEST']._serialized_end=566
   _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=568
   _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=594
-  _globals['_INSERTREQUEST']._serialized_start=596
-  _globals['_INSERTREQUEST']._serialized_end=720
-  _globals['_ITEMERROR']._serialized_start=722
-  _globals['_ITEMERROR']._serialized_end=764
-  _globals['_INSERTRESULT']._serialized_start=766
-  _globals['_INSERTRESULT']._serialized_end=849
-  _globals['_SEARCHREQUEST']._serialized_start=852
-  _globals['_SEARCHREQUEST']._serialized_end=1042
-  _globals['_SEARCHBYIDREQUEST']._serialized_start=1045
-  _globals['_SEARCHBYIDREQUEST']._serialized_end=1226
-  _globals['_SEARCHHIT']._serialized_start=1228
-  _globals['_SEARCHHIT']._serialized_end=1323
-  _globals['_ITEM']._serialized_start=1325
-  _globals['_ITEM']._serialized_end=1386
-  _globals['_GETREQUEST']._serialized_start=1388
-  _globals['_GETREQUEST']._serialized_end=1433
-  _globals['_GETRESPONSE']._serialized_start=1435
-  _globals['_GETRESPONSE']._serialized_end=1506
-  _globals['_DELETEREQUEST']._serialized_start=1508
-  _globals['_DELETEREQUEST']._serialized_end=1556
-  _globals['_DELETERESPONSE']._serialized_start=1558
-  _globals['_DELETERESPONSE']._serialized_end=1591
-  _globals['_COUNTREQUEST']._serialized_start=1593
-  _globals['_COUNTREQUEST']._serialized_end=1627
-  _globals['_COUNTRESPONSE']._serialized_start=1629
-  _globals['_COUNTRESPONSE']._serialized_end=1659
-  _globals['_FILTER']._serialized_start=1662
-  _globals['_FILTER']._serialized_end=1799
-  _globals['_CONDITION']._serialized_start=1802
-  _globals['_CONDITION']._serialized_end=2185
-  _globals['_MATCHCONDITION']._serialized_start=2187
-  _globals['_MATCHCONDITION']._serialized_end=2263
-  _globals['_MATCHANYCONDITION']._serialized_start=2265
-  _globals['_MATCHANYCONDITION']._serialized_end=2333
-  _globals['_NUMERICRANGECONDITION']._serialized_start=2336
-  _globals['_NUMERICRANGECONDITION']._serialized_end=2472
-  _globals['_DATETIMERANGECONDITION']._serialized_start=2475
-  _globals['_DATETIMERANGECONDITION']._serialized_end=2674
-  _globals['_FIELDKEY']._serialized_start=2676
-  _globals['_FIELDKEY']._serialized_end=2699
-  _globals['_IMAGESEARCH']._serialized_start=2702
-  _globals['_IMAGESEARCH']._serialized_end=3597
+  _globals['_INSERTREQUEST']._serialized_start=597
+  _globals['_INSERTREQUEST']._serialized_end=780
+  _globals['_DUPLICATEINFO']._serialized_start=782
+  _globals['_DUPLICATEINFO']._serialized_end=839
+  _globals['_ITEMERROR']._serialized_start=841
+  _globals['_ITEMERROR']._serialized_end=883
+  _globals['_INSERTRESULT']._serialized_start=886
+  _globals['_INSERTRESULT']._serialized_end=1039
+  _globals['_SEARCHREQUEST']._serialized_start=1042
+  _globals['_SEARCHREQUEST']._serialized_end=1232
+  _globals['_SEARCHBYIDREQUEST']._serialized_start=1235
+  _globals['_SEARCHBYIDREQUEST']._serialized_end=1416
+  _globals['_SEARCHHIT']._serialized_start=1418
+  _globals['_SEARCHHIT']._serialized_end=1513
+  _globals['_ITEM']._serialized_start=1515
+  _globals['_ITEM']._serialized_end=1576
+  _globals['_GETREQUEST']._serialized_start=1578
+  _globals['_GETREQUEST']._serialized_end=1623
+  _globals['_GETRESPONSE']._serialized_start=1625
+  _globals['_GETRESPONSE']._serialized_end=1696
+  _globals['_DELETEREQUEST']._serialized_start=1698
+  _globals['_DELETEREQUEST']._serialized_end=1746
+  _globals['_DELETERESPONSE']._serialized_start=1748
+  _globals['_DELETERESPONSE']._serialized_end=1781
+  _globals['_COUNTREQUEST']._serialized_start=1783
+  _globals['_COUNTREQUEST']._serialized_end=1817
+  _globals['_COUNTRESPONSE']._serialized_start=1819
+  _globals['_COUNTRESPONSE']._serialized_end=1849
+  _globals['_FILTER']._serialized_start=1852
+  _globals['_FILTER']._serialized_end=1989
+  _globals['_CONDITION']._serialized_start=1992
+  _globals['_CONDITION']._serialized_end=2375
+  _globals['_MATCHCONDITION']._serialized_start=2377
+  _globals['_MATCHCONDITION']._serialized_end=2453
+  _globals['_MATCHANYCONDITION']._serialized_start=2455
+  _globals['_MATCHANYCONDITION']._serialized_end=2523
+  _globals['_NUMERICRANGECONDITION']._serialized_start=2526
+  _globals['_NUMERICRANGECONDITION']._serialized_end=2662
+  _globals['_DATETIMERANGECONDITION']._serialized_start=2665
+  _globals['_DATETIMERANGECONDITION']._serialized_end=2864
+  _globals['_FIELDKEY']._serialized_start=2866
+  _globals['_FIELDKEY']._serialized_end=2889
+  _globals['_FINDDUPLICATESREQUEST']._serialized_start=2891
+  _globals['_FINDDUPLICATESREQUEST']._serialized_end=2972
+  _globals['_DUPLICATEGROUP']._serialized_start=2974
+  _globals['_DUPLICATEGROUP']._serialized_end=3049
+  _globals['_DUPLICATEPAIR']._serialized_start=3051
+  _globals['_DUPLICATEPAIR']._serialized_end=3103
+  _globals['_IMAGESEARCH']._serialized_start=3209
+  _globals['_IMAGESEARCH']._serialized_end=4195
 # @@protoc_insertion_point(module_scope)

@@ -3,12 +3,22 @@ import datetime
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DUPLICATE_POLICY_ALLOW: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_SKIP: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_REJECT: _ClassVar[DuplicatePolicy]
+DUPLICATE_POLICY_ALLOW: DuplicatePolicy
+DUPLICATE_POLICY_SKIP: DuplicatePolicy
+DUPLICATE_POLICY_REJECT: DuplicatePolicy
 
 class EmbeddingModel(_message.Message):
     __slots__ = ("name", "version", "dimension")
@@ -67,18 +77,30 @@ class DeleteCollectionResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class InsertRequest(_message.Message):
-    __slots__ = ("collection", "id", "image", "metadata", "image_url")
+    __slots__ = ("collection", "id", "image", "metadata", "image_url", "duplicate_policy")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_POLICY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     id: str
     image: bytes
     metadata: _struct_pb2.Struct
     image_url: str
-    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., image: _Optional[bytes] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., image_url: _Optional[str] = ...) -> None: ...
+    duplicate_policy: DuplicatePolicy
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., image: _Optional[bytes] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., image_url: _Optional[str] = ..., duplicate_policy: _Optional[_Union[DuplicatePolicy, str]] = ...) -> None: ...
+
+class DuplicateInfo(_message.Message):
+    __slots__ = ("id", "exact", "score")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    exact: bool
+    score: float
+    def __init__(self, id: _Optional[str] = ..., exact: _Optional[bool] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")
@@ -89,14 +111,18 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class InsertResult(_message.Message):
-    __slots__ = ("index", "id", "error")
+    __slots__ = ("index", "id", "error", "duplicate_of", "skipped")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_OF_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     index: int
     id: str
     error: ItemError
-    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+    duplicate_of: DuplicateInfo
+    skipped: bool
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., duplicate_of: _Optional[_Union[DuplicateInfo, _Mapping]] = ..., skipped: _Optional[bool] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("collection", "image", "image_url", "top_k", "min_score", "filter")
@@ -273,3 +299,29 @@ class FieldKey(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     key: str
     def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class FindDuplicatesRequest(_message.Message):
+    __slots__ = ("collection", "threshold")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    threshold: float
+    def __init__(self, collection: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
+
+class DuplicateGroup(_message.Message):
+    __slots__ = ("ids", "pairs")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    pairs: _containers.RepeatedCompositeFieldContainer[DuplicatePair]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., pairs: _Optional[_Iterable[_Union[DuplicatePair, _Mapping]]] = ...) -> None: ...
+
+class DuplicatePair(_message.Message):
+    __slots__ = ("a", "b", "score")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    score: float
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...

@@ -90,6 +90,11 @@ class ImageSearchStub:
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.CountRequest.SerializeToString,
                 response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.CountResponse.FromString,
                 _registered_method=True)
+        self.FindDuplicates = channel.unary_stream(
+                '/imagesearch.v1.ImageSearch/FindDuplicates',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.FromString,
+                _registered_method=True)
 
 
 class ImageSearchServicer:
@@ -175,6 +180,15 @@ class ImageSearchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindDuplicates(self, request, context):
+        """Streams the groups of near-duplicate (and exact duplicate) items of a collection,
+        largest first. Each item is compared with its nearest neighbours in the vector
+        index only, never with every other item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageSearchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +246,11 @@ def add_ImageSearchServicer_to_server(servicer, server):
                     servicer.Count,
                     request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.CountRequest.FromString,
                     response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.CountResponse.SerializeToString,
+            ),
+            'FindDuplicates': grpc.unary_stream_rpc_method_handler(
+                    servicer.FindDuplicates,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +551,33 @@ class ImageSearch:
             '/imagesearch.v1.ImageSearch/Count',
             imagesearch_dot_v1_dot_imagesearch__pb2.CountRequest.SerializeToString,
             imagesearch_dot_v1_dot_imagesearch__pb2.CountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindDuplicates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearch/FindDuplicates',
+            imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,45 @@
+"""The near-duplicate rule: embedding neighbours as candidates, then hash or alignment.
+
+Measured on Corel-1K (bench/duplicates.py, docs/quality.md): the embedding alone cannot
+tell a 70 % crop of a photo (similarity down to ~0.6) from another photo of the same
+class (up to ~0.95), and a perceptual hash only survives edits that keep the frame. So
+the embedding index proposes candidates (cheap, recall-oriented), and each is confirmed
+by a near-identical perceptual hash or, failing that, by aligning thumbnails (verify.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imagesearch.dedup.fingerprint import Fingerprint, hamming
+from imagesearch.dedup.verify import copy_score
+
+
+@dataclass(frozen=True)
+class NearDuplicateRule:
+    """neighbours: candidates taken from the vector index per image.
+    min_similarity: embedding cosine below which a neighbour is no candidate.
+    max_hash_distance / hash_min_similarity: a candidate this close in pHash and
+        embedding is a copy without alignment (re-encoded, resized, brightened).
+    min_copy_score: alignment score (0..1) from which a candidate is a copy.
+    """
+
+    neighbours: int = 5
+    min_similarity: float = 0.5
+    max_hash_distance: int = 4
+    hash_min_similarity: float = 0.8
+    min_copy_score: float = 0.90
+
+    def score(self, a: Fingerprint, b: Fingerprint, similarity: float) -> float:
+        """How surely `a` and `b` are copies of one image, 0..1 (>= min_copy_score: they are)."""
+        if a.sha256 == b.sha256:
+            return 1.0
+        if similarity < self.min_similarity:
+            return 0.0
+        if similarity >= self.hash_min_similarity and hamming(a.phash, b.phash) <= self.max_hash_distance:
+            return 1.0 - hamming(a.phash, b.phash) / 64
+        return copy_score(a.thumb, b.thumb)
+
+    def is_copy(self, a: Fingerprint, b: Fingerprint, similarity: float, threshold: float | None = None) -> bool:
+        """Whether the pair is a near-duplicate (at `threshold` instead of min_copy_score if given)."""
+        return self.score(a, b, similarity) >= (self.min_copy_score if threshold is None else threshold)
