@@ -50,10 +50,11 @@ def test_onnx_matches_pytorch(exported: Path) -> None:
 
 
 def test_ensure_model_repository_exports_once(tmp_path: Path) -> None:
-    (tmp_path / "image_embedding" / "1").mkdir(parents=True)
+    for model in ("image_embedding", "nsfw"):
+        (tmp_path / model / "1").mkdir(parents=True)
     written = ensure_model_repository(tmp_path)
-    assert written == [tmp_path / "image_embedding" / "1" / "model.onnx"]
-    assert written[0].stat().st_size > 1_000_000
+    assert written == [tmp_path / "image_embedding" / "1" / "model.onnx", tmp_path / "nsfw" / "1" / "model.onnx"]
+    assert all(path.stat().st_size > 1_000_000 for path in written)
     assert ensure_model_repository(tmp_path) == []
 
 

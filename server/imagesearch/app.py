@@ -22,6 +22,7 @@ from imagesearch.config import Settings
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
 from imagesearch.fetch.policy import AddressPolicy
 from imagesearch.inference.errors import InferenceUnavailable
+from imagesearch.inference.nsfw import NsfwScorer
 from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
 from imagesearch.models.setup import ensure_model_repository
@@ -42,6 +43,7 @@ class _Running:
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer
     encoder: ImageEncoder
+    nsfw: NsfwScorer
     store: VectorStore
     fetcher: UrlFetcher
     triton: TritonProcess | None
@@ -90,6 +92,7 @@ class ImageSearchServer:
     async def _start_serving(self, triton: TritonProcess | None) -> None:
         s = self.settings
         encoder = ImageEncoder(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
+        nsfw = NsfwScorer(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
         info = await self._encoder_info(encoder)
         log.info("encoder %s v%s, %d-d", info.name, info.version, info.dimension)
         store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold)
@@ -107,7 +110,7 @@ class ImageSearchServer:
             FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
         )
         service = ImageSearchService(
-            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency), fetcher
+            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency), fetcher, nsfw
         )
         imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
@@ -124,7 +127,7 @@ class ImageSearchServer:
         await server.start()
         metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
         watcher = asyncio.create_task(self._watch(health_servicer, encoder, triton))
-        self._running = _Running(server, health_servicer, encoder, store, fetcher, triton, metrics_http, watcher)
+        self._running = _Running(server, health_servicer, encoder, nsfw, store, fetcher, triton, metrics_http, watcher)
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
 
     async def _encoder_info(self, encoder: ImageEncoder) -> EncoderInfo:
@@ -181,6 +184,7 @@ class ImageSearchServer:
         await running.store.close()
         await running.fetcher.close()
         await running.encoder.close()
+        await running.nsfw.close()
         if running.triton is not None:
             await running.triton.stop()
         log.info("stopped")

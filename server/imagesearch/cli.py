@@ -54,7 +54,7 @@ def _collections(ns: argparse.Namespace) -> int:
             for c in client.list_collections():
                 _print_collection(c)
         elif ns.action == "create":
-            _print_collection(client.create_collection(ns.name))
+            _print_collection(client.create_collection(ns.name, max_nsfw_score=ns.max_nsfw_score))
         elif ns.action == "get":
             _print_collection(client.get_collection(ns.name))
         else:
@@ -146,6 +146,15 @@ def _insert(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _moderate(ns: argparse.Namespace) -> int:
+    image, url = _image_source(ns)
+    with _client(ns) as client:
+        result = client.moderate(image, image_url=url)
+    label = "NSFW" if result.nsfw else "safe"
+    print(f"{result.nsfw_score:.4f}\t{label} (threshold {result.threshold:g})")
+    return 0
+
+
 def _find_duplicates(ns: argparse.Namespace) -> int:
     with _client(ns) as client:
         groups = client.find_duplicates(ns.collection, threshold=ns.threshold, timeout=ns.timeout)
@@ -161,7 +170,8 @@ def _search(ns: argparse.Namespace) -> int:
     image, url = _image_source(ns)
     with _client(ns) as client:
         hits = client.search(
-            ns.collection, image, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter), image_url=url
+            ns.collection, image, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter), image_url=url,
+            max_nsfw_score=ns.max_nsfw_score,
         )
     if ns.json:
         print(json.dumps([h.__dict__ for h in hits], indent=2))
@@ -196,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("create", "create a collection"), ("get", "describe a collection"), ("delete", "delete a collection and its items")):
         p = collections_sub.add_parser(action, help=text)
         p.add_argument("name")
+        if action == "create":
+            p.add_argument(
+                "--max-nsfw-score", type=float, default=None,
+                help="refuse inserts whose NSFW score (0..1) is above this (FAILED_PRECONDITION)",
+            )
         client_options(p)
     client_options(collections_sub.add_parser("list", help="list collections"))
     collections.set_defaults(func=_collections)
@@ -230,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-c", "--collection", required=True)
     search.add_argument("-k", "--top-k", type=int, default=10)
     search.add_argument("--min-score", type=float, default=None)
+    search.add_argument("--max-nsfw-score", type=float, default=None, help="leave out items scoring above this (0..1)")
     search.add_argument(
         "--filter",
         default=None,
@@ -238,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the hits as JSON")
     client_options(search)
     search.set_defaults(func=_search)
+
+    moderate = sub.add_parser("moderate", help="NSFW score of an image file or --url (nothing is stored)")
+    moderate.add_argument("image", type=Path, nargs="?")
+    moderate.add_argument("--url", default=None, help="http(s) URL for the server to download instead of a file")
+    client_options(moderate)
+    moderate.set_defaults(func=_moderate)
 
     dups = sub.add_parser("find-duplicates", help="list the groups of near-duplicate images in a collection")
     dups.add_argument("-c", "--collection", required=True)

@@ -1,7 +1,7 @@
 """Python client for the imagesearch gRPC API, blocking and asyncio."""
 
 from imagesearch_client.client import AsyncImageSearchClient, ImageSearchClient
-from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item
+from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item, Moderation
 
 __all__ = [
     "AsyncImageSearchClient",
@@ -12,4 +12,5 @@ __all__ = [
     "InsertItem",
     "InsertOutcome",
     "Item",
+    "Moderation",
 ]

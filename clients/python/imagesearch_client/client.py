@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
-from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item
+from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item, Moderation
 
 DEFAULT_TIMEOUT_S = 30.0
 # Matches the server's default limit, so a 20 MB photo goes through.
@@ -25,12 +25,14 @@ CHANNEL_OPTIONS = [
 
 def _search_request(
     collection: str, image: bytes | None, top_k: int | None, min_score: float | None, filter: pb.Filter | None,
-    image_url: str | None,
+    image_url: str | None, max_nsfw_score: float | None = None,
 ) -> pb.SearchRequest:
     if image_url:
         request = pb.SearchRequest(collection=collection, image_url=image_url, filter=filter)
     else:
         request = pb.SearchRequest(collection=collection, image=image or b"", filter=filter)
+    if max_nsfw_score is not None:
+        request.max_nsfw_score = max_nsfw_score
     if top_k is not None:
         request.top_k = top_k
     if min_score is not None:
@@ -83,9 +85,15 @@ class ImageSearchClient:
     def _channel_ready(self, timeout: float) -> None:
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
 
-    def create_collection(self, name: str) -> Collection:
-        """Creates an empty collection."""
-        return Collection.from_proto(self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+    def create_collection(self, name: str, max_nsfw_score: float | None = None) -> Collection:
+        """Creates an empty collection; with max_nsfw_score, inserts scoring above it are refused."""
+        request = pb.CreateCollectionRequest(name=name, max_nsfw_score=max_nsfw_score)
+        return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
+
+    def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
+        """The NSFW score and label of an image (bytes or URL), which is not stored."""
+        request = pb.ModerateRequest(image_url=image_url) if image_url else pb.ModerateRequest(image_bytes=image or b"")
+        return Moderation.from_proto(self._stub.Moderate(request, timeout=self.timeout))
 
     def get_collection(self, name: str) -> Collection:
         """Describes one collection."""
@@ -125,11 +133,11 @@ class ImageSearchClient:
 
     def search(
         self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
-        filter: pb.Filter | None = None, image_url: str | None = None,
+        filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
-        stream = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url), timeout=self.timeout)
+        stream = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score), timeout=self.timeout)
         return [Hit.from_proto(h) for h in stream]
 
     def search_by_id(
@@ -171,9 +179,15 @@ class AsyncImageSearchClient:
         """Closes the channel."""
         await self._channel.close()
 
-    async def create_collection(self, name: str) -> Collection:
-        """Creates an empty collection."""
-        return Collection.from_proto(await self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+    async def create_collection(self, name: str, max_nsfw_score: float | None = None) -> Collection:
+        """Creates an empty collection; with max_nsfw_score, inserts scoring above it are refused."""
+        request = pb.CreateCollectionRequest(name=name, max_nsfw_score=max_nsfw_score)
+        return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
+
+    async def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
+        """The NSFW score and label of an image (bytes or URL), which is not stored."""
+        request = pb.ModerateRequest(image_url=image_url) if image_url else pb.ModerateRequest(image_bytes=image or b"")
+        return Moderation.from_proto(await self._stub.Moderate(request, timeout=self.timeout))
 
     async def get_collection(self, name: str) -> Collection:
         """Describes one collection."""
@@ -222,11 +236,11 @@ class AsyncImageSearchClient:
 
     async def search(
         self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
-        filter: pb.Filter | None = None, image_url: str | None = None,
+        filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
-        call = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url), timeout=self.timeout)
+        call = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score), timeout=self.timeout)
         return [Hit.from_proto(h) async for h in call]
 
     async def search_by_id(

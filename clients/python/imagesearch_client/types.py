@@ -20,24 +20,28 @@ class Collection:
     dimension: int
     count: int
     indexed_count: int
+    max_nsfw_score: float | None = None  # moderation policy; None: inserts are not refused
 
     @classmethod
     def from_proto(cls, msg: pb.Collection) -> "Collection":
-        return cls(msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count)
+        policy = msg.max_nsfw_score if msg.HasField("max_nsfw_score") else None
+        return cls(msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count, policy)
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result; score in 0..1, rank from 1."""
+    """One search result; score in 0..1, rank from 1; nsfw_score 0..1 (None if not kept)."""
 
     id: str
     score: float
     rank: int
     metadata: dict[str, Any]
+    nsfw_score: float | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.SearchHit) -> "Hit":
-        return cls(msg.id, msg.score, msg.rank, json_format.MessageToDict(msg.metadata))
+        nsfw = msg.nsfw_score if msg.HasField("nsfw_score") else None
+        return cls(msg.id, msg.score, msg.rank, json_format.MessageToDict(msg.metadata), nsfw)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class InsertOutcome:
     duplicate_exact: bool = False
     duplicate_score: float = 0.0
     skipped: bool = False
+    nsfw_score: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -101,7 +106,23 @@ class InsertOutcome:
     @classmethod
     def from_proto(cls, msg: pb.InsertResult) -> "InsertOutcome":
         dup = msg.duplicate_of
-        return cls(msg.index, msg.id, msg.error.code, msg.error.message, dup.id, dup.exact, dup.score, msg.skipped)
+        return cls(
+            msg.index, msg.id, msg.error.code, msg.error.message, dup.id, dup.exact, dup.score, msg.skipped,
+            msg.nsfw_score,
+        )
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """An image's NSFW score (0..1) and its label at the server's threshold."""
+
+    nsfw_score: float
+    nsfw: bool
+    threshold: float
+
+    @classmethod
+    def from_proto(cls, msg: pb.ModerateResponse) -> "Moderation":
+        return cls(msg.nsfw_score, msg.nsfw, msg.threshold)
 
 
 @dataclass(frozen=True)

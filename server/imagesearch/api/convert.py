@@ -35,9 +35,12 @@ def collection(info: CollectionInfo) -> pb.Collection:
         count=info.count,
         create_time=created,
         indexed_count=info.indexed_count,
+        max_nsfw_score=info.max_nsfw_score,
     )
 
 
 def search_hit(hit: ScoredHit, rank: int) -> pb.SearchHit:
     """A store hit as the API message, `rank` counting from 1."""
-    return pb.SearchHit(id=hit.id, score=hit.score, metadata=to_struct(hit.metadata), rank=rank)
+    return pb.SearchHit(
+        id=hit.id, score=hit.score, metadata=to_struct(hit.metadata), rank=rank, nsfw_score=hit.nsfw_score
+    )

@@ -13,6 +13,8 @@ from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_e
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import fingerprint
 from imagesearch.fetch.fetcher import UrlFetcher
+from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD, NsfwScorer
+from imagesearch.store import filters as store_filters
 from imagesearch.inference.triton_client import ImageEncoder
 from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
 from imagesearch.v1 import imagesearch_pb2 as pb
@@ -37,12 +39,14 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         model: ModelRecord,
         limits: ServiceLimits,
         fetcher: UrlFetcher,
+        nsfw: NsfwScorer,
     ) -> None:
         self._store = store
         self._encoder = encoder
         self._model = model
         self._limits = limits
         self._fetcher = fetcher
+        self._nsfw = nsfw
         self._duplicates = DuplicateDetector(store)
 
     # -- collections -------------------------------------------------------------------
@@ -50,7 +54,8 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     @unary_errors
     async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
         name = validation.collection_name(request.name, "name")
-        return convert.collection(await self._store.create_collection(name, self._model))
+        policy = validation.unit_interval(request, "max_nsfw_score") if request.HasField("max_nsfw_score") else None
+        return convert.collection(await self._store.create_collection(name, self._model, policy))
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
@@ -121,16 +126,30 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             if request.image and request.image_url:
                 raise validation.invalid("image_url", "set image or image_url, not both")
             policy = validation.duplicate_policy(request.duplicate_policy)
-            await self._collection_for_model(name)
+            info = await self._collection_for_model(name)
             image = await self._image(request.image, request.image_url)
-            # The embedding (Triton) and the fingerprint (a worker thread) are independent.
-            vector, fp = await asyncio.gather(self._encoder.embed(image), asyncio.to_thread(fingerprint, image))
+            # Embedding and NSFW score (two Triton models) and the fingerprint (a worker
+            # thread) are independent: all three run at once.
+            vector, nsfw_score, fp = await asyncio.gather(
+                self._encoder.embed(image), self._nsfw.score(image), asyncio.to_thread(fingerprint, image)
+            )
+            if info.max_nsfw_score is not None and nsfw_score > info.max_nsfw_score:
+                raise ApiError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"the image's NSFW score is {nsfw_score:.3f}; collection {name!r} refuses images scoring above "
+                    f"{info.max_nsfw_score:g} (its max_nsfw_score, set at creation)",
+                )
             duplicate = await self._duplicates.find(name, vector, fp, exclude_id=item_id)
             if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
-                return pb.InsertResult(index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True)
+                return pb.InsertResult(
+                    index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
+                    nsfw_score=nsfw_score,
+                )
             if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
                 raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
-            point = PointToStore(id=item_id, vector=vector, metadata=metadata, fingerprint=fp.to_payload())
+            point = PointToStore(
+                id=item_id, vector=vector, metadata=metadata, fingerprint=fp.to_payload(), nsfw_score=nsfw_score
+            )
             await self._store.upsert(name, [point])
         except Exception as exc:  # noqa: BLE001 - reported per item
             error = as_api_error(exc)
@@ -138,7 +157,10 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
                 index=index, id=request.id, error=pb.ItemError(code=status_name(error.code), message=error.message)
             )
         return pb.InsertResult(
-            index=index, id=item_id, duplicate_of=_duplicate_info(duplicate) if duplicate is not None else None
+            index=index,
+            id=item_id,
+            duplicate_of=_duplicate_info(duplicate) if duplicate is not None else None,
+            nsfw_score=nsfw_score,
         )
 
     # -- search ------------------------------------------------------------------------
@@ -147,7 +169,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def Search(self, request: pb.SearchRequest, context) -> AsyncIterator[pb.SearchHit]:
         name = validation.collection_name(request.collection)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        flt = filters.request_filter(request)
+        flt = _with_nsfw_cap(filters.request_filter(request), request)
         if request.WhichOneof("query") is None:
             raise validation.invalid("image", "the request carries no query: set image or image_url")
         await self._collection_for_model(name)
@@ -161,7 +183,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         name = validation.collection_name(request.collection)
         item_id = validation.item_id(request.id)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        flt = filters.request_filter(request)
+        flt = _with_nsfw_cap(filters.request_filter(request), request)
         await self._collection_for_model(name)
         found = await self._store.get(name, [item_id], with_vectors=True)
         if not found or found[0].vector is None:
@@ -182,6 +204,19 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             yield pb.DuplicateGroup(
                 ids=group.ids, pairs=[pb.DuplicatePair(a=p.a, b=p.b, score=p.score) for p in group.pairs]
             )
+
+    @unary_errors
+    async def Moderate(self, request: pb.ModerateRequest, context) -> pb.ModerateResponse:
+        if request.WhichOneof("image") is None:
+            raise validation.invalid("image_bytes", "the request carries no image: set image_bytes or image_url")
+        if request.image_url:
+            image = validation.image_bytes(
+                await self._fetcher.fetch(request.image_url), self._limits.max_image_pixels, "image_url"
+            )
+        else:
+            image = validation.image_bytes(request.image_bytes, self._limits.max_image_pixels, "image_bytes")
+        score = await self._nsfw.score(image)
+        return pb.ModerateResponse(nsfw_score=score, nsfw=score >= NSFW_LABEL_THRESHOLD, threshold=NSFW_LABEL_THRESHOLD)
 
     # -- items -------------------------------------------------------------------------
 
@@ -235,3 +270,14 @@ def _duplicate_message(collection: str, duplicate: Duplicate) -> str:
         f"the image is {kind} item {duplicate.id!r} in collection {collection!r}, and duplicate_policy is "
         "REJECT: use SKIP to get the existing id back, or ALLOW to store it anyway"
     )
+
+
+def _with_nsfw_cap(flt: store_filters.Filter | None, request) -> store_filters.Filter | None:
+    """The request's filter, narrowed to items scoring at most its max_nsfw_score (if set).
+
+    Items without a score (stored before scores were kept) do not pass a cap.
+    """
+    if not request.HasField("max_nsfw_score"):
+        return flt
+    cap = store_filters.Range(store_filters.NSFW_FIELD, lte=validation.unit_interval(request, "max_nsfw_score"))
+    return store_filters.Filter(must=(cap,) if flt is None else (flt, cap))

@@ -113,10 +113,10 @@ class ImageEncoder:
         try:
             return await awaitable
         except InferenceServerException as exc:
-            raise _translate(exc) from exc
+            raise translate_error(exc) from exc
 
 
-def _translate(exc: InferenceServerException) -> Exception:
+def translate_error(exc: InferenceServerException) -> Exception:
     """InvalidImage for model.py's decode errors, InferenceUnavailable for the rest."""
     message = exc.message() or str(exc)
     position = message.find(INVALID_IMAGE_PREFIX)

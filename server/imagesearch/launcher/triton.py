@@ -35,7 +35,7 @@ class TritonLaunchConfig:
     http_port: int
     metrics_port: int
     work_dir: Path
-    models: tuple[str, ...] = ("image_embedding",)
+    models: tuple[str, ...] = ("image_embedding", "nsfw")
 
 
 @dataclass(frozen=True)

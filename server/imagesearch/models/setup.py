@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from imagesearch.models.efficientnet import export_efficientnet_lite0
+from imagesearch.models.opennsfw import copy_open_nsfw
 
 
 class ExportExtrasMissing(RuntimeError):
@@ -28,6 +29,7 @@ class ModelArtifact:
 
 ARTIFACTS: tuple[ModelArtifact, ...] = (
     ModelArtifact("image_embedding", "model.onnx", export_efficientnet_lite0),
+    ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
 )
 
 

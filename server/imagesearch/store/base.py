@@ -58,6 +58,7 @@ class CollectionInfo:
     count: int
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
+    max_nsfw_score: float | None = None  # moderation policy: inserts scoring above are refused
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class PointToStore:
     vector: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    nsfw_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,16 @@ class ScoredHit:
     score: float
     metadata: dict[str, Any]
     fingerprint: dict[str, Any] | None = None  # only when asked for
+    nsfw_score: float | None = None
 
 
 class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
-        """Create an empty collection; CollectionExists if the name is taken."""
+    async def create_collection(
+        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+    ) -> CollectionInfo:
+        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""

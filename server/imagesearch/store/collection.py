@@ -41,7 +41,7 @@ from imagesearch.store.base import (
     StoredPoint,
 )
 from imagesearch.store.edge_filter import EDGE_SCHEMAS, to_edge
-from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, Filter, wanted_indexes
+from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, Filter, wanted_indexes
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
@@ -56,6 +56,7 @@ MAX_SEARCH_LIMIT = 1000
 ID_KEY = "id"
 METADATA_KEY = METADATA_FIELD
 FINGERPRINT_KEY = FINGERPRINT_FIELD
+NSFW_KEY = NSFW_FIELD  # the image's NSFW score, a float
 # Exact duplicates are looked up by this payload path (keyword index, created on first use).
 SHA256_PATH = f"{FINGERPRINT_KEY}.sha256"
 
@@ -65,12 +66,14 @@ def payload(point: PointToStore) -> dict[str, Any]:
     body: dict[str, Any] = {ID_KEY: point.id, METADATA_KEY: dict(point.metadata)}
     if point.fingerprint:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
+    if point.nsfw_score is not None:
+        body[NSFW_KEY] = float(point.nsfw_score)
     return body
 
 
 def payload_keys(with_fingerprint: bool) -> list[str]:
     """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
-    return [ID_KEY, METADATA_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY]
+    return [ID_KEY, METADATA_KEY, NSFW_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY, NSFW_KEY]
 
 
 def point_uuid(point_id: str) -> str:
@@ -108,6 +111,7 @@ class LiveCollection:
     created_at: float
     settings: IndexSettings
     shard: EdgeShard
+    max_nsfw_score: float | None = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
@@ -199,6 +203,7 @@ class LiveCollection:
                 score=clamp_score(hit.score),
                 metadata=hit.payload.get(METADATA_KEY, {}),
                 fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
+                nsfw_score=hit.payload.get(NSFW_KEY),
             )
             for hit in hits
         ]
@@ -256,6 +261,7 @@ class LiveCollection:
             created_at=self.created_at,
             # Replaced points stay counted in their old indexed segment until the next build.
             indexed_count=min(shard_info.indexed_vectors_count, count),
+            max_nsfw_score=self.max_nsfw_score,
         )
 
     async def close(self) -> None:

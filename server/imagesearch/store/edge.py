@@ -77,6 +77,7 @@ class EdgeStore:
             paths=paths,
             model=sidecar.model,
             created_at=sidecar.created_at,
+            max_nsfw_score=sidecar.max_nsfw_score,
             settings=self._index,
             shard=EdgeShard.load(str(paths.shard)),
         )
@@ -90,8 +91,10 @@ class EdgeStore:
         except KeyError:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
-        """Create an empty collection; CollectionExists if the name is taken."""
+    async def create_collection(
+        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+    ) -> CollectionInfo:
+        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
         check_collection_name(name)
         if model.dimension <= 0:
             raise ValueError("model dimension must be positive")
@@ -101,10 +104,15 @@ class EdgeStore:
             if name in self._collections:
                 raise CollectionExists(f"collection {name!r} already exists")
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model=model, created_at=time.time())
+            sidecar = Sidecar(model=model, created_at=time.time(), max_nsfw_score=max_nsfw_score)
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
-                paths=paths, model=model, created_at=sidecar.created_at, settings=self._index, shard=shard
+                paths=paths,
+                model=model,
+                created_at=sidecar.created_at,
+                max_nsfw_score=max_nsfw_score,
+                settings=self._index,
+                shard=shard,
             )
             self._collections[name] = collection
         return await collection.info()

@@ -16,6 +16,7 @@ from typing import Iterator, Union
 
 METADATA_FIELD = "metadata"
 FINGERPRINT_FIELD = "fingerprint"
+NSFW_FIELD = "nsfw"
 
 
 def metadata_path(key: str) -> str:

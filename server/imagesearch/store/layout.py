@@ -60,6 +60,7 @@ class Sidecar:
 
     model: ModelRecord
     created_at: float
+    max_nsfw_score: float | None = None
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -72,6 +73,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
                 "dimension": sidecar.model.dimension,
             },
             "created_at": sidecar.created_at,
+            "max_nsfw_score": sidecar.max_nsfw_score,
         },
         indent=2,
     )
@@ -91,6 +93,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
     return Sidecar(
         model=ModelRecord(name=model["name"], version=model["version"], dimension=int(model["dimension"])),
         created_at=float(raw["created_at"]),
+        max_nsfw_score=raw.get("max_nsfw_score"),
     )
 
 

@@ -34,6 +34,7 @@ from imagesearch.store.base import (
 from imagesearch.store.collection import (
     FINGERPRINT_KEY,
     ID_KEY,
+    NSFW_KEY,
     MAX_SEARCH_LIMIT,
     METADATA_KEY,
     check_point_id,
@@ -94,8 +95,10 @@ class RemoteQdrantStore:
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
-        """Create an empty collection; CollectionExists if the name is taken."""
+    async def create_collection(
+        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+    ) -> CollectionInfo:
+        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
         check_collection_name(name)
         if await self._client.collection_exists(name):
             raise CollectionExists(f"collection {name!r} already exists")
@@ -106,6 +109,7 @@ class RemoteQdrantStore:
                 METADATA_ROOT: {
                     "model": {"name": model.name, "version": model.version, "dimension": model.dimension},
                     "created_at": time.time(),
+                    "max_nsfw_score": max_nsfw_score,
                 }
             },
         )
@@ -127,6 +131,7 @@ class RemoteQdrantStore:
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
         model, created_at, info = await self._record(name)
+        policy = (info.config.metadata or {})[METADATA_ROOT].get("max_nsfw_score")
         with self._translated(name):
             count = (await self._client.count(collection_name=name, exact=True)).count
         return CollectionInfo(
@@ -135,6 +140,7 @@ class RemoteQdrantStore:
             count=count,
             created_at=created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
+            max_nsfw_score=policy,
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -226,6 +232,7 @@ class RemoteQdrantStore:
                 score=clamp_score(hit.score),
                 metadata=hit.payload.get(METADATA_KEY, {}),
                 fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
+                nsfw_score=hit.payload.get(NSFW_KEY),
             )
             for hit in response.points
         ]

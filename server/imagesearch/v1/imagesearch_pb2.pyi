@@ -31,24 +31,28 @@ class EmbeddingModel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model", "count", "create_time", "indexed_count")
+    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "max_nsfw_score")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: EmbeddingModel
     count: int
     create_time: _timestamp_pb2.Timestamp
     indexed_count: int
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ...) -> None: ...
+    max_nsfw_score: float
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "max_nsfw_score")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    max_nsfw_score: float
+    def __init__(self, name: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
@@ -111,62 +115,70 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class InsertResult(_message.Message):
-    __slots__ = ("index", "id", "error", "duplicate_of", "skipped")
+    __slots__ = ("index", "id", "error", "duplicate_of", "skipped", "nsfw_score")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_OF_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     index: int
     id: str
     error: ItemError
     duplicate_of: DuplicateInfo
     skipped: bool
-    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., duplicate_of: _Optional[_Union[DuplicateInfo, _Mapping]] = ..., skipped: _Optional[bool] = ...) -> None: ...
+    nsfw_score: float
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., duplicate_of: _Optional[_Union[DuplicateInfo, _Mapping]] = ..., skipped: _Optional[bool] = ..., nsfw_score: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "image", "image_url", "top_k", "min_score", "filter")
+    __slots__ = ("collection", "image", "image_url", "top_k", "min_score", "filter", "max_nsfw_score")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     collection: str
     image: bytes
     image_url: str
     top_k: int
     min_score: float
     filter: Filter
-    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., image_url: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+    max_nsfw_score: float
+    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., image_url: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
 
 class SearchByIdRequest(_message.Message):
-    __slots__ = ("collection", "id", "top_k", "min_score", "include_self", "filter")
+    __slots__ = ("collection", "id", "top_k", "min_score", "include_self", "filter", "max_nsfw_score")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_SELF_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     collection: str
     id: str
     top_k: int
     min_score: float
     include_self: bool
     filter: Filter
-    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., include_self: _Optional[bool] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+    max_nsfw_score: float
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., include_self: _Optional[bool] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("id", "score", "metadata", "rank")
+    __slots__ = ("id", "score", "metadata", "rank", "nsfw_score")
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     id: str
     score: float
     metadata: _struct_pb2.Struct
     rank: int
-    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., rank: _Optional[int] = ...) -> None: ...
+    nsfw_score: float
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., rank: _Optional[int] = ..., nsfw_score: _Optional[float] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("id", "metadata")
@@ -325,3 +337,21 @@ class DuplicatePair(_message.Message):
     b: str
     score: float
     def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class ModerateRequest(_message.Message):
+    __slots__ = ("image_bytes", "image_url")
+    IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    image_bytes: bytes
+    image_url: str
+    def __init__(self, image_bytes: _Optional[bytes] = ..., image_url: _Optional[str] = ...) -> None: ...
+
+class ModerateResponse(_message.Message):
+    __slots__ = ("nsfw_score", "nsfw", "threshold")
+    NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    NSFW_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    nsfw_score: float
+    nsfw: bool
+    threshold: float
+    def __init__(self, nsfw_score: _Optional[float] = ..., nsfw: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...

@@ -95,6 +95,11 @@ class ImageSearchStub:
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
                 response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.FromString,
                 _registered_method=True)
+        self.Moderate = channel.unary_unary(
+                '/imagesearch.v1.ImageSearch/Moderate',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateResponse.FromString,
+                _registered_method=True)
 
 
 class ImageSearchServicer:
@@ -189,6 +194,13 @@ class ImageSearchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Moderate(self, request, context):
+        """Scores an image for NSFW content without storing it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageSearchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +263,11 @@ def add_ImageSearchServicer_to_server(servicer, server):
                     servicer.FindDuplicates,
                     request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.FromString,
                     response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.SerializeToString,
+            ),
+            'Moderate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Moderate,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -578,6 +595,33 @@ class ImageSearch:
             '/imagesearch.v1.ImageSearch/FindDuplicates',
             imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
             imagesearch_dot_v1_dot_imagesearch__pb2.DuplicateGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Moderate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearch/Moderate',
+            imagesearch_dot_v1_dot_imagesearch__pb2.ModerateRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.ModerateResponse.FromString,
             options,
             channel_credentials,
             insecure,

