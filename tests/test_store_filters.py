@@ -105,3 +105,29 @@ async def test_payload_indexes_created(store) -> None:
     else:
         # qdrant-client's local mode keeps no payload indexes; only the calls can be seen.
         assert {"metadata.color", "metadata.price"} <= store._indexed["c"]
+
+
+async def test_scroll_fingerprints_and_nsfw_scores(store) -> None:
+    await store.create_collection("fp", MODEL)
+    vectors = np.random.default_rng(1).standard_normal((25, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    await store.upsert("fp", [
+        PointToStore(id=f"q{i}", vector=v, metadata={"n": i}, fingerprint={"sha256": f"h{i % 5}"}, nsfw_score=i / 100)
+        for i, v in enumerate(vectors)
+    ])
+    seen, offset = [], None
+    while True:
+        page, offset = await store.scroll("fp", offset, 10)
+        seen += page
+        if offset is None:
+            break
+    assert sorted(p.id for p in seen) == sorted(f"q{i}" for i in range(25))
+    assert all(p.vector is not None and p.fingerprint["sha256"] for p in seen)
+    # Fingerprints only when asked; NSFW scores always; both filterable in the engine.
+    plain = await store.search("fp", vectors[0], 25)
+    assert plain[0].fingerprint is None and plain[0].nsfw_score == pytest.approx(0.0)
+    same = await store.search("fp", vectors[0], 25, flt=f.Filter(must=(f.Match("fingerprint.sha256", "h2"),)),
+                              with_fingerprint=True)
+    assert {h.id for h in same} == {"q2", "q7", "q12", "q17", "q22"} and same[0].fingerprint["sha256"] == "h2"
+    capped = await store.search("fp", vectors[0], 25, flt=f.Filter(must=(f.Range(f.NSFW_FIELD, lte=0.1),)))
+    assert {h.id for h in capped} == {f"q{i}" for i in range(11)}

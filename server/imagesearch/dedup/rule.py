@@ -24,7 +24,7 @@ class NearDuplicateRule:
     min_copy_score: alignment score (0..1) from which a candidate is a copy.
     """
 
-    neighbours: int = 5
+    neighbours: int = 3
     min_similarity: float = 0.5
     max_hash_distance: int = 4
     hash_min_similarity: float = 0.8
