@@ -13,7 +13,6 @@ import io
 import random
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

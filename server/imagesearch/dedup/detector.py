@@ -111,9 +111,8 @@ class DuplicateDetector:
 
             async def link(point: StoredPoint) -> None:
                 async with slots:
-                    await self._link_neighbours(
-                        name, point.id, point.vector, Fingerprint.from_payload(point.fingerprint), threshold, links, pairs
-                    )
+                    fingerprint = Fingerprint.from_payload(point.fingerprint)
+                    await self._link_neighbours(name, point.id, point.vector, fingerprint, threshold, links, pairs)
 
             await asyncio.gather(*(link(p) for p in page if p.vector is not None and p.fingerprint))
             if offset is None:
@@ -150,7 +149,10 @@ class DuplicateDetector:
         # Each pair is judged once, from whichever side finds it first.
         todo = [h for h in hits if h.id != item_id and h.fingerprint and _key(item_id, h.id) not in pairs]
         scores = await asyncio.gather(
-            *(asyncio.to_thread(self.rule.score, fingerprint, Fingerprint.from_payload(h.fingerprint), h.score) for h in todo)
+            *(
+                asyncio.to_thread(self.rule.score, fingerprint, Fingerprint.from_payload(h.fingerprint), h.score)
+                for h in todo
+            )
         )
         for hit, score in zip(todo, scores):
             key = _key(item_id, hit.id)

@@ -49,7 +49,9 @@ class _PolicyResolver(AbstractResolver):
         self._policy = policy
         self._inner = aiohttp.ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
             # Any refused address refuses the host: a name that mixes public and private
@@ -131,7 +133,9 @@ class UrlFetcher:
                 raise FetchFailed(f"cannot connect to image_url host {host}: {exc.os_error or exc}") from None
             except aiohttp.ClientError as exc:
                 raise FetchFailed(f"fetching image_url failed: {type(exc).__name__}: {exc}") from None
-        raise FetchFailed(f"image_url redirected more than {self._limits.max_redirects} times (setting url_max_redirects)")
+        raise FetchFailed(
+            f"image_url redirected more than {self._limits.max_redirects} times (setting url_max_redirects)"
+        )
 
     async def _body(self, response: aiohttp.ClientResponse) -> bytes:
         if response.status != 200:
