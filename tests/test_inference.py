@@ -116,7 +116,9 @@ async def test_concurrent_requests_are_batched(encoder: ImageEncoder) -> None:
     after = await encoder.batch_statistics()
     assert len(embeddings) == 16
     new_batches = {size: after[size] - before.get(size, 0) for size in after}
-    assert sum(size * count for size, count in new_batches.items()) == 16
+    # >= rather than ==: Triton counts an execution just after answering it, so the
+    # previous test's last requests can land in this window.
+    assert sum(size * count for size, count in new_batches.items()) >= 16
     assert any(size > 1 and count > 0 for size, count in new_batches.items()), new_batches
 
 

@@ -39,7 +39,7 @@ def test_concurrent_searches_are_batched(server: ServerProcess, client: ImageSea
             break
         time.sleep(0.2)
     print(f"\nnew executions by batch size under 16 concurrent searches: {dict(sorted(grown.items()))}")
-    assert sum(size * n for size, n in grown.items()) == len(images)
+    assert sum(size * n for size, n in grown.items()) >= len(images)
     assert any(size > 1 for size in grown), grown
 
 
