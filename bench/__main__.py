@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(machine, command)
     for name in SUITES if args.suite == "all" else [args.suite]:
         for outcome in SUITES[name](args):
-            outcome.print()
+            outcome.show()
             print(f"saved {outcome.save(args.results_dir, machine, command)}")
     docs = args.docs or (DOCS_PATH if args.suite == "all" and not args.quick else None)
     if docs is not None:

@@ -88,7 +88,7 @@ async def _round(triton: TritonProcess, server: ServerProcess, images: list[byte
 async def _run(p: dict[str, int]) -> Outcome:
     images = corel_images(p["images"])
     # The ceiling batching could reach: ONNX Runtime's own gain from batch 1 to 16 here.
-    sweep = InProcessEncoder().best_batch_size(images[:16], [1, 16])
+    sweep = InProcessEncoder().batch_sweep(images[:32], [1, 16])
     rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
         repositories = {

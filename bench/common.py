@@ -146,7 +146,8 @@ class Outcome:
     tables: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
 
-    def print(self) -> None:
+    def show(self) -> None:
+        """Print the tables, the goals and the notes."""
         for title, table in self.tables:
             print(f"\n## {title}\n{table}")
         print_goals(self.goals)

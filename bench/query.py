@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from bench.encoder import InProcessEncoder
+from imagesearch.inference.triton_client import ImageEncoder
 from imagesearch.store.base import ModelRecord, PointToStore
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.shard_config import IndexSettings
@@ -63,20 +64,35 @@ class InProcessReference:
         await self._store.close()
 
 
+async def timed_triton(encoder: ImageEncoder, image: bytes) -> float:
+    """Seconds for one embedding straight from Triton, the call the API server makes."""
+    started = time.perf_counter()
+    await encoder.embed(image)
+    return time.perf_counter() - started
+
+
 async def one_client_interleaved(
-    address: str, collection: str, reference: InProcessReference, images: Sequence[bytes]
-) -> tuple[list[float], list[float], list[float]]:
-    """Server latencies and reference (encode, search) latencies, alternating per image."""
-    server, encode, search = [], [], []
-    async with AsyncImageSearchClient(address, timeout=60) as client:
-        await timed_search(client, collection, images[0])  # connect and warm up
-        await reference.timed_query(images[0])
-        for image in images:
-            server.append(await timed_search(client, collection, image))
-            encode_s, search_s = await reference.timed_query(image)
-            encode.append(encode_s)
-            search.append(search_s)
-    return server, encode, search
+    address: str, triton_url: str, collection: str, reference: InProcessReference, images: Sequence[bytes]
+) -> dict[str, list[float]]:
+    """Per image, alternating: server Search, the same image through Triton directly (what
+    the API server waits for), and the in-process reference's encode and search steps."""
+    latencies: dict[str, list[float]] = {"server": [], "triton": [], "encode": [], "search": []}
+    triton = ImageEncoder(triton_url)
+    try:
+        async with AsyncImageSearchClient(address, timeout=60) as client:
+            # Connect and warm up every path once.
+            await timed_search(client, collection, images[0])
+            await timed_triton(triton, images[0])
+            await reference.timed_query(images[0])
+            for image in images:
+                latencies["server"].append(await timed_search(client, collection, image))
+                latencies["triton"].append(await timed_triton(triton, image))
+                encode_s, search_s = await reference.timed_query(image)
+                latencies["encode"].append(encode_s)
+                latencies["search"].append(search_s)
+    finally:
+        await triton.close()
+    return latencies
 
 
 async def concurrent_clients(address: str, collection: str, images: Sequence[bytes], clients: int) -> list[float]:

@@ -26,6 +26,42 @@ How to run (from the repository root):
 JSON results go to `bench/results/` (git-ignored).
 """
 
+# Why goals are missed: what the tables' breakdowns (CPU per process, Triton's own
+# statistics, the raw encoder's batch sweep) show on a 2-core machine. It explains the
+# columns, not the numbers, so a new run does not make it stale.
+ANALYSIS = """## Why, and what would move the figures
+
+- **Ingest is CPU-bound on two cores.** The raw encoder has both cores to itself; the
+  server shares them between the streaming client, the API server (gRPC, Python, store
+  writes) and Triton (tritonserver plus the Python-backend stub that decodes and runs
+  ONNX Runtime). The "CPU ms per image" table is the budget: the ratio cannot exceed
+  in-process CPU / server total CPU. Triton's excess over in-process is the stub (request
+  IPC through shared memory, per-request Python in `execute`, decoding one image at a
+  time); the API server's is gRPC and asyncio per item. With more cores the encoder's
+  share stays the same and the other processes stop competing with it.
+- **One-client Search latency** adds to the in-process encode + search: the dynamic
+  batcher's `max_queue_delay_microseconds` (2 ms), paid by every lone request and visible
+  as Triton's queue time; the Python backend's IPC; and in the API server a
+  collection lookup per request (`get_collection` runs an exact count and a shard info,
+  two thread hops), the tritonclient gRPC call, and the hits streamed back as separate
+  messages. In reach, outside `bench/`: a smaller queue delay (the batcher still forms
+  batches under load, where queueing dominates anyway), and caching the collection's
+  model record instead of counting on every request.
+- **Dynamic batching** can only win what batching saves: ONNX Runtime's own images/s
+  barely changes with batch size on this CPU (the batch sweep), because two intra-op
+  threads already keep both cores busy at batch 1. What batching saves is per-request
+  overhead in the stub and fewer, larger messages, which the CPU-per-search columns show.
+- **Vector store at 1M** was not measured in this run: an HNSW build of 1M vectors took
+  over 25 minutes on these machines when the store was designed, longer than a session, and the
+  full suite keeps every command under ten minutes. `--sizes 10k,100k,1m` runs it where
+  time allows (about 6 GiB of store RSS and 5 GiB of ground-truth vectors). The 100k
+  figures leave a wide margin on latency; int8 scalar quantization was not tried,
+  because neither the latency nor the memory at the sizes measured called for it.
+- **Queries during an index build** compete with the build's child process for the two
+  cores, and the copy before the build and the swap after it block writes (copy) or
+  every call (swap, one close + load): the p99 catches those few queries.
+"""
+
 
 def write_report(results_dir: Path, docs_path: Path) -> None:
     """Write `docs_path` from every known JSON result found in `results_dir`."""
@@ -49,6 +85,7 @@ def write_report(results_dir: Path, docs_path: Path) -> None:
         for g in d["goals"]:
             verdict = "met" if g["met"] else f"missed by {g['miss_pct']} %"
             parts.append(f"| {d['benchmark']} | {g['goal']} | {g['value']} | {g['target']} | {verdict} |")
+    parts.append("\n" + ANALYSIS)
     for d in documents:
         parts.append(f"\n## {d['benchmark']}\n")
         parts.append(f"Command: `{d['command']}` (finished {d['finished_at']}).\n")
