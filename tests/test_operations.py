@@ -104,3 +104,27 @@ def test_sigterm_drains_and_stops_triton(tmp_path, server: ServerProcess) -> Non
     finally:
         again.stop()
     assert found == set(acknowledged)
+
+
+def test_background_index_build(tmp_path, server: ServerProcess) -> None:
+    """Past --index-threshold the server builds an HNSW index by itself, and search stays right."""
+    proc = ServerProcess(
+        tmp_path / "index",
+        extra_args=["--triton-url", f"127.0.0.1:{server.triton_grpc_port}", "--index-threshold", "150"],
+    ).start()
+    try:
+        with proc.client() as c:
+            c.create_collection("grows")
+            items = [InsertItem(image=corel_path(i).read_bytes(), id=str(i)) for i in range(0, 1000, 4)]
+            assert all(o.ok for o in c.insert_stream("grows", items, timeout=300))
+            deadline = time.monotonic() + 120
+            while c.get_collection("grows").indexed_count == 0:
+                assert time.monotonic() < deadline, "no index was built"
+                time.sleep(0.5)
+            info = c.get_collection("grows")
+            assert info.count == len(items) and info.indexed_count > 0
+            for i in (0, 404, 996):
+                hits = c.search("grows", corel_path(i).read_bytes(), top_k=5)
+                assert hits[0].id == str(i) and hits[0].score >= 0.99
+    finally:
+        proc.stop()
