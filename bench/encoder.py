@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bench.common import REPO_ROOT
+from imagesearch.models.setup import ensure_model_repository
 
 MODEL_DIR = REPO_ROOT / "model_repository" / "image_embedding"
 VERSION_DIR = MODEL_DIR / "1"
@@ -58,9 +59,9 @@ class InProcessEncoder:
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", parameters.get("allow_spinning", "1")
         )
+        # A fresh checkout (CI) has no ONNX file yet: export it as the server would at start.
+        ensure_model_repository(MODEL_DIR.parent)
         onnx_path = VERSION_DIR / "model.onnx"
-        if not onnx_path.exists():
-            raise FileNotFoundError(f"{onnx_path} is missing: run `imagesearch models setup`")
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, images: Sequence[bytes]) -> np.ndarray:
