@@ -18,10 +18,8 @@ from typing import Any
 from bench.common import (
     CpuMeter,
     Outcome,
-    ServerProcess,
     corel_images,
     format_table,
-    free_port,
     goal,
     median,
     process_tree,
@@ -30,7 +28,8 @@ from bench.encoder import MODEL_DIR, InProcessEncoder
 from bench.ingest import server_ingest
 from bench.query import concurrent_clients
 from bench.triton import inference_stats, stats_delta, without_dynamic_batching
-from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess
+from imagesearch.launcher.api_server import ServerProcess
+from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
 
 CLIENTS = 16
 COLLECTION = "batching"
@@ -56,7 +55,7 @@ async def _start_pair(repository: Path, work_dir: Path) -> tuple[TritonProcess, 
     )
     await triton.start()
     await triton.wait_ready(TRITON_START_TIMEOUT_S)
-    server = ServerProcess(work_dir / "server", extra_args=["--triton-url", triton.url])
+    server = ServerProcess(work_dir / "server", extra_args=["--triton-url", triton.url], metrics_port=0, log_level="WARNING")
     try:
         server.start()
     except BaseException:

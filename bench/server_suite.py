@@ -16,7 +16,6 @@ from bench.common import (
     CpuMeter,
     Outcome,
     PeakRssSampler,
-    ServerProcess,
     corel_images,
     descendants,
     format_table,
@@ -28,6 +27,7 @@ from bench.encoder import InProcessEncoder
 from bench.ingest import BATCH_CANDIDATES, server_ingest
 from bench.query import InProcessReference, concurrent_clients, one_client_interleaved
 from bench.triton import inference_stats, stats_delta
+from imagesearch.launcher.api_server import ServerProcess
 
 QUICK = {"images": 48, "repeats": 1, "queries": 16, "concurrent_queries": 32}
 FULL = {"images": 1000, "repeats": 3, "queries": 200, "concurrent_queries": 400}
@@ -43,7 +43,7 @@ async def _run(p: dict[str, int]) -> list[Outcome]:
     images = corel_images(p["images"])
     encoder = InProcessEncoder()
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
-        with ServerProcess(Path(tmp) / "server") as server:
+        with ServerProcess(Path(tmp) / "server", metrics_port=0, log_level="WARNING") as server:
             # The server's only children are Triton and its stub (no index build starts
             # below the store's 20k-point threshold), so its descendants are Triton.
             groups = {
