@@ -150,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="prepare the Triton model repository")
     models_sub = models.add_subparsers(dest="action", required=True)
-    setup = models_sub.add_parser("setup", help="convert the packaged EfficientNet-Lite0 weights to ONNX")
+    setup = models_sub.add_parser(
+        "setup", help="convert the packaged EfficientNet-Lite0 and all-MiniLM-L6-v2 weights to ONNX (offline model set)"
+    )
     setup.add_argument("--model-repository", type=Path, default=Settings().model_repository)
     setup.add_argument("--force", action="store_true", help="export again even if the ONNX file exists")
     setup.set_defaults(func=_models_setup)

@@ -70,7 +70,6 @@ async def bind_model_set(spec: ModelSetSpec, url: str, timeout_s: float) -> Serv
     text_encoders = {
         name: TextEncoder(url, name, timeout_s) for name in spec.triton_models if name != spec.image_model
     }
-    served = ServedModelSet(spec, ModelSetRecord(spec.name, ()), image_encoder, text_encoders)
     try:
         spaces = []
         for space in spec.spaces:
@@ -84,6 +83,9 @@ async def bind_model_set(spec: ModelSetSpec, url: str, timeout_s: float) -> Serv
                     )
             spaces.append(SpaceRecord(space.name, ModelRecord(info.name, info.version, info.dimension)))
     except BaseException:
-        await served.close()
+        # Not served after all: close the channels opened above.
+        await image_encoder.close()
+        for encoder in text_encoders.values():
+            await encoder.close()
         raise
     return ServedModelSet(spec, ModelSetRecord(spec.name, tuple(spaces)), image_encoder, text_encoders)
