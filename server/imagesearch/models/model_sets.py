@@ -13,6 +13,8 @@ means adding its Triton models too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 IMAGE_INPUT = "IMAGE"
 TEXT_INPUT = "TEXT"
@@ -93,5 +95,6 @@ CLIP = ModelSetSpec(
     setup_hint="imagesearch models export-clip CHECKPOINT",
 )
 
-MODEL_SETS: dict[str, ModelSetSpec] = {spec.name: spec for spec in (OFFLINE, CLIP)}
+# Read-only: the registry is fixed when the module loads.
+MODEL_SETS: Mapping[str, ModelSetSpec] = MappingProxyType({spec.name: spec for spec in (OFFLINE, CLIP)})
 DEFAULT_MODEL_SET = OFFLINE.name
