@@ -1,8 +1,9 @@
-"""Text -> image search quality on Corel-1K: two sets of natural-language queries per class.
+"""Text -> image search quality on Corel-1K: three sets of one natural-language query per class.
 
 Set A names each class plainly; set B paraphrases it (other words, a part or a use of the
 thing) so that a model cannot win by matching the class name. Both were written before
-any measurement and are not tuned to results; set C was added as a held-out check. Class of image i is i // 100.
+any measurement and the queries were never changed after it; set C was added later as a
+partial hold-out. Class of image i is i // 100.
 
     python -m bench.text_quality --server HOST:PORT --collection corel
 
@@ -47,8 +48,8 @@ QUERIES_B: tuple[str, ...] = (
     "a glacier",
     "a delicious meal",
 )
-# Written after A and B had been used to choose between bridge variants, and measured
-# only once the choice was made: a check that the choice did not just fit A and B.
+# Written after A and B had shown which ideas help, as a check that the choice did not
+# just fit A and B (a partial hold-out: see docs/quality.md).
 QUERIES_C: tuple[str, ...] = (
     "a woman carrying a basket on her head",
     "waves on the shore",
