@@ -30,6 +30,7 @@ from bench.query import concurrent_clients
 from bench.triton import inference_stats, stats_delta, without_dynamic_batching
 from imagesearch.launcher.api_server import ServerProcess
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
+from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS
 
 CLIENTS = 16
 COLLECTION = "batching"
@@ -51,6 +52,8 @@ async def _start_pair(repository: Path, work_dir: Path) -> tuple[TritonProcess, 
             http_port=free_port(),
             metrics_port=free_port(),
             work_dir=work_dir / "triton",
+            # The server needs every model of its default set, not just the image one.
+            models=MODEL_SETS[DEFAULT_MODEL_SET].triton_models,
         )
     )
     await triton.start()

@@ -17,10 +17,13 @@ import numpy as np
 
 from bench.encoder import InProcessEncoder
 from imagesearch.inference.triton_client import ImageEncoder
-from imagesearch.store.base import ModelRecord, PointToStore
+from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.shard_config import IndexSettings
 from imagesearch_client import AsyncImageSearchClient
+
+# The one vector space of the benchmark collections.
+SPACE = "image"
 
 TOP_K = 10
 ENCODE_BATCH = 16
@@ -48,8 +51,10 @@ class InProcessReference:
         vectors = np.concatenate(
             [encoder.encode(images[i : i + ENCODE_BATCH]) for i in range(0, len(images), ENCODE_BATCH)]
         )
-        await store.create_collection(COLLECTION, ModelRecord("reference", "1", vectors.shape[1]))
-        await store.upsert(COLLECTION, [PointToStore(id=str(i), vector=v) for i, v in enumerate(vectors)])
+        await store.create_collection(
+            COLLECTION, ModelSetRecord("reference", (SpaceRecord(SPACE, ModelRecord("reference", "1", vectors.shape[1])),))
+        )
+        await store.upsert(COLLECTION, [PointToStore(id=str(i), vectors={SPACE: v}) for i, v in enumerate(vectors)])
         return cls(encoder, store)
 
     async def timed_query(self, image: bytes) -> tuple[float, float]:

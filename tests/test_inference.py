@@ -110,10 +110,23 @@ async def test_bad_image_fails_only_its_own_request(
     assert isinstance(good, np.ndarray) and good.shape == (1280,)
 
 
+async def settled_statistics(encoder: ImageEncoder, at_least: int = 0) -> dict[int, int]:
+    """Batch statistics once they stop changing: Triton updates them just after it sends
+    a response, so earlier requests may still be on their way into the counts."""
+    previous = await encoder.batch_statistics()
+    for _ in range(50):
+        await asyncio.sleep(0.2)
+        current = await encoder.batch_statistics()
+        if current == previous and sum(s * n for s, n in current.items()) >= at_least:
+            return current
+        previous = current
+    return previous
+
+
 async def test_concurrent_requests_are_batched(encoder: ImageEncoder) -> None:
-    before = await encoder.batch_statistics()
+    before = await settled_statistics(encoder)
     embeddings = await asyncio.gather(*(encoder.embed(corel(i)) for i in range(200, 216)))
-    after = await encoder.batch_statistics()
+    after = await settled_statistics(encoder, sum(s * n for s, n in before.items()) + 16)
     assert len(embeddings) == 16
     new_batches = {size: after[size] - before.get(size, 0) for size in after}
     # >= rather than ==: Triton counts an execution just after answering it, so the

@@ -23,8 +23,21 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def _search_request(collection: str, image: bytes, top_k: int | None, min_score: float | None) -> pb.SearchRequest:
-    request = pb.SearchRequest(collection=collection, image=image)
+def _search_request(
+    collection: str, image: bytes, top_k: int | None, min_score: float | None, model_set: str = ""
+) -> pb.SearchRequest:
+    request = pb.SearchRequest(collection=collection, image=image, model_set=model_set)
+    return _with_limits(request, top_k, min_score)
+
+
+def _search_text_request(
+    collection: str, text: str, top_k: int | None, min_score: float | None, model_set: str = ""
+) -> pb.SearchRequest:
+    request = pb.SearchRequest(collection=collection, text=text, model_set=model_set)
+    return _with_limits(request, top_k, min_score)
+
+
+def _with_limits(request: pb.SearchRequest, top_k: int | None, min_score: float | None) -> pb.SearchRequest:
     if top_k is not None:
         request.top_k = top_k
     if min_score is not None:
@@ -76,9 +89,10 @@ class ImageSearchClient:
     def _channel_ready(self, timeout: float) -> None:
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
 
-    def create_collection(self, name: str) -> Collection:
-        """Creates an empty collection."""
-        return Collection.from_proto(self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+    def create_collection(self, name: str, model_set: str = "") -> Collection:
+        """Creates an empty collection with `model_set` (empty: the server's default)."""
+        request = pb.CreateCollectionRequest(name=name, model_set=model_set)
+        return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
     def get_collection(self, name: str) -> Collection:
         """Describes one collection."""
@@ -106,11 +120,20 @@ class ImageSearchClient:
             yield InsertOutcome.from_proto(result)
 
     def search(
-        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "",
     ) -> list[Hit]:
         """The stored images most similar to `image`, best first."""
-        stream = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
-        return [Hit.from_proto(h) for h in stream]
+        request = _search_request(collection, image, top_k, min_score, model_set)
+        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
+
+    def search_text(
+        self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "",
+    ) -> list[Hit]:
+        """The stored images that best match the description `text`, best first."""
+        request = _search_text_request(collection, text, top_k, min_score, model_set)
+        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
 
     def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
@@ -151,9 +174,10 @@ class AsyncImageSearchClient:
         """Closes the channel."""
         await self._channel.close()
 
-    async def create_collection(self, name: str) -> Collection:
-        """Creates an empty collection."""
-        return Collection.from_proto(await self._stub.CreateCollection(pb.CreateCollectionRequest(name=name), timeout=self.timeout))
+    async def create_collection(self, name: str, model_set: str = "") -> Collection:
+        """Creates an empty collection with `model_set` (empty: the server's default)."""
+        request = pb.CreateCollectionRequest(name=name, model_set=model_set)
+        return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
 
     async def get_collection(self, name: str) -> Collection:
         """Describes one collection."""
@@ -189,11 +213,20 @@ class AsyncImageSearchClient:
             yield InsertOutcome.from_proto(result)
 
     async def search(
-        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None
+        self, collection: str, image: bytes, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "",
     ) -> list[Hit]:
         """The stored images most similar to `image`, best first."""
-        call = self._stub.Search(_search_request(collection, image, top_k, min_score), timeout=self.timeout)
-        return [Hit.from_proto(h) async for h in call]
+        request = _search_request(collection, image, top_k, min_score, model_set)
+        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
+
+    async def search_text(
+        self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "",
+    ) -> list[Hit]:
+        """The stored images that best match the description `text`, best first."""
+        request = _search_text_request(collection, text, top_k, min_score, model_set)
+        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
 
     async def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,

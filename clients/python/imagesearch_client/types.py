@@ -12,7 +12,7 @@ from imagesearch.v1 import imagesearch_pb2 as pb
 
 @dataclass(frozen=True)
 class Collection:
-    """A collection and the model it was built with."""
+    """A collection, its model set and the model of its image-similarity space."""
 
     name: str
     model_name: str
@@ -20,10 +20,19 @@ class Collection:
     dimension: int
     count: int
     indexed_count: int
+    model_set: str = ""
+    # Space name -> (model name, version, dimension, text-searchable).
+    spaces: dict[str, tuple[str, str, int, bool]] = field(default_factory=dict)
 
     @classmethod
     def from_proto(cls, msg: pb.Collection) -> "Collection":
-        return cls(msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count)
+        spaces = {
+            s.name: (s.model.name, s.model.version, s.model.dimension, s.text_searchable) for s in msg.spaces
+        }
+        return cls(
+            msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count,
+            msg.model_set, spaces,
+        )
 
 
 @dataclass(frozen=True)

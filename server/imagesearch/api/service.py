@@ -1,17 +1,24 @@
-"""The ImageSearch RPC handlers: validate, encode through Triton, read or write the store."""
+"""The ImageSearch RPC handlers: validate, encode through Triton, read or write the store.
+
+Every collection belongs to a model set (models/model_sets.py). Inserts and searches go
+through the encoders of the collection's own set, and only when this server serves that
+set at the version the collection was built with; anything else is FAILED_PRECONDITION.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Mapping
 
 import grpc
 
 from imagesearch.api import convert, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
-from imagesearch.inference.triton_client import ImageEncoder
-from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
+from imagesearch.api.feedback import search_with_feedback
+from imagesearch.inference.model_sets import ServedModelSet
+from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, VectorStore
 from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
 
@@ -25,14 +32,18 @@ class ServiceLimits:
 
 
 class ImageSearchService(pb_grpc.ImageSearchServicer):
-    """Implements imagesearch.v1.ImageSearch over an image encoder and a vector store."""
+    """Implements imagesearch.v1.ImageSearch over the served model sets and a vector store."""
 
     def __init__(
-        self, store: VectorStore, encoder: ImageEncoder, model: ModelRecord, limits: ServiceLimits
+        self,
+        store: VectorStore,
+        model_sets: Mapping[str, ServedModelSet],
+        default_model_set: str,
+        limits: ServiceLimits,
     ) -> None:
         self._store = store
-        self._encoder = encoder
-        self._model = model
+        self._model_sets = dict(model_sets)
+        self._default_model_set = default_model_set
         self._limits = limits
 
     # -- collections -------------------------------------------------------------------
@@ -40,7 +51,16 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     @unary_errors
     async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
         name = validation.collection_name(request.name, "name")
-        return convert.collection(await self._store.create_collection(name, self._model))
+        set_name = validation.model_set_name(request.model_set or self._default_model_set, MODEL_SETS)
+        served = self._model_sets.get(set_name)
+        if served is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"this server does not serve model set {set_name!r} (it serves "
+                f"{', '.join(sorted(self._model_sets))}): run `{MODEL_SETS[set_name].setup_hint}` "
+                "and restart the server",
+            )
+        return convert.collection(await self._store.create_collection(name, served.record))
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
@@ -109,9 +129,9 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             name = validation.collection_name(request.collection)
             metadata = validation.metadata(request.metadata)
             image = validation.image_bytes(request.image, self._limits.max_image_pixels)
-            await self._collection_for_model(name)
-            vector = await self._encoder.embed(image)
-            await self._store.upsert(name, [PointToStore(id=item_id, vector=vector, metadata=metadata)])
+            served = await self._served_set_of(name)
+            vectors = await served.embed_image(image)
+            await self._store.upsert(name, [PointToStore(id=item_id, vectors=vectors, metadata=metadata)])
         except Exception as exc:  # noqa: BLE001 - reported per item
             error = as_api_error(exc)
             return pb.InsertResult(
@@ -125,25 +145,54 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def Search(self, request: pb.SearchRequest, context) -> AsyncIterator[pb.SearchHit]:
         name = validation.collection_name(request.collection)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        if request.WhichOneof("query") is None:
-            raise validation.invalid("image", "the request carries no query: set image")
-        image = validation.image_bytes(request.image, self._limits.max_image_pixels)
-        await self._collection_for_model(name)
-        vector = await self._encoder.embed(image)
-        for rank, hit in enumerate(await self._store.search(name, vector, limit, threshold), start=1):
+        query = request.WhichOneof("query")
+        if query is None:
+            raise validation.invalid("image", "the request carries no query: set image or text")
+        if query == "text":
+            hits = await self._text_hits(name, request, limit, threshold)
+        else:
+            hits = await self._image_hits(name, request, limit, threshold)
+        for rank, hit in enumerate(hits, start=1):
             yield convert.search_hit(hit, rank)
+
+    async def _image_hits(self, name: str, request: pb.SearchRequest, limit: int, threshold: float) -> list[ScoredHit]:
+        """An image query, in the collection's image-similarity space."""
+        image = validation.image_bytes(request.image, self._limits.max_image_pixels)
+        served = await self._served_set_of(name, request.model_set)
+        space = served.spec.image_query_space
+        vector = await served.embed_image_for(image, space)
+        return await self._store.search(name, vector, limit, threshold, space)
+
+    async def _text_hits(self, name: str, request: pb.SearchRequest, limit: int, threshold: float) -> list[ScoredHit]:
+        """A text query, in the collection's text-image space."""
+        text = validation.query_text(request.text)
+        served = await self._served_set_of(name, request.model_set)
+        space = served.spec.text_query_space
+        if space is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} uses model set {served.spec.name!r}, which has no text-image "
+                "space: create a collection with a text-capable model set and re-insert the images",
+            )
+        vector = await served.embed_text(text, space)
+        if space == served.spec.image_query_space:
+            return await self._store.search(name, vector, limit, threshold, space)
+        # A separate text space is coarse (offline set): re-rank through the image space.
+        return await search_with_feedback(
+            self._store, name, vector, space, served.spec.image_query_space, limit, threshold
+        )
 
     @stream_errors
     async def SearchById(self, request: pb.SearchByIdRequest, context) -> AsyncIterator[pb.SearchHit]:
         name = validation.collection_name(request.collection)
         item_id = validation.item_id(request.id)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        await self._collection_for_model(name)
+        space = (await self._served_set_of(name)).spec.image_query_space
         found = await self._store.get(name, [item_id], with_vectors=True)
-        if not found or found[0].vector is None:
+        if not found or not found[0].vectors or space not in found[0].vectors:
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"no item with id {item_id!r} in collection {name!r}")
         # One extra hit covers the query item itself, which is dropped unless asked for.
-        hits = await self._store.search(name, found[0].vector, limit + 1, threshold)
+        hits = await self._store.search(name, found[0].vectors[space], limit + 1, threshold, space)
         if not request.include_self:
             hits = [h for h in hits if h.id != item_id]
         for rank, hit in enumerate(hits[:limit], start=1):
@@ -171,15 +220,40 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def Count(self, request: pb.CountRequest, context) -> pb.CountResponse:
         return pb.CountResponse(count=await self._store.count(validation.collection_name(request.collection)))
 
-    async def _collection_for_model(self, name: str) -> CollectionInfo:
-        """The collection, if its vectors come from the model this server serves."""
-        info = await self._store.get_collection(name)
-        if info.model != self._model:
-            have, want = info.model, self._model
+    async def _served_set_of(self, name: str, expected_set: str = "") -> ServedModelSet:
+        """The served model set that made the collection's vectors, at the same versions.
+
+        FAILED_PRECONDITION when the caller expected another set, when this server does
+        not serve the collection's set, or serves it with other models or versions.
+        """
+        have = (await self._store.get_collection(name)).model_set
+        if expected_set and expected_set != have.name:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"collection {name!r} was built with {have.name} v{have.version} ({have.dimension}-d) but this "
-                f"server serves {want.name} v{want.version} ({want.dimension}-d): serve the collection's model, "
-                "or create a new collection and re-insert the images",
+                f"collection {name!r} was built with model set {have.name!r}, not {expected_set!r}: search it "
+                f"without model_set (or with {have.name!r}), or use a collection built with {expected_set!r}",
             )
-        return info
+        served = self._model_sets.get(have.name)
+        if served is None:
+            hint = MODEL_SETS[have.name].setup_hint if have.name in MODEL_SETS else "the matching server version"
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was built with model set {have.name!r}, which this server does not serve "
+                f"(it serves {', '.join(sorted(self._model_sets))}): run `{hint}` and restart the server",
+            )
+        if served.record != have:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was built with {_describe(have)} but this server serves "
+                f"{_describe(served.record)}: serve the collection's model versions, or create a new "
+                "collection and re-insert the images",
+            )
+        return served
+
+
+def _describe(record: ModelSetRecord) -> str:
+    """A model set record for error messages, e.g. "offline (image: efficientnet v1 1280-d, ...)"."""
+    spaces = ", ".join(
+        f"{s.name or 'unnamed'}: {s.model.name} v{s.model.version} {s.model.dimension}-d" for s in record.spaces
+    )
+    return f"model set {record.name!r} ({spaces})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def check_collection_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """The embedding model a collection was built with."""
+    """The embedding model that made one vector space's vectors."""
 
     name: str
     version: str
@@ -48,32 +48,62 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class SpaceRecord:
+    """One vector space of a collection (a Qdrant named vector) and the model behind it."""
+
+    name: str
+    model: ModelRecord
+
+
+@dataclass(frozen=True)
+class ModelSetRecord:
+    """The model set a collection was built with: its name and its vector spaces, first
+    the image-similarity space. Every point has one vector in every space."""
+
+    name: str
+    spaces: tuple[SpaceRecord, ...]
+
+    def space(self, name: str) -> SpaceRecord | None:
+        """The space called `name`, or None when the collection has no such space."""
+        return next((s for s in self.spaces if s.name == name), None)
+
+    @property
+    def space_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.spaces)
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """What a store knows about one collection."""
 
     name: str
-    model: ModelRecord
+    model_set: ModelSetRecord
     count: int
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
 
+    @property
+    def model(self) -> ModelRecord:
+        """The model of the first (image-similarity) space."""
+        return self.model_set.spaces[0].model
+
 
 @dataclass(frozen=True)
 class PointToStore:
-    """One point to upsert: the caller's id, its unit-length vector and its payload."""
+    """One point to upsert: the caller's id, one unit-length vector per space, its payload."""
 
     id: str
-    vector: np.ndarray
+    vectors: Mapping[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class StoredPoint:
-    """A point read back from the store."""
+    """A point read back from the store; `vectors` (by space) only when asked for."""
 
     id: str
     metadata: dict[str, Any]
-    vector: np.ndarray | None = None
+    vectors: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +118,9 @@ class ScoredHit:
 class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
-        """Create an empty collection; CollectionExists if the name is taken."""
+    async def create_collection(self, name: str, model_set: ModelSetRecord) -> CollectionInfo:
+        """Create an empty collection with one vector space per model-set space;
+        CollectionExists if the name is taken."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
@@ -104,9 +135,9 @@ class VectorStore(Protocol):
         """Insert or replace points; durable when this returns."""
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, space: str | None = None
     ) -> list[ScoredHit]:
-        """The `limit` nearest points with score >= min_score, best first."""
+        """The `limit` nearest points in `space` (default: the first) with score >= min_score, best first."""
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

@@ -26,13 +26,13 @@ from imagesearch.store.base import (
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
-    ModelRecord,
+    ModelSetRecord,
     PointToStore,
     ScoredHit,
     StoredPoint,
     check_collection_name,
 )
-from imagesearch.store.collection import LiveCollection
+from imagesearch.store.collection import LiveCollection, check_model_set
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
     CollectionPaths,
@@ -74,7 +74,7 @@ class EdgeStore:
         sidecar = read_sidecar(paths)
         self._collections[paths.name] = LiveCollection(
             paths=paths,
-            model=sidecar.model,
+            model_set=sidecar.model_set,
             created_at=sidecar.created_at,
             settings=self._index,
             shard=EdgeShard.load(str(paths.shard)),
@@ -89,21 +89,20 @@ class EdgeStore:
         except KeyError:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
+    async def create_collection(self, name: str, model_set: ModelSetRecord) -> CollectionInfo:
         """Create an empty collection; CollectionExists if the name is taken."""
         check_collection_name(name)
-        if model.dimension <= 0:
-            raise ValueError("model dimension must be positive")
+        check_model_set(model_set)
         async with self._catalog_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             if name in self._collections:
                 raise CollectionExists(f"collection {name!r} already exists")
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model=model, created_at=time.time())
+            sidecar = Sidecar(model_set=model_set, created_at=time.time())
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
-                paths=paths, model=model, created_at=sidecar.created_at, settings=self._index, shard=shard
+                paths=paths, model_set=model_set, created_at=sidecar.created_at, settings=self._index, shard=shard
             )
             self._collections[name] = collection
         return await collection.info()
@@ -112,7 +111,7 @@ class EdgeStore:
         if paths.root.exists():
             shutil.rmtree(paths.root)  # a leftover of a create that crashed before its sidecar
         paths.root.mkdir()
-        shard = EdgeShard.create(str(paths.shard), edge_config(sidecar.model, self._index))
+        shard = EdgeShard.create(str(paths.shard), edge_config(sidecar.model_set, self._index))
         write_sidecar(paths, sidecar)
         fsync_dir(self._root)
         return shard
@@ -148,10 +147,10 @@ class EdgeStore:
         await self._maybe_start_build(collection)
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, space: str | None = None
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score, best first."""
-        return await self._collection(name).search(vector, limit, min_score)
+        """The `limit` (1-1000) nearest points in `space` (default: the first) with score >= min_score."""
+        return await self._collection(name).search(vector, limit, min_score, space)
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

@@ -1,11 +1,11 @@
 """VectorStore on a Qdrant server (or cluster) through qdrant-client's async gRPC client.
 
-The collection's ModelRecord and creation time live in the collection's own metadata
+The collection's ModelSetRecord and creation time live in the collection's own metadata
 (`metadata=` on create_collection, Qdrant >= 1.16), under one key of ours; collections
 without it belong to someone else on the same server and are invisible to this store.
 The server builds its HNSW index itself, in the background.
 
-Each collection's ModelRecord is cached after first use, so a search or upsert is one
+Each collection's ModelSetRecord is cached after first use, so a search or upsert is one
 round trip; a collection dropped behind our back surfaces as CollectionNotFound through
 the server's NOT_FOUND answer.
 """
@@ -25,7 +25,7 @@ from imagesearch.store.base import (
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
-    ModelRecord,
+    ModelSetRecord,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -35,15 +35,25 @@ from imagesearch.store.collection import (
     ID_KEY,
     MAX_SEARCH_LIMIT,
     METADATA_KEY,
+    check_model_set,
     check_point_id,
     check_vector,
+    check_vectors,
     clamp_score,
     point_uuid,
+    search_space,
 )
+from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
 SEARCH_PARAMS = models.SearchParams(hnsw_ef=128)
+
+
+def _vectors(raw: Any) -> dict[str, np.ndarray]:
+    """A retrieved point's vectors by space; a first-slice collection's unnamed one as ""."""
+    raw = raw if isinstance(raw, dict) else {"": raw}
+    return {name: np.asarray(v, dtype=np.float32) for name, v in raw.items()}
 
 
 def _is_not_found(error: Exception) -> bool:
@@ -71,7 +81,7 @@ class RemoteQdrantStore:
             # check_compatibility would call the REST port, which gRPC-only setups don't expose.
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
-        self._models: dict[str, ModelRecord] = {}
+        self._models: dict[str, ModelSetRecord] = {}
 
     @contextmanager
     def _translated(self, name: str) -> Iterator[None]:
@@ -86,44 +96,42 @@ class RemoteQdrantStore:
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
-    async def create_collection(self, name: str, model: ModelRecord) -> CollectionInfo:
-        """Create an empty collection; CollectionExists if the name is taken."""
+    async def create_collection(self, name: str, model_set: ModelSetRecord) -> CollectionInfo:
+        """Create an empty collection, one named vector per space; CollectionExists if the name is taken."""
         check_collection_name(name)
+        check_model_set(model_set)
         if await self._client.collection_exists(name):
             raise CollectionExists(f"collection {name!r} already exists")
         await self._client.create_collection(
             collection_name=name,
-            vectors_config=models.VectorParams(size=model.dimension, distance=models.Distance.COSINE),
-            metadata={
-                METADATA_ROOT: {
-                    "model": {"name": model.name, "version": model.version, "dimension": model.dimension},
-                    "created_at": time.time(),
-                }
+            vectors_config={
+                space.name: models.VectorParams(size=space.model.dimension, distance=models.Distance.COSINE)
+                for space in model_set.spaces
             },
+            metadata={METADATA_ROOT: {"model_set": model_set_to_dict(model_set), "created_at": time.time()}},
         )
         return await self.get_collection(name)
 
-    async def _record(self, name: str) -> tuple[ModelRecord, float, Any]:
-        """The collection's ModelRecord, creation time and Qdrant info; NotFound if not ours."""
+    async def _record(self, name: str) -> tuple[ModelSetRecord, float, Any]:
+        """The collection's ModelSetRecord, creation time and Qdrant info; NotFound if not ours."""
         check_collection_name(name)
         with self._translated(name):
             info = await self._client.get_collection(name)
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(f"collection {name!r} does not exist")
-        model = ours["model"]
-        record = ModelRecord(name=model["name"], version=model["version"], dimension=int(model["dimension"]))
+        record = model_set_from_dict(ours)
         self._models[name] = record
         return record, float(ours["created_at"]), info
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
-        model, created_at, info = await self._record(name)
+        model_set, created_at, info = await self._record(name)
         with self._translated(name):
             count = (await self._client.count(collection_name=name, exact=True)).count
         return CollectionInfo(
             name=name,
-            model=model,
+            model_set=model_set,
             count=count,
             created_at=created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
@@ -146,7 +154,7 @@ class RemoteQdrantStore:
         self._models.pop(name, None)
         await self._client.delete_collection(name)
 
-    async def _model(self, name: str) -> ModelRecord:
+    async def _model(self, name: str) -> ModelSetRecord:
         check_collection_name(name)
         if name not in self._models:
             await self._record(name)
@@ -156,14 +164,14 @@ class RemoteQdrantStore:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
         if not points:
             return
-        dimension = (await self._model(name)).dimension
+        model_set = await self._model(name)
         structs = []
         for point in points:
             check_point_id(point.id)
             structs.append(
                 models.PointStruct(
                     id=point_uuid(point.id),
-                    vector=check_vector(point.vector, dimension),
+                    vector=check_vectors(point.vectors, model_set),
                     payload={ID_KEY: point.id, METADATA_KEY: dict(point.metadata)},
                 )
             )
@@ -171,16 +179,17 @@ class RemoteQdrantStore:
             await self._client.upsert(collection_name=name, points=structs, wait=True)
 
     async def search(
-        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0
+        self, name: str, vector: np.ndarray, limit: int, min_score: float = 0.0, space: str | None = None
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score, best first."""
+        """The `limit` (1-1000) nearest points in `space` (default: the first) with score >= min_score."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
-        dimension = (await self._model(name)).dimension
+        using, dimension = search_space(await self._model(name), space)
         with self._translated(name):
             response = await self._client.query_points(
                 collection_name=name,
                 query=check_vector(vector, dimension),
+                using=using,
                 limit=limit,
                 with_payload=True,
                 score_threshold=min_score if min_score > 0 else None,
@@ -205,7 +214,7 @@ class RemoteQdrantStore:
             StoredPoint(
                 id=i,
                 metadata=by_id[i].payload.get(METADATA_KEY, {}),
-                vector=np.asarray(by_id[i].vector, dtype=np.float32) if with_vectors else None,
+                vectors=_vectors(by_id[i].vector) if with_vectors else None,
             )
             for i in ids
             if i in by_id

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n imagesearch/v1/imagesearch.proto\x12\x0eimagesearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0e\x45mbeddingModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\"\xa0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.imagesearch.v1.EmbeddingModel\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rindexed_count\x18\x05 \x01(\x04\"\'\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.imagesearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"i\n\rInsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x0cInsertResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.imagesearch.v1.ItemError\"\x81\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x02\x88\x01\x01\x42\x07\n\x05queryB\x08\n\x06_top_kB\x0c\n\n_min_score\"\x8d\x01\n\x11SearchByIdRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x14\n\x0cinclude_self\x18\x05 \x01(\x08\x42\x08\n\x06_top_kB\x0c\n\n_min_score\"_\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04rank\x18\x04 \x01(\r\"=\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"-\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"G\n\x0bGetResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.imagesearch.v1.Item\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"0\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\"\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x32\xff\x06\n\x0bImageSearch\x12W\n\x10\x43reateCollection\x12\'.imagesearch.v1.CreateCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12Q\n\rGetCollection\x12$.imagesearch.v1.GetCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12\x62\n\x0fListCollections\x12&.imagesearch.v1.ListCollectionsRequest\x1a\'.imagesearch.v1.ListCollectionsResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.imagesearch.v1.DeleteCollectionRequest\x1a(.imagesearch.v1.DeleteCollectionResponse\x12\x45\n\x06Insert\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult\x12O\n\x0cInsertStream\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult(\x01\x30\x01\x12\x44\n\x06Search\x12\x1d.imagesearch.v1.SearchRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12L\n\nSearchById\x12!.imagesearch.v1.SearchByIdRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12>\n\x03Get\x12\x1a.imagesearch.v1.GetRequest\x1a\x1b.imagesearch.v1.GetResponse\x12G\n\x06\x44\x65lete\x12\x1d.imagesearch.v1.DeleteRequest\x1a\x1e.imagesearch.v1.DeleteResponse\x12\x44\n\x05\x43ount\x12\x1c.imagesearch.v1.CountRequest\x1a\x1d.imagesearch.v1.CountResponseB P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n imagesearch/v1/imagesearch.proto\x12\x0eimagesearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0e\x45mbeddingModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\"c\n\x0bVectorSpace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.imagesearch.v1.EmbeddingModel\x12\x17\n\x0ftext_searchable\x18\x03 \x01(\x08\"\xe0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.imagesearch.v1.EmbeddingModel\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rindexed_count\x18\x05 \x01(\x04\x12\x11\n\tmodel_set\x18\x14 \x01(\t\x12+\n\x06spaces\x18\x15 \x03(\x0b\x32\x1b.imagesearch.v1.VectorSpace\":\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tmodel_set\x18\x14 \x01(\t\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.imagesearch.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"i\n\rInsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x0cInsertResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.imagesearch.v1.ItemError\"\xa4\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x0e\n\x04text\x18\x14 \x01(\tH\x00\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\tmodel_set\x18\x15 \x01(\tB\x07\n\x05queryB\x08\n\x06_top_kB\x0c\n\n_min_score\"\x8d\x01\n\x11SearchByIdRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x12\n\x05top_k\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x14\n\x0cinclude_self\x18\x05 \x01(\x08\x42\x08\n\x06_top_kB\x0c\n\n_min_score\"_\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04rank\x18\x04 \x01(\r\"=\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"-\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"G\n\x0bGetResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.imagesearch.v1.Item\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"0\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\"\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x32\xff\x06\n\x0bImageSearch\x12W\n\x10\x43reateCollection\x12\'.imagesearch.v1.CreateCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12Q\n\rGetCollection\x12$.imagesearch.v1.GetCollectionRequest\x1a\x1a.imagesearch.v1.Collection\x12\x62\n\x0fListCollections\x12&.imagesearch.v1.ListCollectionsRequest\x1a\'.imagesearch.v1.ListCollectionsResponse\x12\x65\n\x10\x44\x65leteCollection\x12\'.imagesearch.v1.DeleteCollectionRequest\x1a(.imagesearch.v1.DeleteCollectionResponse\x12\x45\n\x06Insert\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult\x12O\n\x0cInsertStream\x12\x1d.imagesearch.v1.InsertRequest\x1a\x1c.imagesearch.v1.InsertResult(\x01\x30\x01\x12\x44\n\x06Search\x12\x1d.imagesearch.v1.SearchRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12L\n\nSearchById\x12!.imagesearch.v1.SearchByIdRequest\x1a\x19.imagesearch.v1.SearchHit0\x01\x12>\n\x03Get\x12\x1a.imagesearch.v1.GetRequest\x1a\x1b.imagesearch.v1.GetResponse\x12G\n\x06\x44\x65lete\x12\x1d.imagesearch.v1.DeleteRequest\x1a\x1e.imagesearch.v1.DeleteResponse\x12\x44\n\x05\x43ount\x12\x1c.imagesearch.v1.CountRequest\x1a\x1d.imagesearch.v1.CountResponseB P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,46 +36,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\034imagesearch/v1;imagesearchv1'
   _globals['_EMBEDDINGMODEL']._serialized_start=115
   _globals['_EMBEDDINGMODEL']._serialized_end=181
-  _globals['_COLLECTION']._serialized_start=184
-  _globals['_COLLECTION']._serialized_end=344
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=346
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=385
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=387
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=423
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=425
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=449
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=451
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=525
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=527
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=566
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=568
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=594
-  _globals['_INSERTREQUEST']._serialized_start=596
-  _globals['_INSERTREQUEST']._serialized_end=701
-  _globals['_ITEMERROR']._serialized_start=703
-  _globals['_ITEMERROR']._serialized_end=745
-  _globals['_INSERTRESULT']._serialized_start=747
-  _globals['_INSERTRESULT']._serialized_end=830
-  _globals['_SEARCHREQUEST']._serialized_start=833
-  _globals['_SEARCHREQUEST']._serialized_end=962
-  _globals['_SEARCHBYIDREQUEST']._serialized_start=965
-  _globals['_SEARCHBYIDREQUEST']._serialized_end=1106
-  _globals['_SEARCHHIT']._serialized_start=1108
-  _globals['_SEARCHHIT']._serialized_end=1203
-  _globals['_ITEM']._serialized_start=1205
-  _globals['_ITEM']._serialized_end=1266
-  _globals['_GETREQUEST']._serialized_start=1268
-  _globals['_GETREQUEST']._serialized_end=1313
-  _globals['_GETRESPONSE']._serialized_start=1315
-  _globals['_GETRESPONSE']._serialized_end=1386
-  _globals['_DELETEREQUEST']._serialized_start=1388
-  _globals['_DELETEREQUEST']._serialized_end=1436
-  _globals['_DELETERESPONSE']._serialized_start=1438
-  _globals['_DELETERESPONSE']._serialized_end=1471
-  _globals['_COUNTREQUEST']._serialized_start=1473
-  _globals['_COUNTREQUEST']._serialized_end=1507
-  _globals['_COUNTRESPONSE']._serialized_start=1509
-  _globals['_COUNTRESPONSE']._serialized_end=1539
-  _globals['_IMAGESEARCH']._serialized_start=1542
-  _globals['_IMAGESEARCH']._serialized_end=2437
+  _globals['_VECTORSPACE']._serialized_start=183
+  _globals['_VECTORSPACE']._serialized_end=282
+  _globals['_COLLECTION']._serialized_start=285
+  _globals['_COLLECTION']._serialized_end=509
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=511
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=569
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=571
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=607
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=609
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=633
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=635
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=709
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=711
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=750
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=752
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=778
+  _globals['_INSERTREQUEST']._serialized_start=780
+  _globals['_INSERTREQUEST']._serialized_end=885
+  _globals['_ITEMERROR']._serialized_start=887
+  _globals['_ITEMERROR']._serialized_end=929
+  _globals['_INSERTRESULT']._serialized_start=931
+  _globals['_INSERTRESULT']._serialized_end=1014
+  _globals['_SEARCHREQUEST']._serialized_start=1017
+  _globals['_SEARCHREQUEST']._serialized_end=1181
+  _globals['_SEARCHBYIDREQUEST']._serialized_start=1184
+  _globals['_SEARCHBYIDREQUEST']._serialized_end=1325
+  _globals['_SEARCHHIT']._serialized_start=1327
+  _globals['_SEARCHHIT']._serialized_end=1422
+  _globals['_ITEM']._serialized_start=1424
+  _globals['_ITEM']._serialized_end=1485
+  _globals['_GETREQUEST']._serialized_start=1487
+  _globals['_GETREQUEST']._serialized_end=1532
+  _globals['_GETRESPONSE']._serialized_start=1534
+  _globals['_GETRESPONSE']._serialized_end=1605
+  _globals['_DELETEREQUEST']._serialized_start=1607
+  _globals['_DELETEREQUEST']._serialized_end=1655
+  _globals['_DELETERESPONSE']._serialized_start=1657
+  _globals['_DELETERESPONSE']._serialized_end=1690
+  _globals['_COUNTREQUEST']._serialized_start=1692
+  _globals['_COUNTREQUEST']._serialized_end=1726
+  _globals['_COUNTRESPONSE']._serialized_start=1728
+  _globals['_COUNTRESPONSE']._serialized_end=1758
+  _globals['_IMAGESEARCH']._serialized_start=1761
+  _globals['_IMAGESEARCH']._serialized_end=2656
 # @@protoc_insertion_point(module_scope)

@@ -20,25 +20,41 @@ class EmbeddingModel(_message.Message):
     dimension: int
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
 
+class VectorSpace(_message.Message):
+    __slots__ = ("name", "model", "text_searchable")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SEARCHABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    model: EmbeddingModel
+    text_searchable: bool
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
+
 class Collection(_message.Message):
-    __slots__ = ("name", "model", "count", "create_time", "indexed_count")
+    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "model_set", "spaces")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
+    SPACES_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: EmbeddingModel
     count: int
     create_time: _timestamp_pb2.Timestamp
     indexed_count: int
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ...) -> None: ...
+    model_set: str
+    spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "model_set")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    model_set: str
+    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
@@ -97,16 +113,20 @@ class InsertResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "image", "top_k", "min_score")
+    __slots__ = ("collection", "image", "text", "top_k", "min_score", "model_set")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     collection: str
     image: bytes
+    text: str
     top_k: int
     min_score: float
-    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ...) -> None: ...
+    model_set: str
+    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., model_set: _Optional[str] = ...) -> None: ...
 
 class SearchByIdRequest(_message.Message):
     __slots__ = ("collection", "id", "top_k", "min_score", "include_self")
