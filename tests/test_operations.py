@@ -128,3 +128,14 @@ def test_background_index_build(tmp_path, server: ServerProcess) -> None:
                 assert hits[0].id == str(i) and hits[0].score >= 0.99
     finally:
         proc.stop()
+
+
+def test_client_wait_serving(server: ServerProcess, client: ImageSearchClient) -> None:
+    client.wait_serving(timeout=10)
+    with ImageSearchClient(f"127.0.0.1:{free_port()}") as nobody:
+        try:
+            nobody.wait_serving(timeout=1)
+        except TimeoutError as exc:
+            assert "not SERVING" in str(exc)
+        else:
+            raise AssertionError("wait_serving returned for a port nobody listens on")

@@ -5,6 +5,7 @@ Failures raise grpc.RpcError; `err.code()` and `err.details()` say what went wro
 
 from __future__ import annotations
 
+import time
 from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import grpc
@@ -80,14 +81,18 @@ class ImageSearchClient:
         self._channel.close()
 
     def wait_serving(self, timeout: float = 300.0) -> None:
-        """Blocks until the server reports SERVING; raises grpc.RpcError on timeout."""
-        self._channel_ready(timeout)
-        for status in self._health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout):
-            if status.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-
-    def _channel_ready(self, timeout: float) -> None:
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        """Blocks until the server's health check says SERVING; TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass  # not listening yet, or starting
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not SERVING after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def create_collection(self, name: str, model_set: str = "") -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default)."""
