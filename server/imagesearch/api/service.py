@@ -226,7 +226,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         FAILED_PRECONDITION when the caller expected another set, when this server does
         not serve the collection's set, or serves it with other models or versions.
         """
-        have = (await self._store.get_collection(name)).model_set
+        have = await self._store.model_set(name)
         if expected_set and expected_set != have.name:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,

@@ -125,6 +125,9 @@ class VectorStore(Protocol):
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
 
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, without counting its points (cheap: per request)."""
+
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
 

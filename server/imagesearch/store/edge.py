@@ -120,6 +120,10 @@ class EdgeStore:
         """Describe a collection; CollectionNotFound if missing."""
         return await self._collection(name).info()
 
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, from memory."""
+        return self._collection(name).model_set
+
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
         infos = []

@@ -154,7 +154,8 @@ class RemoteQdrantStore:
         self._models.pop(name, None)
         await self._client.delete_collection(name)
 
-    async def _model(self, name: str) -> ModelSetRecord:
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, cached after the first call."""
         check_collection_name(name)
         if name not in self._models:
             await self._record(name)
@@ -164,7 +165,7 @@ class RemoteQdrantStore:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
         if not points:
             return
-        model_set = await self._model(name)
+        model_set = await self.model_set(name)
         structs = []
         for point in points:
             check_point_id(point.id)
@@ -184,7 +185,7 @@ class RemoteQdrantStore:
         """The `limit` (1-1000) nearest points in `space` (default: the first) with score >= min_score."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
-        using, dimension = search_space(await self._model(name), space)
+        using, dimension = search_space(await self.model_set(name), space)
         with self._translated(name):
             response = await self._client.query_points(
                 collection_name=name,
@@ -202,7 +203,7 @@ class RemoteQdrantStore:
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
-        await self._model(name)
+        await self.model_set(name)
         if not ids:
             return []
         with self._translated(name):
@@ -222,7 +223,7 @@ class RemoteQdrantStore:
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed (racy against concurrent writers)."""
-        await self._model(name)
+        await self.model_set(name)
         uuids = list(dict.fromkeys(point_uuid(i) for i in ids))
         if not uuids:
             return 0
@@ -238,7 +239,7 @@ class RemoteQdrantStore:
 
     async def count(self, name: str) -> int:
         """Number of points in the collection."""
-        await self._model(name)
+        await self.model_set(name)
         with self._translated(name):
             return (await self._client.count(collection_name=name, exact=True)).count
 
