@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # 2.13.0 is a CPU build where this project is developed; the export runs on the CPU anyway.
 TORCH ?= torch==2.13.0
 
-.PHONY: install model serve test bench-quick protos clean
+.PHONY: install node-deps model serve test protos clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,20 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The Node.js client's dependencies, for its tests (npm ci keeps package-lock.json exact).
+clients/node/node_modules: clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund
+	touch $@
+
+node-deps: clients/node/node_modules
+
 model: install
 	$(VENV)/bin/imagesearch models setup
 
 serve: model
 	$(VENV)/bin/imagesearch serve
 
-test: model
+test: model node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 protos: install

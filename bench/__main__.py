@@ -4,6 +4,8 @@
 - batching: benchmark 3 (Triton dynamic batching on vs off, 16 clients)
 - store:    benchmarks 4 (vector store scaling) and 5 (queries during an index build)
 - all:      the three above, in that order
+- report:   only rewrite docs/benchmarks.md from the JSON files already in --results-dir
+            (e.g. after running the suites one by one)
 
 --quick shrinks every size so the whole suite takes a few minutes (the CI smoke test);
 it never fails on speed. A full `all` run also rewrites docs/benchmarks.md.
@@ -60,22 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=["all", *SUITES])
+    parser.add_argument("suite", choices=["all", "report", *SUITES])
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
     parser.add_argument("--sizes", help=f"store sizes, e.g. 10k,100k,1m (default {FULL_SIZES}; quick {QUICK_SIZES})")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON files go")
     parser.add_argument("--docs", type=Path, default=None,
-                        help=f"rewrite this report from the JSON files (default for a full `all`: {DOCS_PATH})")
+                        help=f"rewrite this report from the JSON files (default for a full `all` and for `report`: {DOCS_PATH})")
     args = parser.parse_args(argv)
 
     machine = machine_info()
     command = reproduce_command(argv)
     print_machine(machine, command)
-    for name in SUITES if args.suite == "all" else [args.suite]:
+    names = {"all": list(SUITES), "report": []}.get(args.suite, [args.suite])
+    for name in names:
         for outcome in SUITES[name](args):
-            outcome.print()
+            outcome.show()
             print(f"saved {outcome.save(args.results_dir, machine, command)}")
-    docs = args.docs or (DOCS_PATH if args.suite == "all" and not args.quick else None)
+    docs = args.docs or (DOCS_PATH if args.suite in ("all", "report") and not args.quick else None)
     if docs is not None:
         from bench.report import write_report
 

@@ -18,10 +18,8 @@ from typing import Any
 from bench.common import (
     CpuMeter,
     Outcome,
-    ServerProcess,
     corel_images,
     format_table,
-    free_port,
     goal,
     median,
     process_tree,
@@ -30,7 +28,10 @@ from bench.encoder import MODEL_DIR, InProcessEncoder
 from bench.ingest import server_ingest
 from bench.query import concurrent_clients
 from bench.triton import inference_stats, stats_delta, without_dynamic_batching
-from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess
+from imagesearch.inference.nsfw import NSFW_MODEL
+from imagesearch.launcher.api_server import ServerProcess
+from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
+from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS
 
 CLIENTS = 16
 COLLECTION = "batching"
@@ -52,11 +53,13 @@ async def _start_pair(repository: Path, work_dir: Path) -> tuple[TritonProcess, 
             http_port=free_port(),
             metrics_port=free_port(),
             work_dir=work_dir / "triton",
+            # The server needs every model of its default set and the NSFW scorer.
+            models=(*MODEL_SETS[DEFAULT_MODEL_SET].triton_models, NSFW_MODEL),
         )
     )
     await triton.start()
     await triton.wait_ready(TRITON_START_TIMEOUT_S)
-    server = ServerProcess(work_dir / "server", extra_args=["--triton-url", triton.url])
+    server = ServerProcess(work_dir / "server", extra_args=["--triton-url", triton.url], metrics_port=0, log_level="WARNING")
     try:
         server.start()
     except BaseException:
@@ -88,7 +91,7 @@ async def _round(triton: TritonProcess, server: ServerProcess, images: list[byte
 async def _run(p: dict[str, int]) -> Outcome:
     images = corel_images(p["images"])
     # The ceiling batching could reach: ONNX Runtime's own gain from batch 1 to 16 here.
-    sweep = InProcessEncoder().best_batch_size(images[:16], [1, 16])
+    sweep = InProcessEncoder().batch_sweep(images[:32], [1, 16])
     rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
         repositories = {

@@ -48,10 +48,15 @@ async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dic
     await build  # re-raises a failed build
     build_s = time.perf_counter() - started
     idle_summary, during_summary = latency_summary(idle), latency_summary(during)
+    # Broad CPU contention slows many queries a little; the copy and the swap stall a few
+    # a lot. The share above 2x the idle p99 and the maximum tell the two apart.
+    slow_threshold_s = 2 * idle_summary["p99_ms"] / 1000
     return {
         "build_s": round(build_s, 2),
         "idle": idle_summary,
         "during_build": during_summary,
+        "during_build_max_ms": round(max(during, default=0.0) * 1000, 1),
+        "share_over_2x_idle_p99": round(sum(t > slow_threshold_s for t in during) / max(len(during), 1), 4),
         "p50_ratio": round(during_summary["p50_ms"] / idle_summary["p50_ms"], 3),
         "p99_ratio": round(during_summary["p99_ms"] / idle_summary["p99_ms"], 3),
     }

@@ -7,26 +7,19 @@ import json
 import os
 import platform
 import shlex
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import grpc
 import numpy as np
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Photos are shared between checkouts and never copied into the repository.
 COREL_DIR = REPO_ROOT.parent / "shared" / "datasets" / "corel1k"
 COREL_SIZE = 1000
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-SERVER_START_TIMEOUT_S = 300
 
 
 # -- machine and reproduction ---------------------------------------------------------
@@ -146,7 +139,8 @@ class Outcome:
     tables: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
 
-    def print(self) -> None:
+    def show(self) -> None:
+        """Print the tables, the goals and the notes."""
         for title, table in self.tables:
             print(f"\n## {title}\n{table}")
         print_goals(self.goals)
@@ -185,97 +179,6 @@ def corel_images(count: int) -> list[bytes]:
 
 
 # -- processes -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class ServerProcess:
-    """An `imagesearch serve` subprocess; by default it starts its own local Triton."""
-
-    data_dir: Path
-    extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    triton_grpc_port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def triton_url(self) -> str:
-        """The local Triton's gRPC address (meaningless when --triton-url is passed)."""
-        return f"127.0.0.1:{self.triton_grpc_port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "server.log"
-
-    def start(self) -> ServerProcess:
-        """Start the server and block until its health check says SERVING."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT / "server"), str(REPO_ROOT / "clients" / "python"), env.get("PYTHONPATH", "")]
-        ).rstrip(os.pathsep)
-        cmd = [
-            sys.executable, "-m", "imagesearch.cli", "serve",
-            "--listen", self.address,
-            "--data-dir", str(self.data_dir),
-            "--metrics-port", "0",
-            "--triton-grpc-port", str(self.triton_grpc_port),
-            "--log-level", "WARNING",
-            *self.extra_args,
-        ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
-        self._wait_serving()
-        return self
-
-    def _wait_serving(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        with grpc.insecure_channel(self.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass  # not listening yet
-                time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"server not SERVING after {SERVER_START_TIMEOUT_S}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 60) -> None:
-        """SIGTERM the server (it stops its Triton too) and wait; SIGKILL if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def descendants(pid: int) -> list[int]:

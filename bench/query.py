@@ -16,10 +16,14 @@ from typing import Sequence
 import numpy as np
 
 from bench.encoder import InProcessEncoder
-from imagesearch.store.base import ModelRecord, PointToStore
+from imagesearch.inference.triton_client import ImageEncoder
+from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.shard_config import IndexSettings
 from imagesearch_client import AsyncImageSearchClient
+
+# The one vector space of the benchmark collections.
+SPACE = "image"
 
 TOP_K = 10
 ENCODE_BATCH = 16
@@ -47,8 +51,10 @@ class InProcessReference:
         vectors = np.concatenate(
             [encoder.encode(images[i : i + ENCODE_BATCH]) for i in range(0, len(images), ENCODE_BATCH)]
         )
-        await store.create_collection(COLLECTION, ModelRecord("reference", "1", vectors.shape[1]))
-        await store.upsert(COLLECTION, [PointToStore(id=str(i), vector=v) for i, v in enumerate(vectors)])
+        await store.create_collection(
+            COLLECTION, ModelSetRecord("reference", (SpaceRecord(SPACE, ModelRecord("reference", "1", vectors.shape[1])),))
+        )
+        await store.upsert(COLLECTION, [PointToStore(id=str(i), vectors={SPACE: v}) for i, v in enumerate(vectors)])
         return cls(encoder, store)
 
     async def timed_query(self, image: bytes) -> tuple[float, float]:
@@ -63,20 +69,35 @@ class InProcessReference:
         await self._store.close()
 
 
+async def timed_triton(encoder: ImageEncoder, image: bytes) -> float:
+    """Seconds for one embedding straight from Triton, the call the API server makes."""
+    started = time.perf_counter()
+    await encoder.embed(image)
+    return time.perf_counter() - started
+
+
 async def one_client_interleaved(
-    address: str, collection: str, reference: InProcessReference, images: Sequence[bytes]
-) -> tuple[list[float], list[float], list[float]]:
-    """Server latencies and reference (encode, search) latencies, alternating per image."""
-    server, encode, search = [], [], []
-    async with AsyncImageSearchClient(address, timeout=60) as client:
-        await timed_search(client, collection, images[0])  # connect and warm up
-        await reference.timed_query(images[0])
-        for image in images:
-            server.append(await timed_search(client, collection, image))
-            encode_s, search_s = await reference.timed_query(image)
-            encode.append(encode_s)
-            search.append(search_s)
-    return server, encode, search
+    address: str, triton_url: str, collection: str, reference: InProcessReference, images: Sequence[bytes]
+) -> dict[str, list[float]]:
+    """Per image, alternating: server Search, the same image through Triton directly (what
+    the API server waits for), and the in-process reference's encode and search steps."""
+    latencies: dict[str, list[float]] = {"server": [], "triton": [], "encode": [], "search": []}
+    triton = ImageEncoder(triton_url)
+    try:
+        async with AsyncImageSearchClient(address, timeout=60) as client:
+            # Connect and warm up every path once.
+            await timed_search(client, collection, images[0])
+            await timed_triton(triton, images[0])
+            await reference.timed_query(images[0])
+            for image in images:
+                latencies["server"].append(await timed_search(client, collection, image))
+                latencies["triton"].append(await timed_triton(triton, image))
+                encode_s, search_s = await reference.timed_query(image)
+                latencies["encode"].append(encode_s)
+                latencies["search"].append(search_s)
+    finally:
+        await triton.close()
+    return latencies
 
 
 async def concurrent_clients(address: str, collection: str, images: Sequence[bytes], clients: int) -> list[float]:

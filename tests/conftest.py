@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from imagesearch.launcher import api_server as launcher
+from imagesearch.launcher.triton import free_port  # noqa: F401 - re-exported for the tests
 from imagesearch_client import ImageSearchClient, InsertItem, InsertOutcome
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 COREL = DATASETS / "corel1k"
-SERVER_START_TIMEOUT_S = 300
 COREL_COLLECTION = "corel"
 COREL_SIZE = 1000
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def corel_path(index: int) -> Path:
@@ -37,73 +23,8 @@ def corel_path(index: int) -> Path:
     return COREL / f"{index}.jpg"
 
 
-@dataclass
-class ServerProcess:
-    """An `imagesearch serve` subprocess and how to reach it."""
-
-    data_dir: Path
-    extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    metrics_port: int = field(default_factory=free_port)
-    triton_grpc_port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "server.log"
-
-    def start(self) -> "ServerProcess":
-        """Starts the server and blocks until its health check says SERVING."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable, "-m", "imagesearch.cli", "serve",
-            "--listen", self.address,
-            "--data-dir", str(self.data_dir),
-            "--metrics-port", str(self.metrics_port),
-            "--triton-grpc-port", str(self.triton_grpc_port),
-            *self.extra_args,
-        ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        self._wait_serving()
-        return self
-
-    def _wait_serving(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        with grpc.insecure_channel(self.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.5)
-        raise TimeoutError(f"server not SERVING after {SERVER_START_TIMEOUT_S}s:\n{self.log_tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        """Signals the server and waits for it to exit; returns its exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
-
-    def log_tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+class ServerProcess(launcher.ServerProcess):
+    """The shared launcher, plus a client of the server for the tests."""
 
     def client(self, timeout: float = 60) -> ImageSearchClient:
         return ImageSearchClient(self.address, timeout=timeout)

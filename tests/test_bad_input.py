@@ -162,3 +162,25 @@ def test_server_still_healthy_after_abuse(server: ServerProcess, client: ImageSe
     hits = client.search(collection, corel_path(0).read_bytes(), top_k=1)
     assert hits[0].id == "good-0" and hits[0].score >= 0.99
     assert server.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    "text, message", [("", "empty"), ("   \n", "empty"), ("x" * 1001, "limit is 1000"), ("a\x00b", "control")]
+)
+def test_bad_text_query(client: ImageSearchClient, collection: str, text: str, message: str) -> None:
+    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.search_text, collection, text)
+    assert message in err.details()
+
+
+def test_model_set_errors(client: ImageSearchClient, collection: str) -> None:
+    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.create_collection, "no-such-set", "nope")
+    assert "unknown model set 'nope'" in err.details()
+    # The CLIP set is known but this server has no CLIP models exported.
+    err = expect_error(grpc.StatusCode.FAILED_PRECONDITION, client.create_collection, "clip-here", "clip")
+    assert "export-clip" in err.details()
+    # A query that needs another set than the collection's.
+    err = expect_error(grpc.StatusCode.FAILED_PRECONDITION, client.search_text, collection, "a bus", model_set="clip")
+    assert "built with model set 'offline'" in err.details()
+    image = corel_path(0).read_bytes()
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, client.search, collection, image, model_set="clip")
+    assert client.search_text(collection, "a bus", model_set="offline")

@@ -46,11 +46,17 @@ def test_index_folder_and_search(tmp_path: Path, server: ServerProcess) -> None:
     assert hits[0]["id"] == "901.jpg" and hits[0]["metadata"] == {"path": "901.jpg"}
     assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]
 
+    out = cli("search", "--text", "a plate of food", "-c", "cli-photos", "-k", "3", "--json", server=server)
+    assert out.returncode == 0, out.stderr
+    assert sorted(h["id"] for h in json.loads(out.stdout)) == ["900.jpg", "901.jpg", "sub/903.jpg"]
+
     listing = cli("collections", "list", server=server)
-    assert listing.returncode == 0 and "cli-photos\t6 items" in listing.stdout
+    assert listing.returncode == 0 and "cli-photos\t6 items\tmodel set offline" in listing.stdout
 
 
 def test_cli_reports_errors_plainly(server: ServerProcess) -> None:
     out = cli("collections", "get", "does-not-exist", server=server)
     assert out.returncode == 2
     assert "NOT_FOUND" in out.stderr and "does-not-exist" in out.stderr
+    out = cli("collections", "create", "cli-clip", "--model-set", "clip", server=server)
+    assert out.returncode == 2 and "FAILED_PRECONDITION" in out.stderr and "export-clip" in out.stderr

@@ -1,4 +1,4 @@
-"""The EfficientNet-Lite0 export writes an ONNX model that matches PyTorch."""
+"""The EfficientNet-Lite0 and MiniLM exports write ONNX models that match PyTorch."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from imagesearch.models.efficientnet import (  # noqa: E402
     export_efficientnet_lite0,
     verify_onnx_against_torch,
 )
-from imagesearch.models.setup import ensure_model_repository  # noqa: E402
+from imagesearch.models.minilm import max_diff_against_torch as minilm_max_diff  # noqa: E402
+from imagesearch.models.minilm import build_torch_model as build_minilm  # noqa: E402
+from imagesearch.models.setup import ARTIFACTS, ensure_model_repository  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +52,40 @@ def test_onnx_matches_pytorch(exported: Path) -> None:
 
 
 def test_ensure_model_repository_exports_once(tmp_path: Path) -> None:
-    for model in ("image_embedding", "nsfw"):
+    for model in ("image_embedding", "text_embedding", "nsfw"):
         (tmp_path / model / "1").mkdir(parents=True)
     written = ensure_model_repository(tmp_path)
-    assert written == [tmp_path / "image_embedding" / "1" / "model.onnx", tmp_path / "nsfw" / "1" / "model.onnx"]
-    assert all(path.stat().st_size > 1_000_000 for path in written)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "image_embedding/1/class_text_embeddings.npy",
+        "image_embedding/1/model.onnx",
+        "nsfw/1/model.onnx",
+        "text_embedding/1/model.onnx",
+        "text_embedding/1/tokenizer.json",
+    ]
+    assert (tmp_path / "nsfw" / "1" / "model.onnx").stat().st_size > 1_000_000
     assert ensure_model_repository(tmp_path) == []
+
+    # The bridge's class rows are unit MiniLM vectors, one per ImageNet class.
+    matrix = np.load(tmp_path / "image_embedding" / "1" / "class_text_embeddings.npy")
+    assert matrix.shape == (1000, 384) and matrix.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+    # The text model matches sentence-transformers' pooling in PyTorch within 1e-4.
+    assert minilm_max_diff(build_minilm(), tmp_path / "text_embedding" / "1" / "model.onnx") <= 1e-4
+
+
+
+def test_a_first_slice_image_model_is_stale(exported: Path, tmp_path: Path) -> None:
+    """The first slice's export had no logits output: set-up replaces such a file."""
+    import onnx
+
+    model = onnx.load(str(exported))
+    kept = [o for o in model.graph.output if o.name == OUTPUT_NAME]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    old = tmp_path / "model.onnx"
+    onnx.save(model, str(old))
+    (image_model,) = [a for a in ARTIFACTS if a.model == "image_embedding" and a.filename == "model.onnx"]
+    assert image_model.is_current(exported) and not image_model.is_current(old)
 
 
 def test_ensure_model_repository_rejects_a_folder_without_models(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import ServerProcess, corel_path
 from imagesearch_client import ImageSearchClient, InsertItem

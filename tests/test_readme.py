@@ -29,3 +29,4 @@ def test_grpcurl_examples(server: ServerProcess) -> None:
     assert "imagesearch.v1.ImageSearch" in out.stdout and '"status": "SERVING"' in out.stdout
     assert '"id": "bus-300"' in out.stdout and '"rank": 1' in out.stdout
     assert '"count": "1"' in out.stdout
+    assert out.stdout.count('"id": "bus-300"') >= 3  # insert, image search, text search

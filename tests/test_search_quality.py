@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bench.text_quality import QUERY_SETS, mean, measure, report
 from conftest import COREL_SIZE as N_IMAGES
 from conftest import CorelIngest, ServerProcess, corel_items, corel_path
 from imagesearch_client import Hit, ImageSearchClient, InsertItem
@@ -110,3 +111,31 @@ def test_restart_keeps_data_and_results(server: ServerProcess, tmp_path) -> None
         assert [h.id for h in after[q]] == [h.id for h in before[q]]
         assert [h.metadata for h in after[q]] == [h.metadata for h in before[q]]
         assert [round(h.score, 5) for h in after[q]] == [round(h.score, 5) for h in before[q]]
+
+
+def test_text_search_quality(client: ImageSearchClient, corel: str) -> None:
+    """Natural-language queries through the offline set (bench/text_quality.py): the
+    issue's bar is mean precision@10 >= 0.9, below 0.85 on any set is a failure."""
+    floors = {"A (plain)": 0.95, "B (paraphrased)": 0.88, "C (held out)": 0.95}
+    for name, queries in QUERY_SETS.items():
+        results = measure(client, corel, queries)
+        p10, p50 = mean(r.p_at_10 for r in results), mean(r.p_at_50 for r in results)
+        print(f"\ntext queries {name}: precision@10 {p10:.3f}, @50 {p50:.3f}")
+        assert p10 >= floors[name], report(name, results)
+    hits = client.search_text(corel, "a red double-decker bus", top_k=10)
+    assert [h.rank for h in hits] == list(range(1, 11))
+    assert all(0.0 < h.score <= 1.0 for h in hits) and all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(h.metadata["class"] == 3 for h in hits)
+    # min_score cuts between two clearly different scores (float32 on the wire).
+    gap = next(i for i in range(9) if hits[i].score - hits[i + 1].score > 1e-4)
+    cut = client.search_text(
+        corel, "a red double-decker bus", top_k=10, min_score=(hits[gap].score + hits[gap + 1].score) / 2
+    )
+    assert [h.id for h in cut] == [h.id for h in hits[: gap + 1]]
+
+
+def test_collection_reports_its_model_set(client: ImageSearchClient, corel: str) -> None:
+    info = client.get_collection(corel)
+    assert info.model_set == "offline"
+    assert info.spaces["image"] == ("efficientnet-lite0-imagenet", "1", 1280, False)
+    assert info.spaces["text_image"][2:] == (384, True)

@@ -14,7 +14,9 @@ from imagesearch.store.base import (
     CollectionNotFound,
     InvalidCollectionName,
     ModelRecord,
+    ModelSetRecord,
     PointToStore,
+    SpaceRecord,
 )
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.layout import CollectionPaths, recover
@@ -22,6 +24,8 @@ from imagesearch.store.shard_config import IndexSettings
 
 DIM = 64
 MODEL = ModelRecord(name="test-model", version="1", dimension=DIM)
+SPACE = "v"
+MODEL_SET = ModelSetRecord(name="test-set", spaces=(SpaceRecord(SPACE, MODEL),))
 # Tiny full-scan threshold so that the small test segments really are searched by HNSW.
 NO_AUTO_BUILD = IndexSettings(threshold=0, full_scan_threshold_kb=1)
 
@@ -32,7 +36,7 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 
 
 def points(vectors: np.ndarray, prefix: str = "p") -> list[PointToStore]:
-    return [PointToStore(id=f"{prefix}{i}", vector=v, metadata={"n": i}) for i, v in enumerate(vectors)]
+    return [PointToStore(id=f"{prefix}{i}", vectors={SPACE: v}, metadata={"n": i}) for i, v in enumerate(vectors)]
 
 
 def exact_top(matrix: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:
@@ -48,12 +52,12 @@ async def store(tmp_path: Path):
 
 
 async def test_collection_lifecycle(store: EdgeStore) -> None:
-    info = await store.create_collection("photos", MODEL)
+    info = await store.create_collection("photos", MODEL_SET)
     assert (info.name, info.model, info.count, info.indexed_count) == ("photos", MODEL, 0, 0)
     assert abs(info.created_at - time.time()) < 60
-    await store.create_collection("other-1", MODEL)
+    await store.create_collection("other-1", MODEL_SET)
     with pytest.raises(CollectionExists):
-        await store.create_collection("photos", MODEL)
+        await store.create_collection("photos", MODEL_SET)
     assert [c.name for c in await store.list_collections()] == ["other-1", "photos"]
     assert (await store.get_collection("photos")).model == MODEL
     await store.delete_collection("photos")
@@ -66,35 +70,35 @@ async def test_collection_lifecycle(store: EdgeStore) -> None:
     assert [c.name for c in await store.list_collections()] == ["other-1"]
     assert not (store._root / "photos").exists()
     # The name is free again.
-    assert (await store.create_collection("photos", MODEL)).count == 0
+    assert (await store.create_collection("photos", MODEL_SET)).count == 0
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", "has space", "x" * 300, "", "-lead"])
 async def test_invalid_names(store: EdgeStore, name: str) -> None:
     with pytest.raises(InvalidCollectionName):
-        await store.create_collection(name, MODEL)
+        await store.create_collection(name, MODEL_SET)
     with pytest.raises(InvalidCollectionName):
         await store.get_collection(name)
 
 
 async def test_points_roundtrip(store: EdgeStore) -> None:
-    await store.create_collection("c", MODEL)
+    await store.create_collection("c", MODEL_SET)
     vectors = unit_vectors(3, 1)
     weird_id = "s3://bucket/κόσμε photo #1?.jpg"
     await store.upsert("c", [
-        PointToStore(id="a", vector=vectors[0], metadata={"id": "user-id-key", "metadata": 1}),
-        PointToStore(id=weird_id, vector=vectors[1], metadata={"tags": ["x", "y"]}),
+        PointToStore(id="a", vectors={SPACE: vectors[0]}, metadata={"id": "user-id-key", "metadata": 1}),
+        PointToStore(id=weird_id, vectors={SPACE: vectors[1]}, metadata={"tags": ["x", "y"]}),
     ])
     assert await store.count("c") == 2
     got = await store.get("c", [weird_id, "missing", "a"], with_vectors=True)
     assert [p.id for p in got] == [weird_id, "a"]
     # User metadata may use any key, including the store's own internal ones.
     assert got[1].metadata == {"id": "user-id-key", "metadata": 1}
-    np.testing.assert_allclose(got[0].vector, vectors[1], atol=1e-6)
-    assert (await store.get("c", ["a"]))[0].vector is None
+    np.testing.assert_allclose(got[0].vectors[SPACE], vectors[1], atol=1e-6)
+    assert (await store.get("c", ["a"]))[0].vectors is None
 
     # Upsert of the same id replaces vector and metadata.
-    await store.upsert("c", [PointToStore(id="a", vector=vectors[2], metadata={"v": 2})])
+    await store.upsert("c", [PointToStore(id="a", vectors={SPACE: vectors[2]}, metadata={"v": 2})])
     assert await store.count("c") == 2
     hit = (await store.search("c", vectors[2], 1))[0]
     assert (hit.id, hit.metadata) == ("a", {"v": 2})
@@ -106,20 +110,20 @@ async def test_points_roundtrip(store: EdgeStore) -> None:
     assert await store.count("c") == 1
 
     with pytest.raises(ValueError):
-        await store.upsert("c", [PointToStore(id="x" * 257, vector=vectors[0])])
+        await store.upsert("c", [PointToStore(id="x" * 257, vectors={SPACE: vectors[0]})])
     with pytest.raises(ValueError):
-        await store.upsert("c", [PointToStore(id="b", vector=np.ones(DIM + 1))])
+        await store.upsert("c", [PointToStore(id="b", vectors={SPACE: np.ones(DIM + 1)})])
     with pytest.raises(ValueError):
         await store.search("c", vectors[0], 1001)
 
 
 async def test_search_matches_exact_ranking(store: EdgeStore) -> None:
-    await store.create_collection("c", MODEL)
+    await store.create_collection("c", MODEL_SET)
     vectors = unit_vectors(2000, 2)
     ids = [f"p{i}" for i in range(len(vectors))]
     for start in range(0, len(vectors), 500):
         await store.upsert("c", [
-            PointToStore(id=ids[i], vector=vectors[i], metadata={"n": i}) for i in range(start, start + 500)
+            PointToStore(id=ids[i], vectors={SPACE: vectors[i]}, metadata={"n": i}) for i in range(start, start + 500)
         ])
     for query in unit_vectors(10, 3):
         hits = await store.search("c", query, 20)
@@ -143,7 +147,7 @@ async def test_reopen_keeps_everything(tmp_path: Path) -> None:
     vectors = unit_vectors(300, 4)
     query = unit_vectors(1, 5)[0]
     first = EdgeStore(tmp_path, NO_AUTO_BUILD)
-    created = await first.create_collection("keep", MODEL)
+    created = await first.create_collection("keep", MODEL_SET)
     await first.upsert("keep", points(vectors))
     await first.delete("keep", ["p0"])
     before = await first.search("keep", query, 10)
@@ -156,7 +160,7 @@ async def test_reopen_keeps_everything(tmp_path: Path) -> None:
         assert await second.search("keep", query, 10) == before
         assert await second.get("keep", ["p0"]) == []
         # Writes after a reopen (new WAL operation numbers) still replace old points.
-        await second.upsert("keep", [PointToStore(id="p1", vector=vectors[1], metadata={"new": True})])
+        await second.upsert("keep", [PointToStore(id="p1", vectors={SPACE: vectors[1]}, metadata={"new": True})])
         assert (await second.get("keep", ["p1"]))[0].metadata == {"new": True}
     finally:
         await second.close()
@@ -165,7 +169,7 @@ async def test_reopen_keeps_everything(tmp_path: Path) -> None:
 async def test_startup_recovers_interrupted_swap(tmp_path: Path) -> None:
     """A crash between the two renames of a swap leaves shard.old: startup restores it."""
     first = EdgeStore(tmp_path, NO_AUTO_BUILD)
-    await first.create_collection("c", MODEL)
+    await first.create_collection("c", MODEL_SET)
     await first.upsert("c", points(unit_vectors(50, 6)))
     await first.close()
     paths = CollectionPaths(tmp_path / "collections" / "c")
@@ -186,11 +190,11 @@ async def test_index_build_during_traffic(tmp_path: Path) -> None:
     """Build in a child process while queries, upserts and deletes keep going."""
     store = EdgeStore(tmp_path, IndexSettings(threshold=0, full_scan_threshold_kb=1))
     try:
-        await store.create_collection("big", MODEL)
+        await store.create_collection("big", MODEL_SET)
         base = unit_vectors(5000, 7)
         for start in range(0, 5000, 1000):
             await store.upsert("big", [
-                PointToStore(id=f"p{i}", vector=base[i], metadata={"n": i}) for i in range(start, start + 1000)
+                PointToStore(id=f"p{i}", vectors={SPACE: base[i]}, metadata={"n": i}) for i in range(start, start + 1000)
             ])
         extra = unit_vectors(300, 8)
         queries = unit_vectors(20, 9)
@@ -201,14 +205,14 @@ async def test_index_build_during_traffic(tmp_path: Path) -> None:
             await store.search("big", queries[served % len(queries)], 10)
             served += 1
             if written < len(extra):
-                await store.upsert("big", [PointToStore(id=f"x{written}", vector=extra[written])])
+                await store.upsert("big", [PointToStore(id=f"x{written}", vectors={SPACE: extra[written]})])
                 await store.delete("big", [f"p{written}"])
                 written += 1
             await asyncio.sleep(0.005)
         info = await build
         assert served > 0 and written > 0, "the build finished before any traffic ran"
         for i in range(written, len(extra)):  # the rest, after the swap
-            await store.upsert("big", [PointToStore(id=f"x{i}", vector=extra[i])])
+            await store.upsert("big", [PointToStore(id=f"x{i}", vectors={SPACE: extra[i]})])
             await store.delete("big", [f"p{i}"])
 
         assert info.indexed_count > 4000
@@ -237,7 +241,7 @@ async def test_index_build_during_traffic(tmp_path: Path) -> None:
 async def test_automatic_build_and_close(tmp_path: Path) -> None:
     """Crossing the threshold starts a build that the store owns; close() stops it cleanly."""
     store = EdgeStore(tmp_path, IndexSettings(threshold=500, full_scan_threshold_kb=1))
-    await store.create_collection("auto", MODEL)
+    await store.create_collection("auto", MODEL_SET)
     await store.upsert("auto", points(unit_vectors(600, 11)))
     assert "auto" in store._builds
     info = await store.build_index("auto")  # joins the running build

@@ -10,13 +10,21 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from imagesearch.store import filters as f
-from imagesearch.store.base import ModelRecord, PointToStore
+from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.remote import RemoteQdrantStore
 from imagesearch.store.shard_config import IndexSettings
 
 DIM = 16
-MODEL = ModelRecord(name="filter-model", version="1", dimension=DIM)
+TEXT_DIM = 8
+# Two spaces, like the offline model set: filters must hold in whichever one a search uses.
+MODEL_SET = ModelSetRecord(
+    "filter-set",
+    (
+        SpaceRecord("image", ModelRecord(name="filter-model", version="1", dimension=DIM)),
+        SpaceRecord("text_image", ModelRecord(name="filter-text", version="1", dimension=TEXT_DIM)),
+    ),
+)
 N = 300
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Local mode performs exact"),
@@ -46,8 +54,13 @@ async def store(request, tmp_path: Path):
         store = RemoteQdrantStore(None, client=AsyncQdrantClient(location=":memory:"))
     vectors = np.random.default_rng(0).standard_normal((N, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    await store.create_collection("c", MODEL)
-    await store.upsert("c", [PointToStore(id=f"p{i}", vector=v, metadata=metadata(i)) for i, v in enumerate(vectors)])
+    texts = np.random.default_rng(5).standard_normal((N, TEXT_DIM)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    await store.create_collection("c", MODEL_SET)
+    await store.upsert("c", [
+        PointToStore(id=f"p{i}", vectors={"image": v, "text_image": t}, metadata=metadata(i))
+        for i, (v, t) in enumerate(zip(vectors, texts))
+    ])
     yield store
     await store.close()
 
@@ -89,6 +102,14 @@ async def test_filter_selects_exactly(store, case: str) -> None:
     assert {h.id for h in hits} == want
 
 
+@pytest.mark.parametrize("case", ["match keyword", "range", "should + must_not"])
+async def test_filter_holds_in_the_second_space(store, case: str) -> None:
+    flt, predicate = CASES[case]
+    query = np.ones(TEXT_DIM, np.float32) / np.sqrt(TEXT_DIM)
+    hits = await store.search("c", query, 1000, space="text_image", flt=flt)
+    assert {h.id for h in hits} == expected(predicate)
+
+
 async def test_selective_filter_still_fills_top_k(store) -> None:
     # 1 in 3 items pass: a post-filter of the 10 nearest would return ~3.
     hits = await store.search("c", np.ones(DIM, np.float32) / np.sqrt(DIM), 10, flt=f.Filter(must=(f.Match("metadata.color", "green"),)))
@@ -108,11 +129,14 @@ async def test_payload_indexes_created(store) -> None:
 
 
 async def test_scroll_fingerprints_and_nsfw_scores(store) -> None:
-    await store.create_collection("fp", MODEL)
+    await store.create_collection("fp", MODEL_SET)
     vectors = np.random.default_rng(1).standard_normal((25, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     await store.upsert("fp", [
-        PointToStore(id=f"q{i}", vector=v, metadata={"n": i}, fingerprint={"sha256": f"h{i % 5}"}, nsfw_score=i / 100)
+        PointToStore(
+            id=f"q{i}", vectors={"image": v, "text_image": v[:TEXT_DIM]}, metadata={"n": i},
+            fingerprint={"sha256": f"h{i % 5}"}, nsfw_score=i / 100,
+        )
         for i, v in enumerate(vectors)
     ])
     seen, offset = [], None
@@ -122,7 +146,7 @@ async def test_scroll_fingerprints_and_nsfw_scores(store) -> None:
         if offset is None:
             break
     assert sorted(p.id for p in seen) == sorted(f"q{i}" for i in range(25))
-    assert all(p.vector is not None and p.fingerprint["sha256"] for p in seen)
+    assert all(set(p.vectors) == {"image", "text_image"} and p.fingerprint["sha256"] for p in seen)
     # Fingerprints only when asked; NSFW scores always; both filterable in the engine.
     plain = await store.search("fp", vectors[0], 25)
     assert plain[0].fingerprint is None and plain[0].nsfw_score == pytest.approx(0.0)
@@ -131,3 +155,12 @@ async def test_scroll_fingerprints_and_nsfw_scores(store) -> None:
     assert {h.id for h in same} == {"q2", "q7", "q12", "q17", "q22"} and same[0].fingerprint["sha256"] == "h2"
     capped = await store.search("fp", vectors[0], 25, flt=f.Filter(must=(f.Range(f.NSFW_FIELD, lte=0.1),)))
     assert {h.id for h in capped} == {f"q{i}" for i in range(11)}
+
+
+async def test_moderation_policy_is_recorded(store) -> None:
+    """The NSFW policy is kept with the model set and read without counting points."""
+    info = await store.create_collection("moderated", MODEL_SET, max_nsfw_score=0.25)
+    assert info.max_nsfw_score == pytest.approx(0.25) and info.model_set == MODEL_SET
+    assert await store.max_nsfw_score("moderated") == pytest.approx(0.25)
+    assert await store.max_nsfw_score("c") is None
+    assert (await store.get_collection("c")).max_nsfw_score is None

@@ -19,13 +19,17 @@ from imagesearch.store.base import (
     CollectionNotFound,
     InvalidCollectionName,
     ModelRecord,
+    ModelSetRecord,
     PointToStore,
+    SpaceRecord,
 )
 from imagesearch.store.factory import open_store
 from imagesearch.store.remote import RemoteQdrantStore
 
 DIM = 32
 MODEL = ModelRecord(name="remote-model", version="2", dimension=DIM)
+SPACE = "v"
+MODEL_SET = ModelSetRecord(name="test-set", spaces=(SpaceRecord(SPACE, MODEL),))
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
 
 
@@ -42,15 +46,15 @@ async def store():
 
 
 async def test_collection_lifecycle(store: RemoteQdrantStore) -> None:
-    info = await store.create_collection("photos", MODEL)
+    info = await store.create_collection("photos", MODEL_SET)
     assert (info.name, info.model, info.count) == ("photos", MODEL, 0)
     with pytest.raises(CollectionExists):
-        await store.create_collection("photos", MODEL)
+        await store.create_collection("photos", MODEL_SET)
     # A collection of another application on the same server is not ours to list or use.
     await store._client.create_collection(
         "foreign", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
     )
-    await store.create_collection("a-first", MODEL)
+    await store.create_collection("a-first", MODEL_SET)
     assert [c.name for c in await store.list_collections()] == ["a-first", "photos"]
     with pytest.raises(CollectionNotFound):
         await store.get_collection("foreign")
@@ -61,14 +65,14 @@ async def test_collection_lifecycle(store: RemoteQdrantStore) -> None:
         await store.delete_collection("photos")
     for name in ["a/b", "..", "has space", "x" * 300]:
         with pytest.raises(InvalidCollectionName):
-            await store.create_collection(name, MODEL)
+            await store.create_collection(name, MODEL_SET)
 
 
 async def test_points_and_search(store: RemoteQdrantStore) -> None:
-    await store.create_collection("c", MODEL)
+    await store.create_collection("c", MODEL_SET)
     vectors = unit_vectors(2000, 1)
     ids = [f"img-{i}" for i in range(len(vectors))]
-    await store.upsert("c", [PointToStore(id=ids[i], vector=v, metadata={"n": i}) for i, v in enumerate(vectors)])
+    await store.upsert("c", [PointToStore(id=ids[i], vectors={SPACE: v}, metadata={"n": i}) for i, v in enumerate(vectors)])
     assert await store.count("c") == 2000
 
     for query in unit_vectors(5, 2):
@@ -79,10 +83,10 @@ async def test_points_and_search(store: RemoteQdrantStore) -> None:
     assert len(hits) == int(np.sum(vectors @ vectors[3] >= 0.4))
 
     # Replace, with user keys equal to the internal ones.
-    await store.upsert("c", [PointToStore(id="img-3", vector=vectors[4], metadata={"id": "x", "metadata": {}})])
+    await store.upsert("c", [PointToStore(id="img-3", vectors={SPACE: vectors[4]}, metadata={"id": "x", "metadata": {}})])
     got = await store.get("c", ["nope", "img-3"], with_vectors=True)
     assert [(p.id, p.metadata) for p in got] == [("img-3", {"id": "x", "metadata": {}})]
-    np.testing.assert_allclose(got[0].vector, vectors[4], atol=1e-6)
+    np.testing.assert_allclose(got[0].vectors[SPACE], vectors[4], atol=1e-6)
     assert await store.count("c") == 2000
 
     assert await store.delete("c", ["img-3", "img-3", "nope"]) == 1
@@ -91,7 +95,7 @@ async def test_points_and_search(store: RemoteQdrantStore) -> None:
     with pytest.raises(ValueError):
         await store.search("c", vectors[0], 0)
     with pytest.raises(CollectionNotFound):
-        await store.upsert("missing", [PointToStore(id="a", vector=vectors[0])])
+        await store.upsert("missing", [PointToStore(id="a", vectors={SPACE: vectors[0]})])
     # Dropped by someone else while its model record is cached here.
     await store._client.delete_collection("c")
     with pytest.raises(CollectionNotFound):
@@ -102,8 +106,8 @@ async def test_points_and_search(store: RemoteQdrantStore) -> None:
 
 async def test_metadata_survives_reopen(tmp_path: Path) -> None:
     first = RemoteQdrantStore(None, client=AsyncQdrantClient(path=str(tmp_path / "local")))
-    created = await first.create_collection("keep", MODEL)
-    await first.upsert("keep", [PointToStore(id="a", vector=unit_vectors(1, 3)[0], metadata={"k": 1})])
+    created = await first.create_collection("keep", MODEL_SET)
+    await first.upsert("keep", [PointToStore(id="a", vectors={SPACE: unit_vectors(1, 3)[0]}, metadata={"k": 1})])
     await first.close()
     second = RemoteQdrantStore(None, client=AsyncQdrantClient(path=str(tmp_path / "local")))
     try:

@@ -15,16 +15,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
-from imagesearch.api.convert import model_record
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
 from imagesearch.fetch.policy import AddressPolicy
 from imagesearch.inference.errors import InferenceUnavailable
-from imagesearch.inference.nsfw import NsfwScorer
-from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
+from imagesearch.inference.model_sets import ServedModelSet, bind_model_set
+from imagesearch.inference.nsfw import NSFW_MODEL, NsfwScorer
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
+from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS, ModelSetSpec
 from imagesearch.models.setup import ensure_model_repository
 from imagesearch.store.base import VectorStore
 from imagesearch.store.factory import open_store
@@ -42,7 +42,7 @@ class _Running:
 
     grpc_server: grpc.aio.Server
     health: health.aio.HealthServicer
-    encoder: ImageEncoder
+    model_sets: dict[str, ServedModelSet]
     nsfw: NsfwScorer
     store: VectorStore
     fetcher: UrlFetcher
@@ -62,6 +62,8 @@ class ImageSearchServer:
     def _local_triton(self) -> TritonProcess:
         s = self.settings
         ensure_model_repository(s.model_repository)
+        # Every served set's models, plus the NSFW scorer every insert calls.
+        models = [m for spec in self._local_model_sets() for m in spec.triton_models] + [NSFW_MODEL]
         return TritonProcess(
             TritonLaunchConfig(
                 model_repository=s.model_repository,
@@ -69,8 +71,19 @@ class ImageSearchServer:
                 http_port=free_port(),
                 metrics_port=free_port(),
                 work_dir=s.data_dir / "triton",
+                models=tuple(dict.fromkeys(models)),
             )
         )
+
+    def _local_model_sets(self) -> list[ModelSetSpec]:
+        """The default set, plus every other set whose models are in the local repository
+        (the CLIP set exists only after `imagesearch models export-clip`)."""
+        repo = self.settings.model_repository
+        return [
+            spec
+            for spec in MODEL_SETS.values()
+            if spec.name == DEFAULT_MODEL_SET or all((repo / m / "config.pbtxt").exists() for m in spec.triton_models)
+        ]
 
     async def start(self) -> None:
         """Starts every part; returns once the gRPC port accepts calls."""
@@ -91,10 +104,15 @@ class ImageSearchServer:
 
     async def _start_serving(self, triton: TritonProcess | None) -> None:
         s = self.settings
-        encoder = ImageEncoder(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
-        nsfw = NsfwScorer(triton.url if triton else s.triton_url, timeout_s=s.inference_timeout_s)
-        info = await self._encoder_info(encoder)
-        log.info("encoder %s v%s, %d-d", info.name, info.version, info.dimension)
+        url = triton.url if triton else s.triton_url
+        model_sets = await self._bind_model_sets(url)
+        for served in model_sets.values():
+            for space in served.record.spaces:
+                log.info(
+                    "model set %s, space %s: %s v%s, %d-d",
+                    served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
+                )
+        nsfw = NsfwScorer(url, timeout_s=s.inference_timeout_s)
         store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold)
 
         metrics = RpcMetrics(CollectorRegistry())
@@ -110,7 +128,12 @@ class ImageSearchServer:
             FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
         )
         service = ImageSearchService(
-            store, encoder, model_record(info), ServiceLimits(s.max_image_pixels, s.insert_concurrency), fetcher, nsfw
+            store,
+            model_sets,
+            DEFAULT_MODEL_SET,
+            ServiceLimits(s.max_image_pixels, s.insert_concurrency),
+            fetcher,
+            nsfw,
         )
         imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
@@ -126,21 +149,37 @@ class ImageSearchServer:
             raise OSError(f"cannot listen on {s.listen}")
         await server.start()
         metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
-        watcher = asyncio.create_task(self._watch(health_servicer, encoder, triton))
-        self._running = _Running(server, health_servicer, encoder, nsfw, store, fetcher, triton, metrics_http, watcher)
+        watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
+        self._running = _Running(
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher
+        )
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
 
-    async def _encoder_info(self, encoder: ImageEncoder) -> EncoderInfo:
-        """The served model's identity; waits for an external Triton that is still starting."""
+    async def _bind_model_sets(self, url: str) -> dict[str, ServedModelSet]:
+        """Every model set Triton serves, by name; the default set is required.
+
+        Waits for an external Triton that is still starting (the default set's models);
+        other sets whose models Triton lacks are skipped with a log line.
+        """
         deadline = time.monotonic() + self.settings.triton_start_timeout_s
+        timeout_s = self.settings.inference_timeout_s
         while True:
             try:
-                return await encoder.info()
+                bound = {DEFAULT_MODEL_SET: await bind_model_set(MODEL_SETS[DEFAULT_MODEL_SET], url, timeout_s)}
+                break
             except InferenceUnavailable as exc:
                 if time.monotonic() > deadline:
                     raise
                 log.warning("waiting for Triton at %s: %s", self.settings.triton_url or "local", exc)
                 await asyncio.sleep(WATCH_INTERVAL_S)
+        for spec in MODEL_SETS.values():
+            if spec.name in bound:
+                continue
+            try:
+                bound[spec.name] = await bind_model_set(spec, url, timeout_s)
+            except InferenceUnavailable as exc:
+                log.info("not serving model set %s (%s); to serve it: %s", spec.name, exc, spec.setup_hint)
+        return bound
 
     async def _set_health(self, servicer: health.aio.HealthServicer, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -148,7 +187,11 @@ class ImageSearchServer:
             await servicer.set(name, status)
 
     async def _watch(
-        self, servicer: health.aio.HealthServicer, encoder: ImageEncoder, triton: TritonProcess | None
+        self,
+        servicer: health.aio.HealthServicer,
+        model_sets: dict[str, ServedModelSet],
+        nsfw: NsfwScorer,
+        triton: TritonProcess | None,
     ) -> None:
         """Keeps the health status true to Triton's, and restarts a local Triton that died."""
         serving: bool | None = None
@@ -162,7 +205,7 @@ class ImageSearchServer:
                     await triton.wait_ready(self.settings.triton_start_timeout_s)
                 except Exception:  # noqa: BLE001 - keep trying; health stays NOT_SERVING
                     log.exception("restarting tritonserver failed")
-            ready = await encoder.is_ready()
+            ready = all([await served.is_ready() for served in model_sets.values()]) and await nsfw.is_ready()
             if ready != serving:
                 log.log(logging.INFO if ready else logging.ERROR, "health: %s", "SERVING" if ready else "NOT_SERVING")
                 await self._set_health(servicer, ready)
@@ -183,7 +226,8 @@ class ImageSearchServer:
             running.metrics_http[0].shutdown()
         await running.store.close()
         await running.fetcher.close()
-        await running.encoder.close()
+        for served in running.model_sets.values():
+            await served.close()
         await running.nsfw.close()
         if running.triton is not None:
             await running.triton.stop()

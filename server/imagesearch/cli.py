@@ -38,6 +38,17 @@ def _models_setup(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _models_export_clip(ns: argparse.Namespace) -> int:
+    from imagesearch.models.clip import export_clip
+
+    done = export_clip(ns.checkpoint, ns.model_repository, ns.name)
+    print(f"wrote {done.image_onnx} (max |ONNX - PyTorch| {done.image_max_diff:.1e})")
+    print(f"wrote {done.text_onnx} (max |ONNX - PyTorch| {done.text_max_diff:.1e})")
+    print(f"CLIP model set ready: {done.dimension}-d, {done.image_size}px, version {done.version}; restart the "
+          "server, then create collections with --model-set clip")
+    return 0
+
+
 def _client(ns: argparse.Namespace):
     from imagesearch_client import ImageSearchClient
 
@@ -45,7 +56,11 @@ def _client(ns: argparse.Namespace):
 
 
 def _print_collection(c) -> None:
-    print(f"{c.name}\t{c.count} items\t{c.model_name} v{c.model_version} ({c.dimension}-d)\tindexed {c.indexed_count}")
+    spaces = ", ".join(
+        f"{name}{' (text)' if text else ''}: {model} v{version} {dim}-d"
+        for name, (model, version, dim, text) in c.spaces.items()
+    )
+    print(f"{c.name}\t{c.count} items\tmodel set {c.model_set or '?'} [{spaces}]\tindexed {c.indexed_count}")
 
 
 def _collections(ns: argparse.Namespace) -> int:
@@ -54,7 +69,7 @@ def _collections(ns: argparse.Namespace) -> int:
             for c in client.list_collections():
                 _print_collection(c)
         elif ns.action == "create":
-            _print_collection(client.create_collection(ns.name, max_nsfw_score=ns.max_nsfw_score))
+            _print_collection(client.create_collection(ns.name, ns.model_set, max_nsfw_score=ns.max_nsfw_score))
         elif ns.action == "get":
             _print_collection(client.get_collection(ns.name))
         else:
@@ -88,7 +103,7 @@ def _index(ns: argparse.Namespace) -> int:
     with _client(ns) as client:
         if ns.create:
             try:
-                client.create_collection(ns.collection)
+                client.create_collection(ns.collection, ns.model_set)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
                     raise
@@ -167,12 +182,21 @@ def _find_duplicates(ns: argparse.Namespace) -> int:
 
 
 def _search(ns: argparse.Namespace) -> int:
-    image, url = _image_source(ns)
+    if sum(x is not None for x in (ns.image, ns.url, ns.text)) != 1:
+        print("give either an image file, --url or --text", file=sys.stderr)
+        return 1
     with _client(ns) as client:
-        hits = client.search(
-            ns.collection, image, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter), image_url=url,
-            max_nsfw_score=ns.max_nsfw_score,
-        )
+        if ns.text is not None:
+            hits = client.search_text(
+                ns.collection, ns.text, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter),
+                max_nsfw_score=ns.max_nsfw_score,
+            )
+        else:
+            image, url = _image_source(ns)
+            hits = client.search(
+                ns.collection, image, top_k=ns.top_k, min_score=ns.min_score, filter=_filter(ns.filter),
+                image_url=url, max_nsfw_score=ns.max_nsfw_score,
+            )
     if ns.json:
         print(json.dumps([h.__dict__ for h in hits], indent=2))
     else:
@@ -192,10 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="prepare the Triton model repository")
     models_sub = models.add_subparsers(dest="action", required=True)
-    setup = models_sub.add_parser("setup", help="convert the packaged EfficientNet-Lite0 weights to ONNX")
+    setup = models_sub.add_parser(
+        "setup", help="convert the packaged EfficientNet-Lite0 and all-MiniLM-L6-v2 weights to ONNX (offline model set)"
+    )
     setup.add_argument("--model-repository", type=Path, default=Settings().model_repository)
     setup.add_argument("--force", action="store_true", help="export again even if the ONNX file exists")
     setup.set_defaults(func=_models_setup)
+    export_clip = models_sub.add_parser(
+        "export-clip", help="export a CLIP checkpoint's towers to ONNX as the clip_image/clip_text Triton models"
+    )
+    export_clip.add_argument(
+        "checkpoint", help="Hugging Face CLIP checkpoint: hub name (needs internet once) or local folder"
+    )
+    export_clip.add_argument("--model-repository", type=Path, default=Settings().model_repository)
+    export_clip.add_argument("--name", help="model name recorded with collections (default: clip:<checkpoint>)")
+    export_clip.set_defaults(func=_models_export_clip)
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--server", default=DEFAULT_SERVER, help="host:port of the server (env IMAGESEARCH_SERVER; default: %(default)s)")
@@ -207,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = collections_sub.add_parser(action, help=text)
         p.add_argument("name")
         if action == "create":
+            p.add_argument("--model-set", default="", help="offline (default) or clip (after `models export-clip`)")
             p.add_argument(
                 "--max-nsfw-score", type=float, default=None,
                 help="refuse inserts whose NSFW score (0..1) is above this (FAILED_PRECONDITION)",
@@ -220,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("-c", "--collection", required=True)
     index.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
     index.add_argument("--create", action="store_true", help="create the collection if it does not exist")
+    index.add_argument("--model-set", default="", help="model set of a collection made by --create (default: offline)")
     client_options(index)
     index.set_defaults(func=_index)
 
@@ -239,9 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     client_options(insert)
     insert.set_defaults(func=_insert)
 
-    search = sub.add_parser("search", help="find the stored images most similar to an image file or --url")
-    search.add_argument("image", type=Path, nargs="?")
+    search = sub.add_parser(
+        "search", help="find the stored images most similar to an image file or --url, or matching --text"
+    )
+    search.add_argument("image", type=Path, nargs="?", help="query image file (or use --url or --text)")
     search.add_argument("--url", default=None, help="http(s) URL for the server to download instead of a file")
+    search.add_argument("-t", "--text", help='describe the wanted images, e.g. "a beach at sunset"')
     search.add_argument("-c", "--collection", required=True)
     search.add_argument("-k", "--top-k", type=int, default=10)
     search.add_argument("--min-score", type=float, default=None)

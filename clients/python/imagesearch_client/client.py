@@ -5,6 +5,7 @@ Failures raise grpc.RpcError; `err.code()` and `err.details()` say what went wro
 
 from __future__ import annotations
 
+import time
 from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import grpc
@@ -25,12 +26,26 @@ CHANNEL_OPTIONS = [
 
 def _search_request(
     collection: str, image: bytes | None, top_k: int | None, min_score: float | None, filter: pb.Filter | None,
-    image_url: str | None, max_nsfw_score: float | None = None,
+    image_url: str | None, max_nsfw_score: float | None = None, model_set: str = "",
 ) -> pb.SearchRequest:
     if image_url:
-        request = pb.SearchRequest(collection=collection, image_url=image_url, filter=filter)
+        request = pb.SearchRequest(collection=collection, image_url=image_url, filter=filter, model_set=model_set)
     else:
-        request = pb.SearchRequest(collection=collection, image=image or b"", filter=filter)
+        request = pb.SearchRequest(collection=collection, image=image or b"", filter=filter, model_set=model_set)
+    return _with_limits(request, top_k, min_score, max_nsfw_score)
+
+
+def _search_text_request(
+    collection: str, text: str, top_k: int | None, min_score: float | None, model_set: str = "",
+    filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
+) -> pb.SearchRequest:
+    request = pb.SearchRequest(collection=collection, text=text, model_set=model_set, filter=filter)
+    return _with_limits(request, top_k, min_score, max_nsfw_score)
+
+
+def _with_limits(
+    request: pb.SearchRequest, top_k: int | None, min_score: float | None, max_nsfw_score: float | None = None
+) -> pb.SearchRequest:
     if max_nsfw_score is not None:
         request.max_nsfw_score = max_nsfw_score
     if top_k is not None:
@@ -76,18 +91,23 @@ class ImageSearchClient:
         self._channel.close()
 
     def wait_serving(self, timeout: float = 300.0) -> None:
-        """Blocks until the server reports SERVING; raises grpc.RpcError on timeout."""
-        self._channel_ready(timeout)
-        for status in self._health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout):
-            if status.status == health_pb2.HealthCheckResponse.SERVING:
-                return
+        """Blocks until the server's health check says SERVING; TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass  # not listening yet, or starting
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not SERVING after {timeout:.0f} s")
+            time.sleep(0.5)
 
-    def _channel_ready(self, timeout: float) -> None:
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
-
-    def create_collection(self, name: str, max_nsfw_score: float | None = None) -> Collection:
-        """Creates an empty collection; with max_nsfw_score, inserts scoring above it are refused."""
-        request = pb.CreateCollectionRequest(name=name, max_nsfw_score=max_nsfw_score)
+    def create_collection(self, name: str, model_set: str = "", max_nsfw_score: float | None = None) -> Collection:
+        """Creates an empty collection with `model_set` (empty: the server's default); with
+        max_nsfw_score, inserts scoring above it are refused."""
+        request = pb.CreateCollectionRequest(name=name, model_set=model_set, max_nsfw_score=max_nsfw_score)
         return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
     def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
@@ -134,11 +154,20 @@ class ImageSearchClient:
     def search(
         self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
         filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
+        model_set: str = "",
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
-        stream = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score), timeout=self.timeout)
-        return [Hit.from_proto(h) for h in stream]
+        request = _search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score, model_set)
+        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
+
+    def search_text(
+        self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "", filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
+    ) -> list[Hit]:
+        """The stored images that best match the description `text`, best first."""
+        request = _search_text_request(collection, text, top_k, min_score, model_set, filter, max_nsfw_score)
+        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
 
     def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
@@ -179,9 +208,12 @@ class AsyncImageSearchClient:
         """Closes the channel."""
         await self._channel.close()
 
-    async def create_collection(self, name: str, max_nsfw_score: float | None = None) -> Collection:
-        """Creates an empty collection; with max_nsfw_score, inserts scoring above it are refused."""
-        request = pb.CreateCollectionRequest(name=name, max_nsfw_score=max_nsfw_score)
+    async def create_collection(
+        self, name: str, model_set: str = "", max_nsfw_score: float | None = None
+    ) -> Collection:
+        """Creates an empty collection with `model_set` (empty: the server's default); with
+        max_nsfw_score, inserts scoring above it are refused."""
+        request = pb.CreateCollectionRequest(name=name, model_set=model_set, max_nsfw_score=max_nsfw_score)
         return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
 
     async def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
@@ -237,11 +269,20 @@ class AsyncImageSearchClient:
     async def search(
         self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
         filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
+        model_set: str = "",
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
-        call = self._stub.Search(_search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score), timeout=self.timeout)
-        return [Hit.from_proto(h) async for h in call]
+        request = _search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score, model_set)
+        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
+
+    async def search_text(
+        self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
+        model_set: str = "", filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
+    ) -> list[Hit]:
+        """The stored images that best match the description `text`, best first."""
+        request = _search_text_request(collection, text, top_k, min_score, model_set, filter, max_nsfw_score)
+        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
 
     async def search_by_id(
         self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,

@@ -12,7 +12,7 @@ from imagesearch.v1 import imagesearch_pb2 as pb
 
 @dataclass(frozen=True)
 class Collection:
-    """A collection and the model it was built with."""
+    """A collection, its model set and the model of its image-similarity space."""
 
     name: str
     model_name: str
@@ -20,12 +20,21 @@ class Collection:
     dimension: int
     count: int
     indexed_count: int
+    model_set: str = ""
+    # Space name -> (model name, version, dimension, text-searchable).
+    spaces: dict[str, tuple[str, str, int, bool]] = field(default_factory=dict)
     max_nsfw_score: float | None = None  # moderation policy; None: inserts are not refused
 
     @classmethod
     def from_proto(cls, msg: pb.Collection) -> "Collection":
+        spaces = {
+            s.name: (s.model.name, s.model.version, s.model.dimension, s.text_searchable) for s in msg.spaces
+        }
         policy = msg.max_nsfw_score if msg.HasField("max_nsfw_score") else None
-        return cls(msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count, policy)
+        return cls(
+            msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count,
+            msg.model_set, spaces, policy,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Triton Python-backend model: encoded image bytes in, L2-normalised 1280-d embedding out.
+"""Triton Python-backend model: encoded image bytes in, two L2-normalised embeddings out.
+
+EMBEDDING is the 1280-d image-similarity vector (pooled EfficientNet-Lite0 features);
+TEXT_IMAGE_EMBEDDING is the 384-d text-image vector the bridge (bridge.py) makes from the
+same network's ImageNet class probabilities. Both come from one network run; a client
+asks for the output(s) it needs.
 
 Decoding happens here, next to the network, so clients send compressed bytes (tens of
 kilobytes) instead of 600 KB float tensors, and Triton's dynamic batcher can group
@@ -14,12 +19,15 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from bridge import text_image_vectors
 from preprocessing import InvalidImage, decode_rgb, to_pixels
 
 INPUT_NAME = "IMAGE"
 OUTPUT_NAME = "EMBEDDING"
+TEXT_IMAGE_OUTPUT = "TEXT_IMAGE_EMBEDDING"
 ONNX_INPUT = "pixels"
-ONNX_OUTPUT = "embedding"
+ONNX_OUTPUTS = ["embedding", "logits"]
+CLASS_MATRIX_FILE = "class_text_embeddings.npy"
 # The client maps errors starting with this prefix to INVALID_ARGUMENT: keep it stable.
 INVALID_PREFIX = "invalid image: "
 
@@ -32,6 +40,8 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self._max_pixels = int(parameters["max_image_pixels"])
+        self._bridge_top_k = int(parameters["bridge_top_k"])
+        self._bridge_temperature = float(parameters["bridge_temperature"])
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
@@ -41,11 +51,15 @@ class TritonPythonModel:
         # Spinning threads would burn the cores the API and Qdrant share with us between
         # batches; measured here it bought under 5% throughput.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        onnx_path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        if not os.path.exists(onnx_path):
-            raise pb_utils.TritonModelException(
-                f"{onnx_path} is missing: run `imagesearch models setup` to export it"
-            )
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        onnx_path = os.path.join(version_dir, "model.onnx")
+        matrix_path = os.path.join(version_dir, CLASS_MATRIX_FILE)
+        for path in (onnx_path, matrix_path):
+            if not os.path.exists(path):
+                raise pb_utils.TritonModelException(
+                    f"{path} is missing: run `imagesearch models setup` to export it"
+                )
+        self._class_matrix = np.load(matrix_path)
         self._session = ort.InferenceSession(
             onnx_path, options, providers=["CPUExecutionProvider"]
         )
@@ -70,9 +84,12 @@ class TritonPythonModel:
             slots.append(slice(len(pixels), len(pixels) + len(decoded)))
             pixels.extend(decoded)
 
-        embeddings = np.empty((0, 0), np.float32)
+        embeddings = text_image = np.empty((0, 0), np.float32)
         if pixels:
-            (embeddings,) = self._session.run([ONNX_OUTPUT], {ONNX_INPUT: np.stack(pixels)})
+            embeddings, logits = self._session.run(ONNX_OUTPUTS, {ONNX_INPUT: np.stack(pixels)})
+            text_image = text_image_vectors(
+                logits, self._class_matrix, self._bridge_top_k, self._bridge_temperature
+            )
 
         responses = []
         for slot in slots:
@@ -80,10 +97,14 @@ class TritonPythonModel:
                 error = pb_utils.TritonError(INVALID_PREFIX + slot)
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
             else:
-                tensor = pb_utils.Tensor(OUTPUT_NAME, embeddings[slot].astype(np.float32))
-                responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
+                tensors = [
+                    pb_utils.Tensor(OUTPUT_NAME, embeddings[slot].astype(np.float32)),
+                    pb_utils.Tensor(TEXT_IMAGE_OUTPUT, text_image[slot]),
+                ]
+                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
 
     def finalize(self) -> None:
         """Release the ONNX Runtime session before the stub exits."""
         self._session = None
+        self._class_matrix = None

@@ -102,3 +102,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         grey = ((values - low) * (255.0 / span)).astype(np.uint8)
         return Image.fromarray(grey, "L").convert("RGB")
     return image.convert("RGB")
+
+
+def to_centre_crop_pixels(
+    image: Image.Image, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> np.ndarray:
+    """CLIP's preprocessing: shorter side to `size` (bicubic), centre crop `size` square,
+    [0, 1] values normalised per channel by `mean` and `std`, as float32 [3, size, size]."""
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
+    )
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    cropped = resized.crop((left, top, left + size, top + size))
+    pixels = np.asarray(cropped, dtype=np.float32) * (1.0 / 255.0)
+    pixels = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return pixels.transpose(2, 0, 1).astype(np.float32)

@@ -6,8 +6,8 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from imagesearch.inference.triton_client import EncoderInfo
-from imagesearch.store.base import CollectionInfo, ModelRecord, ScoredHit
+from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit
 from imagesearch.v1 import imagesearch_pb2 as pb
 
 
@@ -18,9 +18,19 @@ def to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return out
 
 
-def model_record(info: EncoderInfo) -> ModelRecord:
-    """The record a new collection keeps of the encoder that fills it."""
-    return ModelRecord(name=info.name, version=info.version, dimension=info.dimension)
+def embedding_model(model: ModelRecord) -> pb.EmbeddingModel:
+    """A model record as the API message."""
+    return pb.EmbeddingModel(name=model.name, version=model.version, dimension=model.dimension)
+
+
+def vector_spaces(model_set: ModelSetRecord) -> list[pb.VectorSpace]:
+    """The spaces of a collection, each marked text-searchable when its set says so."""
+    spec = MODEL_SETS.get(model_set.name)
+    text_spaces = {s.name for s in spec.spaces if s.text_model} if spec else set()
+    return [
+        pb.VectorSpace(name=s.name, model=embedding_model(s.model), text_searchable=s.name in text_spaces)
+        for s in model_set.spaces
+    ]
 
 
 def collection(info: CollectionInfo) -> pb.Collection:
@@ -29,13 +39,13 @@ def collection(info: CollectionInfo) -> pb.Collection:
     created.FromNanoseconds(int(info.created_at * 1e9))
     return pb.Collection(
         name=info.name,
-        model=pb.EmbeddingModel(
-            name=info.model.name, version=info.model.version, dimension=info.model.dimension
-        ),
+        model=embedding_model(info.model),
         count=info.count,
         create_time=created,
         indexed_count=info.indexed_count,
         max_nsfw_score=info.max_nsfw_score,
+        model_set=info.model_set.name,
+        spaces=vector_spaces(info.model_set),
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -88,33 +89,31 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
+    @contextlib.contextmanager
+    def _observed(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """Counts the RPC in flight while the body runs, then records its outcome and time."""
+        start, error = time.perf_counter(), None
+        self._metrics.in_flight.labels(method).inc()
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._metrics.in_flight.labels(method).dec()
+            self._metrics.observe(method, _final_code(context, error), time.perf_counter() - start)
+
     def _wrap_unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start, error = time.perf_counter(), None
-            self._metrics.in_flight.labels(method).inc()
-            try:
+            with self._observed(method, context):
                 return await behavior(request, context)
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                self._metrics.in_flight.labels(method).dec()
-                self._metrics.observe(method, _final_code(context, error), time.perf_counter() - start)
 
         return wrapped
 
     def _wrap_stream(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            start, error = time.perf_counter(), None
-            self._metrics.in_flight.labels(method).inc()
-            try:
+            with self._observed(method, context):
                 async for response in behavior(request, context):
                     yield response
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                self._metrics.in_flight.labels(method).dec()
-                self._metrics.observe(method, _final_code(context, error), time.perf_counter() - start)
 
         return wrapped

@@ -1,22 +1,29 @@
-"""The ImageSearch RPC handlers: validate, encode through Triton, read or write the store."""
+"""The ImageSearch RPC handlers: validate, encode through Triton, read or write the store.
+
+Every collection belongs to a model set (models/model_sets.py). Inserts and searches go
+through the encoders of the collection's own set, and only when this server serves that
+set at the version the collection was built with; anything else is FAILED_PRECONDITION.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Mapping
 
 import grpc
 
 from imagesearch.api import convert, filters, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
+from imagesearch.api.feedback import search_with_feedback
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import fingerprint
 from imagesearch.fetch.fetcher import UrlFetcher
+from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD, NsfwScorer
+from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store import filters as store_filters
-from imagesearch.inference.triton_client import ImageEncoder
-from imagesearch.store.base import CollectionInfo, ModelRecord, PointToStore, VectorStore
+from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, VectorStore
 from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
 
@@ -30,20 +37,20 @@ class ServiceLimits:
 
 
 class ImageSearchService(pb_grpc.ImageSearchServicer):
-    """Implements imagesearch.v1.ImageSearch over an image encoder and a vector store."""
+    """Implements imagesearch.v1.ImageSearch over the served model sets and a vector store."""
 
     def __init__(
         self,
         store: VectorStore,
-        encoder: ImageEncoder,
-        model: ModelRecord,
+        model_sets: Mapping[str, ServedModelSet],
+        default_model_set: str,
         limits: ServiceLimits,
         fetcher: UrlFetcher,
         nsfw: NsfwScorer,
     ) -> None:
         self._store = store
-        self._encoder = encoder
-        self._model = model
+        self._model_sets = dict(model_sets)
+        self._default_model_set = default_model_set
         self._limits = limits
         self._fetcher = fetcher
         self._nsfw = nsfw
@@ -54,8 +61,17 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     @unary_errors
     async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
         name = validation.collection_name(request.name, "name")
+        set_name = validation.model_set_name(request.model_set or self._default_model_set, MODEL_SETS)
         policy = validation.unit_interval(request, "max_nsfw_score") if request.HasField("max_nsfw_score") else None
-        return convert.collection(await self._store.create_collection(name, self._model, policy))
+        served = self._model_sets.get(set_name)
+        if served is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"this server does not serve model set {set_name!r} (it serves "
+                f"{', '.join(sorted(self._model_sets))}): run `{MODEL_SETS[set_name].setup_hint}` "
+                "and restart the server",
+            )
+        return convert.collection(await self._store.create_collection(name, served.record, policy))
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
@@ -126,20 +142,22 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             if request.image and request.image_url:
                 raise validation.invalid("image_url", "set image or image_url, not both")
             policy = validation.duplicate_policy(request.duplicate_policy)
-            info = await self._collection_for_model(name)
+            served = await self._served_set_of(name)
+            max_nsfw_score = await self._store.max_nsfw_score(name)
             image = await self._image(request.image, request.image_url)
-            # Embedding and NSFW score (two Triton models) and the fingerprint (a worker
+            # Embeddings and NSFW score (Triton models) and the fingerprint (a worker
             # thread) are independent: all three run at once.
-            vector, nsfw_score, fp = await asyncio.gather(
-                self._encoder.embed(image), self._nsfw.score(image), asyncio.to_thread(fingerprint, image)
+            vectors, nsfw_score, fp = await asyncio.gather(
+                served.embed_image(image), self._nsfw.score(image), asyncio.to_thread(fingerprint, image)
             )
-            if info.max_nsfw_score is not None and nsfw_score > info.max_nsfw_score:
+            if max_nsfw_score is not None and nsfw_score > max_nsfw_score:
                 raise ApiError(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"the image's NSFW score is {nsfw_score:.3f}; collection {name!r} refuses images scoring above "
-                    f"{info.max_nsfw_score:g} (its max_nsfw_score, set at creation)",
+                    f"{max_nsfw_score:g} (its max_nsfw_score, set at creation)",
                 )
-            duplicate = await self._duplicates.find(name, vector, fp, exclude_id=item_id)
+            space = served.spec.image_query_space
+            duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
             if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
                 return pb.InsertResult(
                     index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
@@ -148,7 +166,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
                 raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
             point = PointToStore(
-                id=item_id, vector=vector, metadata=metadata, fingerprint=fp.to_payload(), nsfw_score=nsfw_score
+                id=item_id, vectors=vectors, metadata=metadata, fingerprint=fp.to_payload(), nsfw_score=nsfw_score
             )
             await self._store.upsert(name, [point])
         except Exception as exc:  # noqa: BLE001 - reported per item
@@ -170,13 +188,46 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         name = validation.collection_name(request.collection)
         limit, threshold = validation.top_k(request), validation.min_score(request)
         flt = _with_nsfw_cap(filters.request_filter(request), request)
-        if request.WhichOneof("query") is None:
-            raise validation.invalid("image", "the request carries no query: set image or image_url")
-        await self._collection_for_model(name)
-        image = await self._image(request.image, request.image_url)
-        vector = await self._encoder.embed(image)
-        for rank, hit in enumerate(await self._store.search(name, vector, limit, threshold, flt), start=1):
+        query = request.WhichOneof("query")
+        if query is None:
+            raise validation.invalid("image", "the request carries no query: set image, image_url or text")
+        if query == "text":
+            hits = await self._text_hits(name, request, limit, threshold, flt)
+        else:
+            hits = await self._image_hits(name, request, limit, threshold, flt)
+        for rank, hit in enumerate(hits, start=1):
             yield convert.search_hit(hit, rank)
+
+    async def _image_hits(
+        self, name: str, request: pb.SearchRequest, limit: int, threshold: float, flt: store_filters.Filter | None
+    ) -> list[ScoredHit]:
+        """An image query (bytes or URL), in the collection's image-similarity space."""
+        served = await self._served_set_of(name, request.model_set)
+        image = await self._image(request.image, request.image_url)
+        space = served.spec.image_query_space
+        vector = await served.embed_image_for(image, space)
+        return await self._store.search(name, vector, limit, threshold, space, flt=flt)
+
+    async def _text_hits(
+        self, name: str, request: pb.SearchRequest, limit: int, threshold: float, flt: store_filters.Filter | None
+    ) -> list[ScoredHit]:
+        """A text query, in the collection's text-image space."""
+        text = validation.query_text(request.text)
+        served = await self._served_set_of(name, request.model_set)
+        space = served.spec.text_query_space
+        if space is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} uses model set {served.spec.name!r}, which has no text-image "
+                "space: create a collection with a text-capable model set and re-insert the images",
+            )
+        vector = await served.embed_text(text, space)
+        if space == served.spec.image_query_space:
+            return await self._store.search(name, vector, limit, threshold, space, flt=flt)
+        # A separate text space is coarse (offline set): re-rank through the image space.
+        return await search_with_feedback(
+            self._store, name, vector, space, served.spec.image_query_space, limit, threshold, flt=flt
+        )
 
     @stream_errors
     async def SearchById(self, request: pb.SearchByIdRequest, context) -> AsyncIterator[pb.SearchHit]:
@@ -184,12 +235,12 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         item_id = validation.item_id(request.id)
         limit, threshold = validation.top_k(request), validation.min_score(request)
         flt = _with_nsfw_cap(filters.request_filter(request), request)
-        await self._collection_for_model(name)
+        space = (await self._served_set_of(name)).spec.image_query_space
         found = await self._store.get(name, [item_id], with_vectors=True)
-        if not found or found[0].vector is None:
+        if not found or not found[0].vectors or space not in found[0].vectors:
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"no item with id {item_id!r} in collection {name!r}")
         # One extra hit covers the query item itself, which is dropped unless asked for.
-        hits = await self._store.search(name, found[0].vector, limit + 1, threshold, flt)
+        hits = await self._store.search(name, found[0].vectors[space], limit + 1, threshold, space, flt=flt)
         if not request.include_self:
             hits = [h for h in hits if h.id != item_id]
         for rank, hit in enumerate(hits[:limit], start=1):
@@ -199,8 +250,8 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def FindDuplicates(self, request: pb.FindDuplicatesRequest, context) -> AsyncIterator[pb.DuplicateGroup]:
         name = validation.collection_name(request.collection)
         threshold = validation.unit_interval(request, "threshold") if request.HasField("threshold") else None
-        await self._collection_for_model(name)
-        for group in await self._duplicates.groups(name, threshold):
+        space = (await self._served_set_of(name)).spec.image_query_space
+        for group in await self._duplicates.groups(name, threshold, space):
             yield pb.DuplicateGroup(
                 ids=group.ids, pairs=[pb.DuplicatePair(a=p.a, b=p.b, score=p.score) for p in group.pairs]
             )
@@ -246,18 +297,43 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             return validation.image_bytes(await self._fetcher.fetch(url), self._limits.max_image_pixels, "image_url")
         return validation.image_bytes(data, self._limits.max_image_pixels)
 
-    async def _collection_for_model(self, name: str) -> CollectionInfo:
-        """The collection, if its vectors come from the model this server serves."""
-        info = await self._store.get_collection(name)
-        if info.model != self._model:
-            have, want = info.model, self._model
+    async def _served_set_of(self, name: str, expected_set: str = "") -> ServedModelSet:
+        """The served model set that made the collection's vectors, at the same versions.
+
+        FAILED_PRECONDITION when the caller expected another set, when this server does
+        not serve the collection's set, or serves it with other models or versions.
+        """
+        have = await self._store.model_set(name)
+        if expected_set and expected_set != have.name:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"collection {name!r} was built with {have.name} v{have.version} ({have.dimension}-d) but this "
-                f"server serves {want.name} v{want.version} ({want.dimension}-d): serve the collection's model, "
-                "or create a new collection and re-insert the images",
+                f"collection {name!r} was built with model set {have.name!r}, not {expected_set!r}: search it "
+                f"without model_set (or with {have.name!r}), or use a collection built with {expected_set!r}",
             )
-        return info
+        served = self._model_sets.get(have.name)
+        if served is None:
+            hint = MODEL_SETS[have.name].setup_hint if have.name in MODEL_SETS else "the matching server version"
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was built with model set {have.name!r}, which this server does not serve "
+                f"(it serves {', '.join(sorted(self._model_sets))}): run `{hint}` and restart the server",
+            )
+        if served.record != have:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was built with {_describe(have)} but this server serves "
+                f"{_describe(served.record)}: serve the collection's model versions, or create a new "
+                "collection and re-insert the images",
+            )
+        return served
+
+
+def _describe(record: ModelSetRecord) -> str:
+    """A model set record for error messages, e.g. "offline (image: efficientnet v1 1280-d, ...)"."""
+    spaces = ", ".join(
+        f"{s.name or 'unnamed'}: {s.model.name} v{s.model.version} {s.model.dimension}-d" for s in record.spaces
+    )
+    return f"model set {record.name!r} ({spaces})"
 
 
 def _duplicate_info(duplicate: Duplicate) -> pb.DuplicateInfo:

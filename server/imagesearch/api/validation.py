@@ -26,6 +26,7 @@ MAX_METADATA_DEPTH = 8
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Doubles hold every integer up to 2**53 exactly; larger whole numbers stay floats.
 MAX_EXACT_INTEGER = 2**53
+MAX_TEXT_CHARS = 1000
 # Formats the image model decodes. Anything else is refused up front, by name.
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 
@@ -151,3 +152,26 @@ def image_bytes(data: bytes, max_pixels: int, field: str = "image") -> bytes:
     if width == 0 or height == 0:
         raise invalid(field, f"{field} has no pixels ({width}x{height})")
     return data
+
+
+def query_text(text: str, field: str = "text") -> str:
+    """A text query: not blank, at most MAX_TEXT_CHARS characters, no control characters.
+
+    The limit is generous for a search box yet keeps a request's tokenisation cheap; the
+    text model truncates at its own token limit anyway.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise invalid(field, f"{field} is empty: type what the images should show, e.g. 'a beach at sunset'")
+    if len(stripped) > MAX_TEXT_CHARS:
+        raise invalid(field, f"{field} is {len(stripped)} characters long; the limit is {MAX_TEXT_CHARS}")
+    if not stripped.replace("\n", " ").replace("\t", " ").isprintable():
+        raise invalid(field, f"{field} must not contain control characters")
+    return stripped
+
+
+def model_set_name(name: str, known: Any, field: str = "model_set") -> str:
+    """`name` if it is one of the `known` model sets, else INVALID_ARGUMENT listing them."""
+    if name not in known:
+        raise invalid(field, f"unknown model set {name!r}; known sets: {', '.join(sorted(known))}")
+    return name

@@ -68,16 +68,21 @@ class DuplicateDetector:
         self._store = store
         self.rule = rule
 
-    async def find(self, name: str, vector: np.ndarray, fingerprint: Fingerprint, exclude_id: str) -> Duplicate | None:
-        """The stored item (other than `exclude_id`) the image duplicates, exact first."""
+    async def find(
+        self, name: str, vector: np.ndarray, fingerprint: Fingerprint, exclude_id: str, space: str | None = None
+    ) -> Duplicate | None:
+        """The stored item (other than `exclude_id`) the image duplicates, exact first.
+
+        `vector` is the image's vector in `space`, the collection's image-similarity space
+        (None: its first space)."""
         same_bytes = Filter(must=(Match(SHA256_PATH, fingerprint.sha256),))
-        for hit in await self._store.search(name, vector, 2, flt=same_bytes):
+        for hit in await self._store.search(name, vector, 2, space=space, flt=same_bytes):
             if hit.id != exclude_id:
                 return Duplicate(id=hit.id, exact=True, score=1.0)
         candidates = [
             hit
             for hit in await self._store.search(
-                name, vector, self.rule.neighbours + 1, self.rule.min_similarity, with_fingerprint=True
+                name, vector, self.rule.neighbours + 1, self.rule.min_similarity, space=space, with_fingerprint=True
             )
             if hit.id != exclude_id and hit.fingerprint
         ][: self.rule.neighbours]
@@ -92,8 +97,11 @@ class DuplicateDetector:
             return None
         return Duplicate(id=best[1].id, exact=False, score=best[0])
 
-    async def groups(self, name: str, threshold: float | None = None) -> list[DuplicateGroup]:
-        """Every group of duplicates in the collection, largest first.
+    async def groups(
+        self, name: str, threshold: float | None = None, space: str | None = None
+    ) -> list[DuplicateGroup]:
+        """Every group of duplicates in the collection, largest first, judged in `space`
+        (the image-similarity space; None: the collection's first space).
 
         Each item is compared with its `rule.neighbours` nearest neighbours from the
         vector index (above rule.min_similarity), so the work grows linearly with the
@@ -112,9 +120,11 @@ class DuplicateDetector:
             async def link(point: StoredPoint) -> None:
                 async with slots:
                     fingerprint = Fingerprint.from_payload(point.fingerprint)
-                    await self._link_neighbours(name, point.id, point.vector, fingerprint, threshold, links, pairs)
+                    await self._link_neighbours(
+                        name, space, point.id, _vector(point, space), fingerprint, threshold, links, pairs
+                    )
 
-            await asyncio.gather(*(link(p) for p in page if p.vector is not None and p.fingerprint))
+            await asyncio.gather(*(link(p) for p in page if _vector(p, space) is not None and p.fingerprint))
             if offset is None:
                 break
         members: dict[str, list[str]] = {}
@@ -136,6 +146,7 @@ class DuplicateDetector:
     async def _link_neighbours(
         self,
         name: str,
+        space: str | None,
         item_id: str,
         vector: np.ndarray,
         fingerprint: Fingerprint,
@@ -144,7 +155,7 @@ class DuplicateDetector:
         pairs: dict[tuple[str, str], float],
     ) -> None:
         hits = await self._store.search(
-            name, vector, self.rule.neighbours + 1, self.rule.min_similarity, with_fingerprint=True
+            name, vector, self.rule.neighbours + 1, self.rule.min_similarity, space=space, with_fingerprint=True
         )
         # Each pair is judged once, from whichever side finds it first.
         todo = [h for h in hits if h.id != item_id and h.fingerprint and _key(item_id, h.id) not in pairs]
@@ -160,6 +171,15 @@ class DuplicateDetector:
             if score >= threshold:
                 links.union(*key)
         links.find(item_id)
+
+
+def _vector(point: StoredPoint, space: str | None) -> np.ndarray | None:
+    """The point's vector in `space` (None: its only or first one)."""
+    if not point.vectors:
+        return None
+    if space is None:
+        return next(iter(point.vectors.values()))
+    return point.vectors.get(space)
 
 
 def _key(a: str, b: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from tritonclient.utils import InferenceServerException
 from imagesearch.inference.errors import InferenceUnavailable
 from imagesearch.inference.triton_client import INPUT_NAME, translate_error
 
+NSFW_MODEL = "nsfw"
 OUTPUT_NAME = "NSFW_SCORE"
 # open_nsfw's authors: scores above 0.8 are very likely NSFW, below 0.2 very likely safe.
 # The label uses the upper one, so that "nsfw" rarely marks an ordinary photo.
@@ -18,7 +19,7 @@ NSFW_LABEL_THRESHOLD = 0.8
 class NsfwScorer:
     """Client of the `nsfw` model: encoded image bytes -> probability of NSFW content."""
 
-    def __init__(self, url: str, model: str = "nsfw", timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, model: str = NSFW_MODEL, timeout_s: float = 30.0) -> None:
         self._model = model
         self._timeout_s = timeout_s
         self._client = InferenceServerClient(url)

@@ -109,7 +109,8 @@ class TritonProcess:
         if self.running:
             raise RuntimeError("tritonserver is already running")
         installation = TritonInstallation.find()
-        work_dir = Path(self._config.work_dir)
+        # Absolute: Triton runs with work_dir as its cwd, where a relative path would dangle.
+        work_dir = Path(self._config.work_dir).resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
         backend_dir = _link_backend_directory(installation, work_dir / "backends")
         with open(self.log_path, "ab") as log:

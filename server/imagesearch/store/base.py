@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def check_collection_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """The embedding model a collection was built with."""
+    """The embedding model that made one vector space's vectors."""
 
     name: str
     version: str
@@ -50,27 +50,57 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class SpaceRecord:
+    """One vector space of a collection (a Qdrant named vector) and the model behind it."""
+
+    name: str
+    model: ModelRecord
+
+
+@dataclass(frozen=True)
+class ModelSetRecord:
+    """The model set a collection was built with: its name and its vector spaces, first
+    the image-similarity space. Every point has one vector in every space."""
+
+    name: str
+    spaces: tuple[SpaceRecord, ...]
+
+    def space(self, name: str) -> SpaceRecord | None:
+        """The space called `name`, or None when the collection has no such space."""
+        return next((s for s in self.spaces if s.name == name), None)
+
+    @property
+    def space_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.spaces)
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """What a store knows about one collection."""
 
     name: str
-    model: ModelRecord
+    model_set: ModelSetRecord
     count: int
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
     max_nsfw_score: float | None = None  # moderation policy: inserts scoring above are refused
 
+    @property
+    def model(self) -> ModelRecord:
+        """The model of the first (image-similarity) space."""
+        return self.model_set.spaces[0].model
+
 
 @dataclass(frozen=True)
 class PointToStore:
-    """One point to upsert: the caller's id, its unit-length vector and its payload.
+    """One point to upsert: the caller's id, one unit-length vector per space, its payload.
 
     `fingerprint` is the duplicate-detection record (imagesearch.dedup), stored beside the
     metadata; a "sha256" key in it is indexed for exact-duplicate lookups.
     """
 
     id: str
-    vector: np.ndarray
+    vectors: Mapping[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     nsfw_score: float | None = None
@@ -78,11 +108,11 @@ class PointToStore:
 
 @dataclass(frozen=True)
 class StoredPoint:
-    """A point read back from the store."""
+    """A point read back from the store; `vectors` (by space) only when asked for."""
 
     id: str
     metadata: dict[str, Any]
-    vector: np.ndarray | None = None
+    vectors: dict[str, np.ndarray] | None = None
     fingerprint: dict[str, Any] | None = None  # only when asked for
 
 
@@ -101,12 +131,19 @@ class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
     async def create_collection(
-        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
     ) -> CollectionInfo:
-        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
+        """Create an empty collection with one vector space per model-set space and its
+        moderation policy; CollectionExists if the name is taken."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
+
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, without counting its points (cheap: per request)."""
+
+    async def max_nsfw_score(self, name: str) -> float | None:
+        """The collection's moderation policy (None: accept all), cheap like model_set."""
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -123,17 +160,20 @@ class VectorStore(Protocol):
         vector: np.ndarray,
         limit: int,
         min_score: float = 0.0,
+        space: str | None = None,
         flt: Filter | None = None,
         with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
-        """The `limit` nearest points with score >= min_score whose payload passes `flt`
-        (evaluated by the engine, with payload indexes on the filtered keys), best first."""
+        """The `limit` nearest points in `space` (default: the first) with score >= min_score
+        whose payload passes `flt` (evaluated by the engine, with payload indexes on the
+        filtered keys), best first."""
 
     async def scroll(
         self, name: str, offset: str | None, limit: int
     ) -> tuple[list[StoredPoint], str | None]:
-        """A page of points with vectors and fingerprints, from `offset` (an opaque token,
-        None for the start); returns the page and the next token (None at the end)."""
+        """A page of points with vectors (all spaces) and fingerprints, from `offset` (an
+        opaque token, None for the start); returns the page and the next token (None at
+        the end)."""
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from qdrant_edge import (
@@ -35,7 +35,7 @@ from qdrant_edge import (
 from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
-    ModelRecord,
+    ModelSetRecord,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -97,6 +97,32 @@ def check_vector(vector: np.ndarray, dimension: int) -> list[float]:
     return array.tolist()
 
 
+def check_model_set(model_set: ModelSetRecord) -> None:
+    """ValueError unless the set has at least one space, unique names, positive dimensions."""
+    names = model_set.space_names
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"model set {model_set.name!r} needs spaces with distinct names, got {names}")
+    if any(space.model.dimension <= 0 for space in model_set.spaces):
+        raise ValueError("model dimension must be positive")
+
+
+def check_vectors(vectors: Mapping[str, np.ndarray], model_set: ModelSetRecord) -> dict[str, list[float]]:
+    """One checked vector per space of the set, or ValueError naming what is missing or extra."""
+    if set(vectors) != set(model_set.space_names):
+        raise ValueError(
+            f"point has vectors for spaces {sorted(vectors)}, the collection has {sorted(model_set.space_names)}"
+        )
+    return {space.name: check_vector(vectors[space.name], space.model.dimension) for space in model_set.spaces}
+
+
+def search_space(model_set: ModelSetRecord, space: str | None) -> tuple[str, int]:
+    """Name and dimension of the space a search runs in (None: the first), or ValueError."""
+    record = model_set.spaces[0] if space is None else model_set.space(space)
+    if record is None:
+        raise ValueError(f"the collection has no vector space {space!r} (it has {list(model_set.space_names)})")
+    return record.name, record.model.dimension
+
+
 def clamp_score(score: float) -> float:
     """Cosine similarity mapped onto the 0..1 scale the API promises."""
     return min(max(float(score), 0.0), 1.0)
@@ -107,7 +133,7 @@ class LiveCollection:
     """An open collection; every method may raise CollectionNotFound once it is closed."""
 
     paths: CollectionPaths
-    model: ModelRecord
+    model_set: ModelSetRecord
     created_at: float
     settings: IndexSettings
     shard: EdgeShard
@@ -145,7 +171,7 @@ class LiveCollection:
         for point in points:
             check_point_id(point.id)
             shard_points.append(
-                Point(point_uuid(point.id), check_vector(point.vector, self.model.dimension), payload(point))
+                Point(point_uuid(point.id), check_vectors(point.vectors, self.model_set), payload(point))
             )
         async with self.write_lock:
             await self.apply(UpdateOperation.upsert_points(shard_points))
@@ -180,16 +206,24 @@ class LiveCollection:
                     self.indexed_paths.add(path)
 
     async def search(
-        self, vector: np.ndarray, limit: int, min_score: float, flt: Filter | None = None, with_fingerprint: bool = False
+        self,
+        vector: np.ndarray,
+        limit: int,
+        min_score: float,
+        space: str | None = None,
+        flt: Filter | None = None,
+        with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
-        """The `limit` nearest points scoring at least `min_score` and passing `flt`, best first."""
+        """The `limit` nearest points in `space` (default: the first) scoring at least
+        `min_score` and passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
+        using, dimension = search_space(self.model_set, space)
         await self.ensure_indexes(flt)
         request = QueryRequest(
             filter=to_edge(flt) if flt is not None else None,
             limit=limit,
-            query=Query.Nearest(check_vector(vector, self.model.dimension)),
+            query=Query.Nearest(check_vector(vector, dimension), using=using),
             with_payload=PayloadSelector.Include(payload_keys(with_fingerprint)),
             # Only a positive threshold goes to the engine: with 0, negative cosines are
             # still results (clamped to score 0), as "score >= 0" promises.
@@ -229,15 +263,16 @@ class LiveCollection:
 
     @staticmethod
     def _stored_point(record: Any, with_vectors: bool) -> StoredPoint:
-        vector = None
+        vectors = None
         if with_vectors:
             raw = record.vector
-            # The default vector comes back as a list, or keyed by its name "" in some builds.
-            vector = np.asarray(raw[""] if isinstance(raw, dict) else raw, dtype=np.float32)
+            # Named vectors come back as a dict; a first-slice collection's unnamed one as a list.
+            raw = raw if isinstance(raw, dict) else {"": raw}
+            vectors = {name: np.asarray(v, dtype=np.float32) for name, v in raw.items()}
         return StoredPoint(
             id=record.payload[ID_KEY],
             metadata=record.payload.get(METADATA_KEY, {}),
-            vector=vector,
+            vectors=vectors,
             fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
         )
 
@@ -256,7 +291,7 @@ class LiveCollection:
         shard_info = await self.run(EdgeShard.info)
         return CollectionInfo(
             name=self.name,
-            model=self.model,
+            model_set=self.model_set,
             count=count,
             created_at=self.created_at,
             # Replaced points stay counted in their old indexed segment until the next build.

@@ -26,13 +26,13 @@ from imagesearch.store.base import (
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
-    ModelRecord,
+    ModelSetRecord,
     PointToStore,
     ScoredHit,
     StoredPoint,
     check_collection_name,
 )
-from imagesearch.store.collection import LiveCollection
+from imagesearch.store.collection import LiveCollection, check_model_set
 from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
@@ -75,7 +75,7 @@ class EdgeStore:
         sidecar = read_sidecar(paths)
         self._collections[paths.name] = LiveCollection(
             paths=paths,
-            model=sidecar.model,
+            model_set=sidecar.model_set,
             created_at=sidecar.created_at,
             max_nsfw_score=sidecar.max_nsfw_score,
             settings=self._index,
@@ -92,23 +92,22 @@ class EdgeStore:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
     async def create_collection(
-        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
     ) -> CollectionInfo:
         """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
         check_collection_name(name)
-        if model.dimension <= 0:
-            raise ValueError("model dimension must be positive")
+        check_model_set(model_set)
         async with self._catalog_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             if name in self._collections:
                 raise CollectionExists(f"collection {name!r} already exists")
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model=model, created_at=time.time(), max_nsfw_score=max_nsfw_score)
+            sidecar = Sidecar(model_set=model_set, created_at=time.time(), max_nsfw_score=max_nsfw_score)
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
                 paths=paths,
-                model=model,
+                model_set=model_set,
                 created_at=sidecar.created_at,
                 max_nsfw_score=max_nsfw_score,
                 settings=self._index,
@@ -121,7 +120,7 @@ class EdgeStore:
         if paths.root.exists():
             shutil.rmtree(paths.root)  # a leftover of a create that crashed before its sidecar
         paths.root.mkdir()
-        shard = EdgeShard.create(str(paths.shard), edge_config(sidecar.model, self._index))
+        shard = EdgeShard.create(str(paths.shard), edge_config(sidecar.model_set, self._index))
         write_sidecar(paths, sidecar)
         fsync_dir(self._root)
         return shard
@@ -129,6 +128,14 @@ class EdgeStore:
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
         return await self._collection(name).info()
+
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, from memory."""
+        return self._collection(name).model_set
+
+    async def max_nsfw_score(self, name: str) -> float | None:
+        """The collection's moderation policy, from memory."""
+        return self._collection(name).max_nsfw_score
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -162,11 +169,15 @@ class EdgeStore:
         vector: np.ndarray,
         limit: int,
         min_score: float = 0.0,
+        space: str | None = None,
         flt: Filter | None = None,
         with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
-        return await self._collection(name).search(vector, limit, min_score, flt, with_fingerprint)
+        """The `limit` (1-1000) nearest points in `space` (default: the first) with
+        score >= min_score passing `flt`, best first."""
+        return await self._collection(name).search(
+            vector, limit, min_score, space=space, flt=flt, with_fingerprint=with_fingerprint
+        )
 
     async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         """A page of points with vectors and fingerprints, and the next page's token."""

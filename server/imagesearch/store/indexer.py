@@ -183,4 +183,6 @@ def optimize_shard(shard_dir: Path) -> dict[str, int]:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m imagesearch.store.indexer SHARD_DIR")
+    # A build is background work: on a small machine it must yield the cores to serving.
+    os.nice(10)
     print(json.dumps(optimize_shard(Path(sys.argv[1]))))

@@ -1,7 +1,7 @@
 """On-disk layout of one embedded collection, its sidecar record and crash recovery.
 
     <data_dir>/collections/<name>/
-        collection.json   ModelRecord + created_at; written last on create, removed first on
+        collection.json   ModelSetRecord + created_at; written last on create, removed first on
                           delete, so a directory without it is a half-created or half-deleted
                           collection and is discarded at startup.
         shard/            the live qdrant-edge shard (the only one ever served)
@@ -22,7 +22,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.store.base import ModelRecord
+from imagesearch.store.base import ModelSetRecord
+from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
 
@@ -58,7 +59,7 @@ class CollectionPaths:
 class Sidecar:
     """What a collection records next to its shard."""
 
-    model: ModelRecord
+    model_set: ModelSetRecord
     created_at: float
     max_nsfw_score: float | None = None
 
@@ -67,11 +68,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
     """Write collection.json atomically (temp file, fsync, rename, fsync of the directory)."""
     body = json.dumps(
         {
-            "model": {
-                "name": sidecar.model.name,
-                "version": sidecar.model.version,
-                "dimension": sidecar.model.dimension,
-            },
+            "model_set": model_set_to_dict(sidecar.model_set),
             "created_at": sidecar.created_at,
             "max_nsfw_score": sidecar.max_nsfw_score,
         },
@@ -89,9 +86,8 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
 def read_sidecar(paths: CollectionPaths) -> Sidecar:
     """Read collection.json; raises OSError/ValueError/KeyError when missing or corrupt."""
     raw = json.loads(paths.sidecar.read_text(encoding="utf-8"))
-    model = raw["model"]
     return Sidecar(
-        model=ModelRecord(name=model["name"], version=model["version"], dimension=int(model["dimension"])),
+        model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
         max_nsfw_score=raw.get("max_nsfw_score"),
     )

@@ -1,11 +1,11 @@
 """VectorStore on a Qdrant server (or cluster) through qdrant-client's async gRPC client.
 
-The collection's ModelRecord and creation time live in the collection's own metadata
+The collection's ModelSetRecord and creation time live in the collection's own metadata
 (`metadata=` on create_collection, Qdrant >= 1.16), under one key of ours; collections
 without it belong to someone else on the same server and are invisible to this store.
 The server builds its HNSW index itself, in the background.
 
-Each collection's ModelRecord is cached after first use, so a search or upsert is one
+Each collection's ModelSetRecord is cached after first use, so a search or upsert is one
 round trip; a collection dropped behind our back surfaces as CollectionNotFound through
 the server's NOT_FOUND answer.
 """
@@ -25,7 +25,7 @@ from imagesearch.store.base import (
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
-    ModelRecord,
+    ModelSetRecord,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -37,19 +37,29 @@ from imagesearch.store.collection import (
     NSFW_KEY,
     MAX_SEARCH_LIMIT,
     METADATA_KEY,
+    check_model_set,
     check_point_id,
     check_vector,
+    check_vectors,
     clamp_score,
     payload,
     payload_keys,
     point_uuid,
+    search_space,
 )
 from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
 SEARCH_PARAMS = models.SearchParams(hnsw_ef=128)
+
+
+def _vectors(raw: Any) -> dict[str, np.ndarray]:
+    """A retrieved point's vectors by space; a first-slice collection's unnamed one as ""."""
+    raw = raw if isinstance(raw, dict) else {"": raw}
+    return {name: np.asarray(v, dtype=np.float32) for name, v in raw.items()}
 
 
 def _is_not_found(error: Exception) -> bool:
@@ -77,7 +87,8 @@ class RemoteQdrantStore:
             # check_compatibility would call the REST port, which gRPC-only setups don't expose.
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
-        self._models: dict[str, ModelRecord] = {}
+        self._models: dict[str, ModelSetRecord] = {}
+        self._policies: dict[str, float | None] = {}  # max_nsfw_score, cached beside _models
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
 
@@ -91,23 +102,29 @@ class RemoteQdrantStore:
         except Exception as error:
             if _is_not_found(error):
                 self._models.pop(name, None)
+                self._policies.pop(name, None)
                 self._indexed.pop(name, None)
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
     async def create_collection(
-        self, name: str, model: ModelRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
     ) -> CollectionInfo:
-        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
+        """Create an empty collection, one named vector per space, with its moderation
+        policy; CollectionExists if the name is taken."""
         check_collection_name(name)
+        check_model_set(model_set)
         if await self._client.collection_exists(name):
             raise CollectionExists(f"collection {name!r} already exists")
         await self._client.create_collection(
             collection_name=name,
-            vectors_config=models.VectorParams(size=model.dimension, distance=models.Distance.COSINE),
+            vectors_config={
+                space.name: models.VectorParams(size=space.model.dimension, distance=models.Distance.COSINE)
+                for space in model_set.spaces
+            },
             metadata={
                 METADATA_ROOT: {
-                    "model": {"name": model.name, "version": model.version, "dimension": model.dimension},
+                    "model_set": model_set_to_dict(model_set),
                     "created_at": time.time(),
                     "max_nsfw_score": max_nsfw_score,
                 }
@@ -115,28 +132,28 @@ class RemoteQdrantStore:
         )
         return await self.get_collection(name)
 
-    async def _record(self, name: str) -> tuple[ModelRecord, float, Any]:
-        """The collection's ModelRecord, creation time and Qdrant info; NotFound if not ours."""
+    async def _record(self, name: str) -> tuple[ModelSetRecord, float, Any]:
+        """The collection's ModelSetRecord, creation time and Qdrant info; NotFound if not ours."""
         check_collection_name(name)
         with self._translated(name):
             info = await self._client.get_collection(name)
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(f"collection {name!r} does not exist")
-        model = ours["model"]
-        record = ModelRecord(name=model["name"], version=model["version"], dimension=int(model["dimension"]))
+        record = model_set_from_dict(ours)
         self._models[name] = record
+        self._policies[name] = ours.get("max_nsfw_score")
         return record, float(ours["created_at"]), info
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
-        model, created_at, info = await self._record(name)
+        model_set, created_at, info = await self._record(name)
         policy = (info.config.metadata or {})[METADATA_ROOT].get("max_nsfw_score")
         with self._translated(name):
             count = (await self._client.count(collection_name=name, exact=True)).count
         return CollectionInfo(
             name=name,
-            model=model,
+            model_set=model_set,
             count=count,
             created_at=created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
@@ -158,27 +175,36 @@ class RemoteQdrantStore:
         """Drop a collection and its data; CollectionNotFound if missing."""
         await self._record(name)
         self._models.pop(name, None)
+        self._policies.pop(name, None)
         self._indexed.pop(name, None)
         await self._client.delete_collection(name)
 
-    async def _model(self, name: str) -> ModelRecord:
+    async def model_set(self, name: str) -> ModelSetRecord:
+        """The collection's model set, cached after the first call."""
         check_collection_name(name)
         if name not in self._models:
             await self._record(name)
         return self._models[name]
 
+    async def max_nsfw_score(self, name: str) -> float | None:
+        """The collection's moderation policy, cached after the first call."""
+        check_collection_name(name)
+        if name not in self._policies:
+            await self._record(name)
+        return self._policies[name]
+
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
         if not points:
             return
-        dimension = (await self._model(name)).dimension
+        model_set = await self.model_set(name)
         structs = []
         for point in points:
             check_point_id(point.id)
             structs.append(
                 models.PointStruct(
                     id=point_uuid(point.id),
-                    vector=check_vector(point.vector, dimension),
+                    vector=check_vectors(point.vectors, model_set),
                     payload=payload(point),
                 )
             )
@@ -208,19 +234,22 @@ class RemoteQdrantStore:
         vector: np.ndarray,
         limit: int,
         min_score: float = 0.0,
+        space: str | None = None,
         flt: Filter | None = None,
         with_fingerprint: bool = False,
     ) -> list[ScoredHit]:
-        """The `limit` (1-1000) nearest points with score >= min_score passing `flt`, best first."""
+        """The `limit` (1-1000) nearest points in `space` (default: the first) with
+        score >= min_score passing `flt`, best first."""
         if not 0 < limit <= MAX_SEARCH_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_SEARCH_LIMIT}")
-        dimension = (await self._model(name)).dimension
+        using, dimension = search_space(await self.model_set(name), space)
         await self._ensure_indexes(name, flt)
         with self._translated(name):
             response = await self._client.query_points(
                 collection_name=name,
                 query_filter=to_remote(flt) if flt is not None else None,
                 query=check_vector(vector, dimension),
+                using=using,
                 limit=limit,
                 with_payload=payload_keys(with_fingerprint),
                 score_threshold=min_score if min_score > 0 else None,
@@ -239,7 +268,7 @@ class RemoteQdrantStore:
 
     async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         """A page of points with vectors and fingerprints; `offset` is a Qdrant point id."""
-        await self._model(name)
+        await self.model_set(name)
         with self._translated(name):
             records, next_offset = await self._client.scroll(
                 collection_name=name, offset=offset, limit=limit, with_payload=payload_keys(True), with_vectors=True
@@ -252,13 +281,13 @@ class RemoteQdrantStore:
         return StoredPoint(
             id=record.payload[ID_KEY],
             metadata=record.payload.get(METADATA_KEY, {}),
-            vector=np.asarray(record.vector, dtype=np.float32) if with_vectors else None,
+            vectors=_vectors(record.vector) if with_vectors else None,
             fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
         )
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
-        await self._model(name)
+        await self.model_set(name)
         if not ids:
             return []
         with self._translated(name):
@@ -273,7 +302,7 @@ class RemoteQdrantStore:
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed (racy against concurrent writers)."""
-        await self._model(name)
+        await self.model_set(name)
         uuids = list(dict.fromkeys(point_uuid(i) for i in ids))
         if not uuids:
             return 0
@@ -289,7 +318,7 @@ class RemoteQdrantStore:
 
     async def count(self, name: str) -> int:
         """Number of points in the collection."""
-        await self._model(name)
+        await self.model_set(name)
         with self._translated(name):
             return (await self._client.count(collection_name=name, exact=True)).count
 

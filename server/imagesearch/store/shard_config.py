@@ -13,7 +13,7 @@ from qdrant_edge import (
     SearchParams,
 )
 
-from imagesearch.store.base import ModelRecord
+from imagesearch.store.base import ModelSetRecord
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,19 @@ class IndexSettings:
         return SearchParams(hnsw_ef=self.hnsw_ef)
 
 
-def edge_config(model: ModelRecord, settings: IndexSettings) -> EdgeConfig:
+def edge_config(model_set: ModelSetRecord, settings: IndexSettings) -> EdgeConfig:
     """The configuration a collection's shard is created with; it is persisted in the shard.
+
+    One named cosine vector per space of the model set.
 
     indexing_threshold is 1 KB because the serving process never calls optimize(): the only
     optimize() is the child build (indexer.py), and when it runs it should index everything.
     """
     return EdgeConfig(
-        vectors=EdgeVectorParams(size=model.dimension, distance=Distance.Cosine),
+        vectors={
+            space.name: EdgeVectorParams(size=space.model.dimension, distance=Distance.Cosine)
+            for space in model_set.spaces
+        },
         hnsw_config=HnswIndexConfig(
             m=settings.m,
             ef_construct=settings.ef_construct,

@@ -30,29 +30,45 @@ class EmbeddingModel(_message.Message):
     dimension: int
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
 
+class VectorSpace(_message.Message):
+    __slots__ = ("name", "model", "text_searchable")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SEARCHABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    model: EmbeddingModel
+    text_searchable: bool
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
+
 class Collection(_message.Message):
-    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "max_nsfw_score")
+    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "max_nsfw_score", "model_set", "spaces")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
+    SPACES_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: EmbeddingModel
     count: int
     create_time: _timestamp_pb2.Timestamp
     indexed_count: int
     max_nsfw_score: float
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
+    model_set: str
+    spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "max_nsfw_score")
+    __slots__ = ("name", "max_nsfw_score", "model_set")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_nsfw_score: float
-    def __init__(self, name: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
+    model_set: str
+    def __init__(self, name: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
@@ -131,22 +147,26 @@ class InsertResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., duplicate_of: _Optional[_Union[DuplicateInfo, _Mapping]] = ..., skipped: _Optional[bool] = ..., nsfw_score: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "image", "image_url", "top_k", "min_score", "filter", "max_nsfw_score")
+    __slots__ = ("collection", "image", "image_url", "text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     collection: str
     image: bytes
     image_url: str
+    text: str
     top_k: int
     min_score: float
     filter: Filter
     max_nsfw_score: float
-    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., image_url: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ...) -> None: ...
+    model_set: str
+    def __init__(self, collection: _Optional[str] = ..., image: _Optional[bytes] = ..., image_url: _Optional[str] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ...) -> None: ...
 
 class SearchByIdRequest(_message.Message):
     __slots__ = ("collection", "id", "top_k", "min_score", "include_self", "filter", "max_nsfw_score")

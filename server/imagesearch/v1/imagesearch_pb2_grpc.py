@@ -107,7 +107,7 @@ class ImageSearchServicer:
     """
 
     def CreateCollection(self, request, context):
-        """Creates an empty collection bound to the server's current embedding model.
+        """Creates an empty collection bound to one model set (default "offline") as served now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,7 +151,8 @@ class ImageSearchServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Search(self, request, context):
-        """Finds the images most similar to a query image, streamed best first.
+        """Finds the images most similar to a query image, or best matching a query text,
+        streamed best first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,80 @@
+"""Triton Python-backend model: UTF-8 text in, L2-normalised sentence embedding out.
+
+Tokenises with the model's own tokenizer.json (`tokenizers`, WordPiece for MiniLM) and
+runs the ONNX transformer, whose graph already mean-pools and normalises. Shared by
+every text encoder in this repository whose ONNX graph takes `input_ids` and
+`attention_mask`: the CLIP text tower exported by `imagesearch models export-clip`
+uses the same file (copied into its model folder by the exporter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+from tokenizers import Tokenizer
+
+INPUT_NAME = "TEXT"
+OUTPUT_NAME = "EMBEDDING"
+ONNX_OUTPUT = "embedding"
+
+
+class TritonPythonModel:
+    """One instance owns one tokenizer and one ONNX Runtime session."""
+
+    def initialize(self, args: dict) -> None:
+        """Load tokenizer.json and model.onnx from the version folder."""
+        config = json.loads(args["model_config"])
+        parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        paths = [os.path.join(version_dir, name) for name in ("model.onnx", "tokenizer.json")]
+        for path in paths:
+            if not os.path.exists(path):
+                raise pb_utils.TritonModelException(
+                    f"{path} is missing: run `imagesearch models setup` to export it"
+                )
+        # "{}" alone leaves the text as it is (what CLIP's exporter writes).
+        self._template = parameters["query_template"]
+        self._tokenizer = Tokenizer.from_file(paths[1])
+        self._tokenizer.enable_truncation(int(parameters["max_tokens"]))
+        # Pad to the longest text of each batch; the pad id is the tokenizer's own.
+        self._tokenizer.enable_padding(pad_id=int(parameters["pad_id"]))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(parameters["intra_op_threads"])
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(paths[0], options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def execute(self, requests: list) -> list:
+        """Embed the texts of all requests of the batch in one ONNX run."""
+        texts: list[str] = []
+        counts: list[int] = []
+        for request in requests:
+            items = pb_utils.get_input_tensor_by_name(request, INPUT_NAME).as_numpy().reshape(-1)
+            texts.extend(
+                self._template.format(bytes(item).decode("utf-8", errors="replace")) for item in items
+            )
+            counts.append(len(items))
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        }
+        # BERT-style graphs may also take token_type_ids; CLIP's does not.
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        (embeddings,) = self._session.run([ONNX_OUTPUT], {k: v for k, v in feeds.items() if k in self._inputs})
+        responses, start = [], 0
+        for count in counts:
+            tensor = pb_utils.Tensor(OUTPUT_NAME, embeddings[start:start + count].astype(np.float32))
+            responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
+            start += count
+        return responses
+
+    def finalize(self) -> None:
+        """Release the session before the stub exits."""
+        self._session = None
