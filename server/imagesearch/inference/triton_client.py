@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from tritonclient.grpc.aio import InferenceServerClient, InferInput, InferRequestedOutput
+from tritonclient.grpc.aio import (
+    InferenceServerClient,
+    InferInput,
+    InferRequestedOutput,
+)
 from tritonclient.utils import InferenceServerException
 
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
@@ -27,13 +31,41 @@ class EncoderInfo:
     dimension: int
 
 
-class ImageEncoder:
-    """Client of one Triton model that maps encoded image bytes to unit vectors."""
+class TritonModelClient:
+    """What every client of one Triton model shares: the channel, readiness, closing."""
 
-    def __init__(self, url: str, model: str = "image_embedding", timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, model: str, timeout_s: float = 30.0) -> None:
         self._model = model
         self._timeout_s = timeout_s
         self._client = InferenceServerClient(url)
+
+    async def is_ready(self) -> bool:
+        """True when the server and the model accept requests; never raises."""
+        try:
+            return bool(
+                await self._client.is_server_ready(client_timeout=self._timeout_s)
+                and await self._client.is_model_ready(self._model, client_timeout=self._timeout_s)
+            )
+        except InferenceServerException:
+            return False
+
+    async def close(self) -> None:
+        """Close the gRPC channel."""
+        await self._client.close()
+
+    async def _call(self, awaitable):
+        """Await a tritonclient call, translating its exceptions into ours."""
+        try:
+            return await awaitable
+        except InferenceServerException as exc:
+            raise translate_error(exc) from exc
+
+
+class ImageEncoder(TritonModelClient):
+    """Client of one Triton model that maps encoded image bytes to unit vectors."""
+
+    def __init__(self, url: str, model: str = "image_embedding", timeout_s: float = 30.0) -> None:
+        super().__init__(url, model, timeout_s)
 
     async def info(self, identity: str = "embedding", output: str = OUTPUT_NAME) -> EncoderInfo:
         """Name and version (config.pbtxt parameters `<identity>_model_name` and
@@ -55,18 +87,6 @@ class ImageEncoder:
         tensor.set_data_from_numpy(np.array([[image]], dtype=np.object_))
         return await _infer_single(self._client, self._model, tensor, outputs, self._timeout_s)
 
-    async def is_ready(self) -> bool:
-        """True when the server and the model accept requests; never raises."""
-        try:
-            return bool(
-                await self._client.is_server_ready(client_timeout=self._timeout_s)
-                and await self._client.is_model_ready(
-                    self._model, client_timeout=self._timeout_s
-                )
-            )
-        except InferenceServerException:
-            return False
-
     async def batch_statistics(self) -> dict[int, int]:
         """Batch size -> number of model executions of that size since Triton started."""
         response = await self._call(
@@ -81,25 +101,9 @@ class ImageEncoder:
                 counts[size] = counts.get(size, 0) + int(batch["compute_infer"]["count"])
         return counts
 
-    async def close(self) -> None:
-        """Close the gRPC channel."""
-        await self._client.close()
 
-    async def _call(self, awaitable):
-        """Await a tritonclient call, translating its exceptions into ours."""
-        try:
-            return await awaitable
-        except InferenceServerException as exc:
-            raise translate_error(exc) from exc
-
-
-class TextEncoder:
+class TextEncoder(TritonModelClient):
     """Client of one Triton model that maps UTF-8 text to unit vectors (tokenising inside)."""
-
-    def __init__(self, url: str, model: str, timeout_s: float = 30.0) -> None:
-        self._model = model
-        self._timeout_s = timeout_s
-        self._client = InferenceServerClient(url)
 
     async def info(self, identity: str, output: str = OUTPUT_NAME) -> EncoderInfo:
         """Identity of the model's `output` vectors (see ImageEncoder.info)."""
@@ -110,17 +114,6 @@ class TextEncoder:
         tensor = InferInput(TEXT_INPUT_NAME, [1, 1], "BYTES")
         tensor.set_data_from_numpy(np.array([[text.encode("utf-8")]], dtype=np.object_))
         return (await _infer_single(self._client, self._model, tensor, (output,), self._timeout_s))[output]
-
-    async def is_ready(self) -> bool:
-        """True when the model accepts requests; never raises."""
-        try:
-            return bool(await self._client.is_model_ready(self._model, client_timeout=self._timeout_s))
-        except InferenceServerException:
-            return False
-
-    async def close(self) -> None:
-        """Close the gRPC channel."""
-        await self._client.close()
 
 
 async def _identity(

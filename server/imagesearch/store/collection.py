@@ -71,6 +71,27 @@ def payload(point: PointToStore) -> dict[str, Any]:
     return body
 
 
+def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> ScoredHit:
+    """A search result from a stored payload and the engine's cosine score."""
+    return ScoredHit(
+        id=stored[ID_KEY],
+        score=clamp_score(score),
+        metadata=stored.get(METADATA_KEY, {}),
+        fingerprint=stored.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
+        nsfw_score=stored.get(NSFW_KEY),
+    )
+
+
+def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) -> StoredPoint:
+    """A point read back: its payload, and its vectors and fingerprint when they were read."""
+    return StoredPoint(
+        id=stored[ID_KEY],
+        metadata=stored.get(METADATA_KEY, {}),
+        vectors=vectors,
+        fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
+    )
+
+
 def payload_keys(with_fingerprint: bool) -> list[str]:
     """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
     return [ID_KEY, METADATA_KEY, NSFW_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY, NSFW_KEY]
@@ -231,16 +252,7 @@ class LiveCollection:
             params=self.settings.search_params(),
         )
         hits = await self.run(EdgeShard.query, request)
-        return [
-            ScoredHit(
-                id=hit.payload[ID_KEY],
-                score=clamp_score(hit.score),
-                metadata=hit.payload.get(METADATA_KEY, {}),
-                fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
-                nsfw_score=hit.payload.get(NSFW_KEY),
-            )
-            for hit in hits
-        ]
+        return [scored_hit(hit.payload, hit.score, with_fingerprint) for hit in hits]
 
     async def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         """A page of points with vectors and fingerprints; `offset` is a shard point id."""
@@ -269,12 +281,7 @@ class LiveCollection:
             # Named vectors come back as a dict; a first-slice collection's unnamed one as a list.
             raw = raw if isinstance(raw, dict) else {"": raw}
             vectors = {name: np.asarray(v, dtype=np.float32) for name, v in raw.items()}
-        return StoredPoint(
-            id=record.payload[ID_KEY],
-            metadata=record.payload.get(METADATA_KEY, {}),
-            vectors=vectors,
-            fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
-        )
+        return stored_point(record.payload, vectors)
 
     async def count(self) -> int:
         """Exact number of points."""

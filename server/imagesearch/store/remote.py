@@ -32,20 +32,18 @@ from imagesearch.store.base import (
     check_collection_name,
 )
 from imagesearch.store.collection import (
-    FINGERPRINT_KEY,
     ID_KEY,
-    NSFW_KEY,
     MAX_SEARCH_LIMIT,
-    METADATA_KEY,
     check_model_set,
     check_point_id,
     check_vector,
     check_vectors,
-    clamp_score,
     payload,
     payload_keys,
     point_uuid,
+    scored_hit,
     search_space,
+    stored_point,
 )
 from imagesearch.store.filters import Filter, wanted_indexes
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
@@ -255,16 +253,7 @@ class RemoteQdrantStore:
                 score_threshold=min_score if min_score > 0 else None,
                 search_params=SEARCH_PARAMS,
             )
-        return [
-            ScoredHit(
-                id=hit.payload[ID_KEY],
-                score=clamp_score(hit.score),
-                metadata=hit.payload.get(METADATA_KEY, {}),
-                fingerprint=hit.payload.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
-                nsfw_score=hit.payload.get(NSFW_KEY),
-            )
-            for hit in response.points
-        ]
+        return [scored_hit(hit.payload, hit.score, with_fingerprint) for hit in response.points]
 
     async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         """A page of points with vectors and fingerprints; `offset` is a Qdrant point id."""
@@ -278,12 +267,7 @@ class RemoteQdrantStore:
 
     @staticmethod
     def _stored_point(record: Any, with_vectors: bool) -> StoredPoint:
-        return StoredPoint(
-            id=record.payload[ID_KEY],
-            metadata=record.payload.get(METADATA_KEY, {}),
-            vectors=_vectors(record.vector) if with_vectors else None,
-            fingerprint=record.payload.get(FINGERPRINT_KEY, {}) if with_vectors else None,
-        )
+        return stored_point(record.payload, _vectors(record.vector) if with_vectors else None)
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
