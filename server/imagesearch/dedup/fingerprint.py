@@ -17,11 +17,13 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from imagesearch.dedup.verify import AlignableThumb
 from imagesearch.inference.errors import InvalidImage
 
 HASH_SIZE = 8
@@ -47,6 +49,12 @@ class Fingerprint:
     sha256: str  # hex digest of the encoded bytes
     phash: int  # 64-bit perceptual hash
     thumb: np.ndarray  # THUMB_SIZE x THUMB_SIZE uint8 grey
+
+    @cached_property
+    def alignable(self) -> AlignableThumb:
+        """The thumbnail prepared for alignment, once per fingerprint: an insert aligns
+        its image with several candidates."""
+        return AlignableThumb.of(self.thumb)
 
     def to_payload(self) -> dict[str, Any]:
         """As stored with the point (the hash as 16 hex digits, the thumbnail as PNG)."""

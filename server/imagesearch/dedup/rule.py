@@ -38,7 +38,7 @@ class NearDuplicateRule:
             return 0.0
         if similarity >= self.hash_min_similarity and hamming(a.phash, b.phash) <= self.max_hash_distance:
             return 1.0 - hamming(a.phash, b.phash) / 64
-        return copy_score(a.thumb, b.thumb)
+        return copy_score(a.alignable, b.alignable)
 
     def is_copy(self, a: Fingerprint, b: Fingerprint, similarity: float, threshold: float | None = None) -> bool:
         """Whether the pair is a near-duplicate (at `threshold` instead of min_copy_score if given)."""

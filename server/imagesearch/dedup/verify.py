@@ -11,9 +11,15 @@ mirrored or not; pairs that already fail there stop (most candidates); then +-5 
 the best at 64x64 (steps of 5 %) and +-2.5 % at 128x128 (steps of 2.5 %). Both
 directions are tried, since either image may be the crop of the other. OpenCV releases
 the GIL, so the callers run this in worker threads.
+
+An insert compares its image with several candidates, so each image's scaled levels and
+coarse templates are computed once (`AlignableThumb`) and reused for every pair: the
+coarse search, run for every candidate, is then one `matchTemplate` per window.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -25,24 +31,59 @@ REFINEMENTS = ((64, np.arange(-0.05, 0.051, 0.05)), (128, np.arange(-0.025, 0.02
 MIN_FRACTION = 0.5
 # Below this coarse score a pair is not refined: the refined score is never much higher.
 REFINE_FROM = 0.6
+# A template this flat (grey-level standard deviation) correlates with nothing.
+MIN_TEMPLATE_STD = 1e-3
+
+Window = tuple[bool, float, float]  # mirrored, width fraction, height fraction
 
 
-def _best(small: np.ndarray, big: np.ndarray, xs, ys, flips) -> tuple[float, tuple[bool, float, float]]:
-    size = big.shape[0]
+@dataclass(frozen=True)
+class AlignableThumb:
+    """A grey thumbnail prepared for alignment: its scaled levels (by size) and its
+    non-flat coarse templates, one per window."""
+
+    levels: dict[int, np.ndarray]
+    coarse_templates: tuple[tuple[Window, np.ndarray], ...]
+
+    @classmethod
+    def of(cls, thumb: np.ndarray) -> "AlignableThumb":
+        """Prepare a square uint8 thumbnail (THUMB_SIZE)."""
+        levels = {size: _scaled(thumb, size) for size in {COARSE, *(size for size, _ in REFINEMENTS)}}
+        coarse = levels[COARSE]
+        templates = []
+        for flip in (False, True):
+            for fx in COARSE_FRACTIONS:
+                for fy in COARSE_FRACTIONS:
+                    template = _template(coarse, (flip, fx, fy))
+                    if template is not None:
+                        templates.append(((flip, float(fx), float(fy)), template))
+        return cls(levels=levels, coarse_templates=tuple(templates))
+
+
+def _template(image: np.ndarray, window: Window) -> np.ndarray | None:
+    """`image` mirrored if asked and scaled to the window's share of its own size; None
+    when that is empty or flat."""
+    flip, fx, fy = window
+    size = image.shape[0]
+    w, h = int(round(size * fx)), int(round(size * fy))
+    if not (0 < w <= size and 0 < h <= size):
+        return None
+    template = cv2.resize(image[:, ::-1] if flip else image, (w, h), interpolation=cv2.INTER_AREA)
+    if cv2.meanStdDev(template)[1][0, 0] < MIN_TEMPLATE_STD:
+        return None
+    return template
+
+
+def _match(big: np.ndarray, template: np.ndarray) -> float:
+    return float(cv2.minMaxLoc(cv2.matchTemplate(big, template, cv2.TM_CCOEFF_NORMED))[1])
+
+
+def _best(candidates, big: np.ndarray) -> tuple[float, Window]:
     best = (-1.0, (False, 1.0, 1.0))
-    for flip in flips:
-        query = small[:, ::-1] if flip else small
-        for fx in xs:
-            for fy in ys:
-                w, h = int(round(size * fx)), int(round(size * fy))
-                if not (0 < w <= size and 0 < h <= size):
-                    continue
-                template = cv2.resize(query, (w, h), interpolation=cv2.INTER_AREA)
-                if template.std() < 1e-3:
-                    continue  # a flat template correlates with nothing
-                score = float(cv2.matchTemplate(big, template, cv2.TM_CCOEFF_NORMED).max())
-                if score > best[0]:
-                    best = (score, (flip, fx, fy))
+    for window, template in candidates:
+        score = _match(big, template)
+        if score > best[0]:
+            best = (score, window)
     return best
 
 
@@ -52,20 +93,23 @@ def _scaled(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def _contained(small: np.ndarray, big: np.ndarray) -> float:
-    """How well `small` (full frame) matches a crop window of `big`, both THUMB_SIZE squares."""
-    score, (flip, fx, fy) = _best(
-        _scaled(small, COARSE), _scaled(big, COARSE), COARSE_FRACTIONS, COARSE_FRACTIONS, (False, True)
-    )
+def _contained(small: AlignableThumb, big: AlignableThumb) -> float:
+    """How well `small` (full frame) matches a crop window of `big`."""
+    score, (flip, fx, fy) = _best(small.coarse_templates, big.levels[COARSE])
     if score < REFINE_FROM:
         return score
     for size, steps in REFINEMENTS:
-        xs = np.clip(fx + steps, MIN_FRACTION, 1.0)
-        ys = np.clip(fy + steps, MIN_FRACTION, 1.0)
-        score, (flip, fx, fy) = _best(_scaled(small, size), _scaled(big, size), xs, ys, (flip,))
+        windows = [
+            (flip, float(x), float(y))
+            for x in np.clip(fx + steps, MIN_FRACTION, 1.0)
+            for y in np.clip(fy + steps, MIN_FRACTION, 1.0)
+        ]
+        query = small.levels[size]
+        candidates = [(w, t) for w in windows if (t := _template(query, w)) is not None]
+        score, (flip, fx, fy) = _best(candidates, big.levels[size])
     return score
 
 
-def copy_score(a: np.ndarray, b: np.ndarray) -> float:
+def copy_score(a: AlignableThumb, b: AlignableThumb) -> float:
     """0..1 (clamped): how surely one thumbnail is an edited copy of the other."""
     return max(0.0, min(1.0, max(_contained(a, b), _contained(b, a))))
