@@ -87,6 +87,18 @@ def test_exact_duplicate_policies(client: ImageSearchClient, dup_collection: str
     client.delete(dup_collection, ["again-allow"])
 
 
+def test_ignore_policy_stores_without_looking_but_keeps_fingerprints(client: ImageSearchClient) -> None:
+    name = "dup-ignore"
+    client.create_collection(name)
+    same = corel_path(207).read_bytes()
+    first = client.insert_outcome(name, InsertItem(image=same, id="a", duplicate_policy="ignore"))
+    second = client.insert_outcome(name, InsertItem(image=same, id="b", duplicate_policy="ignore"))
+    assert first.ok and second.ok and not second.duplicate_of and not second.skipped
+    assert client.count(name) == 2
+    # The audit still finds them: fingerprints were stored.
+    assert [g.ids for g in client.find_duplicates(name)] == [["a", "b"]]
+
+
 def test_near_duplicate_policies(client: ImageSearchClient, dup_collection: str) -> None:
     copy = jpeg(507, quality=30, mirror=True)
     outcome = client.insert_outcome(dup_collection, InsertItem(image=copy, id="mirror", duplicate_policy="skip"))

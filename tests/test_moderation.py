@@ -59,6 +59,25 @@ def test_collection_policy_refuses_unsafe_inserts(client: ImageSearchClient) -> 
     assert client.create_collection("unmoderated").max_nsfw_score is None
 
 
+def test_collection_that_skips_nsfw_scoring(client: ImageSearchClient) -> None:
+    name = "unscored"
+    info = client.create_collection(name, skip_nsfw_scoring=True)
+    assert info.skip_nsfw_scoring and info.max_nsfw_score is None
+    assert client.get_collection(name).skip_nsfw_scoring
+    assert not client.get_collection(COLLECTION).skip_nsfw_scoring
+    image = corel_path(7).read_bytes()
+    outcome = client.insert_outcome(name, InsertItem(image=image, id="u7"))
+    assert outcome.ok and outcome.nsfw_score is None
+    hits = client.search(name, image, top_k=1)
+    assert hits[0].id == "u7" and hits[0].nsfw_score is None
+    err = expect_error(grpc.StatusCode.FAILED_PRECONDITION, client.search, name, image, max_nsfw_score=0.5)
+    assert "skip_nsfw_scoring" in err.details()
+    err = expect_error(
+        grpc.StatusCode.INVALID_ARGUMENT, client.create_collection, "both", max_nsfw_score=0.5, skip_nsfw_scoring=True
+    )
+    assert "skip_nsfw_scoring" in err.details()
+
+
 def test_bad_moderation_requests(client: ImageSearchClient, scores: dict[str, float]) -> None:
     err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.moderate)
     assert "empty" in err.details()

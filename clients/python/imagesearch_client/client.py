@@ -104,10 +104,15 @@ class ImageSearchClient:
                 raise TimeoutError(f"server not SERVING after {timeout:.0f} s")
             time.sleep(0.5)
 
-    def create_collection(self, name: str, model_set: str = "", max_nsfw_score: float | None = None) -> Collection:
+    def create_collection(
+        self, name: str, model_set: str = "", max_nsfw_score: float | None = None, skip_nsfw_scoring: bool = False
+    ) -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default); with
-        max_nsfw_score, inserts scoring above it are refused."""
-        request = pb.CreateCollectionRequest(name=name, model_set=model_set, max_nsfw_score=max_nsfw_score)
+        max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
+        are not scored (faster)."""
+        request = pb.CreateCollectionRequest(
+            name=name, model_set=model_set, max_nsfw_score=max_nsfw_score, skip_nsfw_scoring=skip_nsfw_scoring
+        )
         return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
     def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
@@ -209,11 +214,14 @@ class AsyncImageSearchClient:
         await self._channel.close()
 
     async def create_collection(
-        self, name: str, model_set: str = "", max_nsfw_score: float | None = None
+        self, name: str, model_set: str = "", max_nsfw_score: float | None = None, skip_nsfw_scoring: bool = False
     ) -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default); with
-        max_nsfw_score, inserts scoring above it are refused."""
-        request = pb.CreateCollectionRequest(name=name, model_set=model_set, max_nsfw_score=max_nsfw_score)
+        max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
+        are not scored (faster)."""
+        request = pb.CreateCollectionRequest(
+            name=name, model_set=model_set, max_nsfw_score=max_nsfw_score, skip_nsfw_scoring=skip_nsfw_scoring
+        )
         return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
 
     async def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:

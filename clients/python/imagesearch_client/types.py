@@ -24,6 +24,7 @@ class Collection:
     # Space name -> (model name, version, dimension, text-searchable).
     spaces: dict[str, tuple[str, str, int, bool]] = field(default_factory=dict)
     max_nsfw_score: float | None = None  # moderation policy; None: inserts are not refused
+    skip_nsfw_scoring: bool = False  # inserts are not scored (and have no nsfw_score)
 
     @classmethod
     def from_proto(cls, msg: pb.Collection) -> "Collection":
@@ -33,7 +34,7 @@ class Collection:
         policy = msg.max_nsfw_score if msg.HasField("max_nsfw_score") else None
         return cls(
             msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count,
-            msg.model_set, spaces, policy,
+            msg.model_set, spaces, policy, msg.skip_nsfw_scoring,
         )
 
 
@@ -106,7 +107,7 @@ class InsertOutcome:
     duplicate_exact: bool = False
     duplicate_score: float = 0.0
     skipped: bool = False
-    nsfw_score: float = 0.0
+    nsfw_score: float | None = None  # None where the collection skips NSFW scoring
 
     @property
     def ok(self) -> bool:
@@ -117,7 +118,7 @@ class InsertOutcome:
         dup = msg.duplicate_of
         return cls(
             msg.index, msg.id, msg.error.code, msg.error.message, dup.id, dup.exact, dup.score, msg.skipped,
-            msg.nsfw_score,
+            msg.nsfw_score if msg.HasField("nsfw_score") else None,
         )
 
 

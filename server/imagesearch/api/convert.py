@@ -43,7 +43,8 @@ def collection(info: CollectionInfo) -> pb.Collection:
         count=info.count,
         create_time=created,
         indexed_count=info.indexed_count,
-        max_nsfw_score=info.max_nsfw_score,
+        max_nsfw_score=info.moderation.max_score,
+        skip_nsfw_scoring=not info.moderation.scoring,
         model_set=info.model_set.name,
         spaces=vector_spaces(info.model_set),
     )

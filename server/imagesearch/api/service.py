@@ -62,7 +62,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
         name = validation.collection_name(request.name, "name")
         set_name = validation.model_set_name(request.model_set or self._default_model_set, MODEL_SETS)
-        policy = validation.unit_interval(request, "max_nsfw_score") if request.HasField("max_nsfw_score") else None
+        moderation = validation.moderation(request)
         served = self._model_sets.get(set_name)
         if served is None:
             raise ApiError(
@@ -71,7 +71,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
                 f"{', '.join(sorted(self._model_sets))}): run `{MODEL_SETS[set_name].setup_hint}` "
                 "and restart the server",
             )
-        return convert.collection(await self._store.create_collection(name, served.record, policy))
+        return convert.collection(await self._store.create_collection(name, served.record, moderation))
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
@@ -143,21 +143,25 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
                 raise validation.invalid("image_url", "set image or image_url, not both")
             policy = validation.duplicate_policy(request.duplicate_policy)
             served = await self._served_set_of(name)
-            max_nsfw_score = await self._store.max_nsfw_score(name)
+            moderation = await self._store.moderation(name)
             image = await self._image(request.image, request.image_url)
             # Embeddings and NSFW score (Triton models) and the fingerprint (a worker
             # thread) are independent: all three run at once.
             vectors, nsfw_score, fp = await asyncio.gather(
-                served.embed_image(image), self._nsfw.score(image), asyncio.to_thread(fingerprint, image)
+                served.embed_image(image),
+                self._nsfw.score(image) if moderation.scoring else _no_score(),
+                asyncio.to_thread(fingerprint, image),
             )
-            if max_nsfw_score is not None and nsfw_score > max_nsfw_score:
+            if moderation.max_score is not None and nsfw_score > moderation.max_score:
                 raise ApiError(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"the image's NSFW score is {nsfw_score:.3f}; collection {name!r} refuses images scoring above "
-                    f"{max_nsfw_score:g} (its max_nsfw_score, set at creation)",
+                    f"{moderation.max_score:g} (its max_nsfw_score, set at creation)",
                 )
-            space = served.spec.image_query_space
-            duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
+            duplicate = None
+            if policy != pb.DUPLICATE_POLICY_IGNORE:
+                space = served.spec.image_query_space
+                duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
             if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
                 return pb.InsertResult(
                     index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
@@ -187,7 +191,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
     async def Search(self, request: pb.SearchRequest, context) -> AsyncIterator[pb.SearchHit]:
         name = validation.collection_name(request.collection)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        flt = _with_nsfw_cap(filters.request_filter(request), request)
+        flt = await self._request_filter(name, request)
         query = request.WhichOneof("query")
         if query is None:
             raise validation.invalid("image", "the request carries no query: set image, image_url or text")
@@ -234,7 +238,7 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         name = validation.collection_name(request.collection)
         item_id = validation.item_id(request.id)
         limit, threshold = validation.top_k(request), validation.min_score(request)
-        flt = _with_nsfw_cap(filters.request_filter(request), request)
+        flt = await self._request_filter(name, request)
         space = (await self._served_set_of(name)).spec.image_query_space
         found = await self._store.get(name, [item_id], with_vectors=True)
         if not found or not found[0].vectors or space not in found[0].vectors:
@@ -297,6 +301,24 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             return validation.image_bytes(await self._fetcher.fetch(url), self._limits.max_image_pixels, "image_url")
         return validation.image_bytes(data, self._limits.max_image_pixels)
 
+    async def _request_filter(self, name: str, request) -> store_filters.Filter | None:
+        """The search request's filter, narrowed to items scoring at most its
+        max_nsfw_score (if set); FAILED_PRECONDITION where the collection keeps no scores.
+
+        Items without a score (stored before scores were kept) do not pass a cap.
+        """
+        flt = filters.request_filter(request)
+        if not request.HasField("max_nsfw_score"):
+            return flt
+        cap = store_filters.Range(store_filters.NSFW_FIELD, lte=validation.unit_interval(request, "max_nsfw_score"))
+        if not (await self._store.moderation(name)).scoring:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection {name!r} was created with skip_nsfw_scoring, so its items have no NSFW score to "
+                "cap: search without max_nsfw_score, or re-index into a collection that scores",
+            )
+        return store_filters.Filter(must=(cap,) if flt is None else (flt, cap))
+
     async def _served_set_of(self, name: str, expected_set: str = "") -> ServedModelSet:
         """The served model set that made the collection's vectors, at the same versions.
 
@@ -348,12 +370,6 @@ def _duplicate_message(collection: str, duplicate: Duplicate) -> str:
     )
 
 
-def _with_nsfw_cap(flt: store_filters.Filter | None, request) -> store_filters.Filter | None:
-    """The request's filter, narrowed to items scoring at most its max_nsfw_score (if set).
-
-    Items without a score (stored before scores were kept) do not pass a cap.
-    """
-    if not request.HasField("max_nsfw_score"):
-        return flt
-    cap = store_filters.Range(store_filters.NSFW_FIELD, lte=validation.unit_interval(request, "max_nsfw_score"))
-    return store_filters.Filter(must=(cap,) if flt is None else (flt, cap))
+async def _no_score() -> None:
+    """Stands in for the NSFW model where a collection skips scoring."""
+    return None

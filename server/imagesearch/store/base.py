@@ -75,6 +75,32 @@ class ModelSetRecord:
 
 
 @dataclass(frozen=True)
+class Moderation:
+    """A collection's NSFW policy, fixed at creation.
+
+    scoring: run the NSFW model on every insert and store the score (it costs about three
+        times the image encoder's CPU; catalogs of trusted images can turn it off).
+    max_score: refuse inserts scoring above this (None: accept all); needs scoring.
+    """
+
+    scoring: bool = True
+    max_score: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_score is not None and not self.scoring:
+            raise ValueError("a maximum NSFW score needs NSFW scoring")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As recorded with the collection (JSON)."""
+        return {"nsfw_scoring": self.scoring, "max_nsfw_score": self.max_score}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "Moderation":
+        """Inverse of to_dict; collections recorded before scoring could be turned off scored."""
+        return cls(scoring=bool(raw.get("nsfw_scoring", True)), max_score=raw.get("max_nsfw_score"))
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """What a store knows about one collection."""
 
@@ -83,7 +109,7 @@ class CollectionInfo:
     count: int
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
-    max_nsfw_score: float | None = None  # moderation policy: inserts scoring above are refused
+    moderation: Moderation = Moderation()
 
     @property
     def model(self) -> ModelRecord:
@@ -131,7 +157,7 @@ class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space and its
         moderation policy; CollectionExists if the name is taken."""
@@ -142,8 +168,8 @@ class VectorStore(Protocol):
     async def model_set(self, name: str) -> ModelSetRecord:
         """The collection's model set, without counting its points (cheap: per request)."""
 
-    async def max_nsfw_score(self, name: str) -> float | None:
-        """The collection's moderation policy (None: accept all), cheap like model_set."""
+    async def moderation(self, name: str) -> Moderation:
+        """The collection's moderation policy, cheap like model_set."""
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""

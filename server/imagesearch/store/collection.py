@@ -36,6 +36,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
+    Moderation,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -158,7 +159,7 @@ class LiveCollection:
     created_at: float
     settings: IndexSettings
     shard: EdgeShard
-    max_nsfw_score: float | None = None
+    moderation: Moderation = Moderation()
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
@@ -303,7 +304,7 @@ class LiveCollection:
             created_at=self.created_at,
             # Replaced points stay counted in their old indexed segment until the next build.
             indexed_count=min(shard_info.indexed_vectors_count, count),
-            max_nsfw_score=self.max_nsfw_score,
+            moderation=self.moderation,
         )
 
     async def close(self) -> None:

@@ -27,6 +27,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
+    Moderation,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -77,7 +78,7 @@ class EdgeStore:
             paths=paths,
             model_set=sidecar.model_set,
             created_at=sidecar.created_at,
-            max_nsfw_score=sidecar.max_nsfw_score,
+            moderation=sidecar.moderation,
             settings=self._index,
             shard=EdgeShard.load(str(paths.shard)),
         )
@@ -92,7 +93,7 @@ class EdgeStore:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
     ) -> CollectionInfo:
         """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
         check_collection_name(name)
@@ -103,13 +104,13 @@ class EdgeStore:
             if name in self._collections:
                 raise CollectionExists(f"collection {name!r} already exists")
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model_set=model_set, created_at=time.time(), max_nsfw_score=max_nsfw_score)
+            sidecar = Sidecar(model_set=model_set, created_at=time.time(), moderation=moderation)
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
                 paths=paths,
                 model_set=model_set,
                 created_at=sidecar.created_at,
-                max_nsfw_score=max_nsfw_score,
+                moderation=moderation,
                 settings=self._index,
                 shard=shard,
             )
@@ -133,9 +134,9 @@ class EdgeStore:
         """The collection's model set, from memory."""
         return self._collection(name).model_set
 
-    async def max_nsfw_score(self, name: str) -> float | None:
+    async def moderation(self, name: str) -> Moderation:
         """The collection's moderation policy, from memory."""
-        return self._collection(name).max_nsfw_score
+        return self._collection(name).moderation
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""

@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.store.base import ModelSetRecord
+from imagesearch.store.base import ModelSetRecord, Moderation
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
@@ -61,7 +61,7 @@ class Sidecar:
 
     model_set: ModelSetRecord
     created_at: float
-    max_nsfw_score: float | None = None
+    moderation: Moderation = Moderation()
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -70,7 +70,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
         {
             "model_set": model_set_to_dict(sidecar.model_set),
             "created_at": sidecar.created_at,
-            "max_nsfw_score": sidecar.max_nsfw_score,
+            **sidecar.moderation.to_dict(),
         },
         indent=2,
     )
@@ -89,7 +89,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
     return Sidecar(
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
-        max_nsfw_score=raw.get("max_nsfw_score"),
+        moderation=Moderation.from_dict(raw),
     )
 
 

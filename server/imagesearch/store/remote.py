@@ -26,6 +26,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
+    Moderation,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -86,7 +87,7 @@ class RemoteQdrantStore:
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
         self._models: dict[str, ModelSetRecord] = {}
-        self._policies: dict[str, float | None] = {}  # max_nsfw_score, cached beside _models
+        self._policies: dict[str, Moderation] = {}  # cached beside _models
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
 
@@ -106,7 +107,7 @@ class RemoteQdrantStore:
             raise
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, max_nsfw_score: float | None = None
+        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
         policy; CollectionExists if the name is taken."""
@@ -124,7 +125,7 @@ class RemoteQdrantStore:
                 METADATA_ROOT: {
                     "model_set": model_set_to_dict(model_set),
                     "created_at": time.time(),
-                    "max_nsfw_score": max_nsfw_score,
+                    **moderation.to_dict(),
                 }
             },
         )
@@ -140,13 +141,12 @@ class RemoteQdrantStore:
             raise CollectionNotFound(f"collection {name!r} does not exist")
         record = model_set_from_dict(ours)
         self._models[name] = record
-        self._policies[name] = ours.get("max_nsfw_score")
+        self._policies[name] = Moderation.from_dict(ours)
         return record, float(ours["created_at"]), info
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
         model_set, created_at, info = await self._record(name)
-        policy = (info.config.metadata or {})[METADATA_ROOT].get("max_nsfw_score")
         with self._translated(name):
             count = (await self._client.count(collection_name=name, exact=True)).count
         return CollectionInfo(
@@ -155,7 +155,7 @@ class RemoteQdrantStore:
             count=count,
             created_at=created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
-            max_nsfw_score=policy,
+            moderation=self._policies[name],
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -184,7 +184,7 @@ class RemoteQdrantStore:
             await self._record(name)
         return self._models[name]
 
-    async def max_nsfw_score(self, name: str) -> float | None:
+    async def moderation(self, name: str) -> Moderation:
         """The collection's moderation policy, cached after the first call."""
         check_collection_name(name)
         if name not in self._policies:

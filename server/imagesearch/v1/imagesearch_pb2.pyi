@@ -16,9 +16,11 @@ class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DUPLICATE_POLICY_ALLOW: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_SKIP: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_REJECT: _ClassVar[DuplicatePolicy]
+    DUPLICATE_POLICY_IGNORE: _ClassVar[DuplicatePolicy]
 DUPLICATE_POLICY_ALLOW: DuplicatePolicy
 DUPLICATE_POLICY_SKIP: DuplicatePolicy
 DUPLICATE_POLICY_REJECT: DuplicatePolicy
+DUPLICATE_POLICY_IGNORE: DuplicatePolicy
 
 class EmbeddingModel(_message.Message):
     __slots__ = ("name", "version", "dimension")
@@ -41,13 +43,14 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "max_nsfw_score", "model_set", "spaces")
+    __slots__ = ("name", "model", "count", "create_time", "indexed_count", "max_nsfw_score", "skip_nsfw_scoring", "model_set", "spaces")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_NSFW_SCORING_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -56,19 +59,22 @@ class Collection(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     indexed_count: int
     max_nsfw_score: float
+    skip_nsfw_scoring: bool
     model_set: str
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., indexed_count: _Optional[int] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "max_nsfw_score", "model_set")
+    __slots__ = ("name", "max_nsfw_score", "skip_nsfw_scoring", "model_set")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_NSFW_SCORING_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_nsfw_score: float
+    skip_nsfw_scoring: bool
     model_set: str
-    def __init__(self, name: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., model_set: _Optional[str] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
