@@ -25,7 +25,7 @@ from bench.common import (
     process_tree,
 )
 from bench.encoder import MODEL_DIR, InProcessEncoder
-from bench.ingest import server_ingest
+from bench.ingest import EMBED_ONLY, server_ingest
 from bench.query import concurrent_clients
 from bench.triton import inference_stats, stats_delta, without_dynamic_batching
 from imagesearch.inference.nsfw import NSFW_MODEL
@@ -102,7 +102,7 @@ async def _run(p: dict[str, int]) -> Outcome:
         try:
             for variant, repository in repositories.items():
                 pairs[variant] = await _start_pair(repository, Path(tmp) / variant)
-                await server_ingest(pairs[variant][1].address, COLLECTION, images)
+                await server_ingest(pairs[variant][1].address, COLLECTION, images, EMBED_ONLY)
             for _ in range(p["rounds"]):
                 for variant, (triton, server) in pairs.items():
                     rounds[variant].append(await _round(triton, server, images, p["queries_per_client"]))

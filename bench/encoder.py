@@ -56,9 +56,8 @@ class InProcessEncoder:
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.add_session_config_entry(
-            "session.intra_op.allow_spinning", parameters.get("allow_spinning", "1")
-        )
+        # model.py turns spinning off (it would steal the cores the API server shares).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # A fresh checkout (CI) has no ONNX file yet: export it as the server would at start.
         ensure_model_repository(MODEL_DIR.parent)
         onnx_path = VERSION_DIR / "model.onnx"
