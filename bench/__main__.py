@@ -48,7 +48,7 @@ def run_store(args: argparse.Namespace) -> list[Outcome]:
     from bench.store_scaling import run
 
     sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")]
-    return run(sizes, query_count=50 if args.quick else 200)
+    return run(sizes, query_count=50 if args.quick else 200, quantizations=args.quantization.split(","))
 
 
 SUITES: dict[str, Callable[[argparse.Namespace], list[Outcome]]] = {
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", choices=["all", "report", *SUITES])
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
     parser.add_argument("--sizes", help=f"store sizes, e.g. 10k,100k,1m (default {FULL_SIZES}; quick {QUICK_SIZES})")
+    parser.add_argument(
+        "--quantization", default="none",
+        help="store suite: quantizations to measure, comma-separated from none,int8 (default %(default)s)",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON files go")
     parser.add_argument("--docs", type=Path, default=None,
                         help=f"rewrite this report from the JSON files (default for a full `all` and for `report`: {DOCS_PATH})")

@@ -1,9 +1,9 @@
 """Benchmark 4 (and 5): the embedded vector store at 10k, 100k, 1M... synthetic points.
 
 Everything except the keyword filter goes through EdgeStore, the class the server uses
-(upsert, search, build_index in a child process). EdgeStore has no filters yet, so the
-filter part goes to qdrant-edge's EdgeShard on the same shard files while the store has
-them closed: a keyword payload index on the tag is created right after the collection
+(upsert, search, build_index in a child process). The filter part goes to qdrant-edge's
+EdgeShard on the same shard files while the store has them closed, so that the payload
+index exists before the first point: a keyword payload index on the tag is created right after the collection
 (before any point, as a filter-aware store would, because the HNSW build adds per-value
 graph links only for fields indexed by then; indexed afterwards, a 10 % filter found 5 %
 of the true neighbours at 100k), and the filtered queries run after the store is closed.
@@ -115,11 +115,11 @@ def add_keyword_index(shard_dir: Path) -> None:
         shard.close()
 
 
-def filtered_queries(shard_dir: Path, vectors: np.ndarray, queries: np.ndarray, hnsw_ef: int) -> dict[str, Any]:
-    """Keyword-filtered search on the built shard, with a payload index on the tag.
-
-    Run on EdgeShard directly because EdgeStore has no filter support yet (see module
-    docstring). The shard is the one the store just built and closed.
+def filtered_queries(
+    shard_dir: Path, vectors: np.ndarray, queries: np.ndarray, params: SearchParams
+) -> dict[str, Any]:
+    """Keyword-filtered search on the built shard, with a payload index on the tag, with
+    the store's search parameters. The shard is the one the store just built and closed.
     """
     shard = EdgeShard.load(str(shard_dir))
     try:
@@ -133,7 +133,7 @@ def filtered_queries(shard_dir: Path, vectors: np.ndarray, queries: np.ndarray, 
                 query=Query.Nearest(query.tolist(), using=SPACE),
                 with_payload=True,
                 filter=request_filter,
-                params=SearchParams(hnsw_ef=hnsw_ef),
+                params=params,
             )
             started = time.perf_counter()
             hits = shard.query(request)
@@ -147,13 +147,13 @@ def filtered_queries(shard_dir: Path, vectors: np.ndarray, queries: np.ndarray, 
     }
 
 
-async def measure_size(count: int, query_count: int, work_dir: Path) -> dict[str, Any]:
-    """Every figure of benchmark 4 (and 5) for one collection size."""
-    print(f"store scaling: {count:,} points, generating vectors", flush=True)
+async def measure_size(count: int, query_count: int, work_dir: Path, quantization: str = "none") -> dict[str, Any]:
+    """Every figure of benchmark 4 (and 5) for one collection size and quantization."""
+    print(f"store scaling: {count:,} points, quantization {quantization}, generating vectors", flush=True)
     vectors = synthetic_vectors(count, seed=1)
     queries = synthetic_vectors(query_count, seed=2)
     truth = exact_top_k(vectors, queries)
-    settings = IndexSettings(threshold=0)  # no automatic build: the benchmark times its own
+    settings = IndexSettings(threshold=0, quantization=quantization)  # no automatic build: timed here
     shard_dir = CollectionPaths(work_dir / "collections" / COLLECTION).shard
     rss_before = rss_bytes(os.getpid())
     store = EdgeStore(work_dir, settings)
@@ -185,12 +185,13 @@ async def measure_size(count: int, query_count: int, work_dir: Path) -> dict[str
         await store.close()
     return {
         "points": count,
+        "quantization": quantization,
         "indexed_points": info.indexed_count,
         "upsert_points_per_s": round(upsert_rate, 1),
         "build_s": contention["build_s"],
         "exact_unindexed": {**contention["idle"], "recall_at_10": round(unindexed_recall, 4)},
         "hnsw": {**indexed, "recall_at_10": round(indexed_recall, 4), "hnsw_ef": settings.hnsw_ef},
-        "hnsw_filtered": filtered_queries(shard_dir, vectors, queries, settings.hnsw_ef),
+        "hnsw_filtered": filtered_queries(shard_dir, vectors, queries, settings.search_params()),
         "during_build": contention,
         "store_rss_mib": round(rss_store / 2**20, 1),
         "raw_vectors_mib": round(vectors.nbytes / 2**20, 1),
@@ -198,15 +199,17 @@ async def measure_size(count: int, query_count: int, work_dir: Path) -> dict[str
     }
 
 
-def run(sizes: Sequence[int], query_count: int) -> list[Outcome]:
-    """Measure every size; one outcome for benchmark 4 and one for benchmark 5."""
+def run(sizes: Sequence[int], query_count: int, quantizations: Sequence[str] = ("none",)) -> list[Outcome]:
+    """Measure every size with every quantization; one outcome for benchmark 4 and one for
+    benchmark 5."""
     per_size = []
-    for count in sizes:
-        with tempfile.TemporaryDirectory(prefix=f"bench-store-{count}-") as tmp:
-            per_size.append(asyncio.run(measure_size(count, query_count, Path(tmp))))
+    for quantization in quantizations:
+        for count in sizes:
+            with tempfile.TemporaryDirectory(prefix=f"bench-store-{count}-") as tmp:
+                per_size.append(asyncio.run(measure_size(count, query_count, Path(tmp), quantization)))
     scaling_rows = [
         [
-            f"{r['points']:,}", f"{r['upsert_points_per_s']:,.0f}", r["build_s"],
+            f"{r['points']:,}", r["quantization"], f"{r['upsert_points_per_s']:,.0f}", r["build_s"],
             r["exact_unindexed"]["p50_ms"], r["exact_unindexed"]["p99_ms"],
             r["hnsw"]["p50_ms"], r["hnsw"]["p99_ms"], r["hnsw"]["recall_at_10"],
             r["hnsw_filtered"]["latency"]["p50_ms"], r["hnsw_filtered"]["latency"]["p99_ms"],
@@ -216,14 +219,14 @@ def run(sizes: Sequence[int], query_count: int) -> list[Outcome]:
         for r in per_size
     ]
     scaling = format_table(
-        ["points", "upsert/s", "index build s", "exact p50 ms", "exact p99 ms", "HNSW p50 ms",
+        ["points", "quantization", "upsert/s", "index build s", "exact p50 ms", "exact p99 ms", "HNSW p50 ms",
          "HNSW p99 ms", "recall@10", "filtered p50 ms", "filtered p99 ms", "filtered recall@10",
          "store RSS MiB", "raw vectors MiB", "disk MiB"],
         scaling_rows,
     )
     contention_rows = [
         [
-            f"{r['points']:,}", r["during_build"]["idle"]["p50_ms"], r["during_build"]["idle"]["p99_ms"],
+            f"{r['points']:,}", r["quantization"], r["during_build"]["idle"]["p50_ms"], r["during_build"]["idle"]["p99_ms"],
             r["during_build"]["during_build"]["p50_ms"], r["during_build"]["during_build"]["p99_ms"],
             r["during_build"]["during_build_max_ms"], r["during_build"]["share_over_2x_idle_p99"],
             r["during_build"]["during_build"]["n"], r["during_build"]["p99_ratio"],
@@ -231,25 +234,26 @@ def run(sizes: Sequence[int], query_count: int) -> list[Outcome]:
         for r in per_size
     ]
     contention = format_table(
-        ["points", "idle p50 ms", "idle p99 ms", "during build p50 ms", "during build p99 ms",
+        ["points", "quantization", "idle p50 ms", "idle p99 ms", "during build p50 ms", "during build p99 ms",
          "during build max ms", "share > 2x idle p99", "queries during build", "p99 ratio"],
         contention_rows,
     )
-    largest = per_size[-1]
-    params = {"sizes": list(sizes), "queries": query_count, "dimension": DIMENSION, "top_k": TOP_K}
-    scaling_goals = [
-        goal(f"HNSW p50 ms at {largest['points']:,} points (issue: at 1M)", largest["hnsw"]["p50_ms"], 20.0, False),
-        goal(f"recall@10 at {largest['points']:,} points", largest["hnsw"]["recall_at_10"], 0.95, True),
-    ]
-    contention_goals = [
-        goal(
-            f"p99 during build / idle at {largest['points']:,} points",
-            largest["during_build"]["p99_ratio"], 2.0, False,
-        ),
-    ]
+    largest = [r for r in per_size if r["points"] == max(sizes)]
+    params = {
+        "sizes": list(sizes), "quantizations": list(quantizations), "queries": query_count,
+        "dimension": DIMENSION, "top_k": TOP_K,
+    }
+    scaling_goals, contention_goals = [], []
+    for r in largest:
+        at = f"at {r['points']:,} points, quantization {r['quantization']}"
+        scaling_goals += [
+            goal(f"HNSW p50 ms {at} (issue: at 1M)", r["hnsw"]["p50_ms"], 20.0, False),
+            goal(f"recall@10 {at}", r["hnsw"]["recall_at_10"], 0.95, True),
+        ]
+        contention_goals.append(goal(f"p99 during build / idle {at}", r["during_build"]["p99_ratio"], 2.0, False))
     return [
         Outcome("store_scaling", params, {"sizes": per_size}, scaling_goals,
                 [("Vector store scaling (benchmark 4)", scaling)]),
-        Outcome("build_contention", params, {"sizes": [r["during_build"] | {"points": r["points"]} for r in per_size]},
+        Outcome("build_contention", params, {"sizes": [r["during_build"] | {"points": r["points"], "quantization": r["quantization"]} for r in per_size]},
                 contention_goals, [("Queries during an index build (benchmark 5)", contention)]),
     ]

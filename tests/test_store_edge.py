@@ -256,3 +256,27 @@ async def test_automatic_build_and_close(tmp_path: Path) -> None:
         assert not paths.building.exists()
     finally:
         await reopened.close()
+
+
+async def test_int8_quantized_collection_finds_true_neighbours(tmp_path: Path) -> None:
+    """With int8 quantization the index walk uses quantized vectors and the candidates are
+    rescored with the float ones: after a build the top hits still match exact search."""
+    settings = IndexSettings(threshold=0, full_scan_threshold_kb=1, quantization="int8")
+    store = EdgeStore(tmp_path, settings)
+    try:
+        await store.create_collection("q", MODEL_SET)
+        base = unit_vectors(3000, 21)
+        await store.upsert("q", points(base))
+        await store.build_index("q")
+        assert (await store.get_collection("q")).indexed_count == 3000
+        ids = [f"p{i}" for i in range(len(base))]
+        queries = unit_vectors(20, 22)
+        found = [[h.id for h in await store.search("q", query, 10)] for query in queries]
+        hits = sum(len(set(f) & set(exact_top(base, ids, q, 10))) for f, q in zip(found, queries))
+        assert hits / (10 * len(queries)) >= 0.9
+        top = await store.search("q", base[5], 1)
+        assert top[0].id == "p5" and top[0].score == pytest.approx(1.0, abs=1e-3)  # rescored: exact scores
+    finally:
+        await store.close()
+    with pytest.raises(ValueError, match="quantization"):
+        IndexSettings(quantization="int4")

@@ -113,7 +113,7 @@ class ImageSearchServer:
                     served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
                 )
         nsfw = NsfwScorer(url, timeout_s=s.inference_timeout_s)
-        store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold)
+        store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold, s.index_quantization)
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(

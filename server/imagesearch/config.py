@@ -60,6 +60,14 @@ class Settings:
         default=20_000,
         metadata={"help": "unindexed points in a collection that trigger a background HNSW build"},
     )
+    index_quantization: str = field(
+        default="none",
+        metadata={
+            "help": "vector quantization of collections created from now on, embedded store only: none or "
+            "int8 (a quarter of the memory for the index walk, rescored with the float vectors; "
+            "see docs/benchmarks.md)",
+        },
+    )
     max_message_mb: int = field(
         default=32, metadata={"help": "largest gRPC message accepted or sent, in MiB (a 20 MB photo fits)"}
     )

@@ -9,12 +9,17 @@ from imagesearch.store.shard_config import IndexSettings
 
 
 def open_store(
-    data_dir: Path, qdrant_url: str | None, qdrant_api_key: str | None, index_threshold: int
+    data_dir: Path,
+    qdrant_url: str | None,
+    qdrant_api_key: str | None,
+    index_threshold: int,
+    index_quantization: str = "none",
 ) -> VectorStore:
     """A remote Qdrant store if `qdrant_url` is set, else the embedded store in `data_dir`.
 
     `index_threshold` (embedded store only): unindexed points that start a background HNSW
-    build; 0 disables automatic builds.
+    build; 0 disables automatic builds. `index_quantization` (embedded store only): "none"
+    or "int8" for collections created from now on.
     """
     # Imported here so that each deployment loads only the engine binding it uses.
     if qdrant_url:
@@ -23,4 +28,4 @@ def open_store(
         return RemoteQdrantStore(qdrant_url, qdrant_api_key)
     from imagesearch.store.edge import EdgeStore
 
-    return EdgeStore(data_dir, IndexSettings(threshold=index_threshold))
+    return EdgeStore(data_dir, IndexSettings(threshold=index_threshold, quantization=index_quantization))

@@ -10,10 +10,15 @@ from qdrant_edge import (
     EdgeOptimizersConfig,
     EdgeVectorParams,
     HnswIndexConfig,
+    QuantizationSearchParams,
+    ScalarQuantizationConfig,
+    ScalarType,
     SearchParams,
 )
 
 from imagesearch.store.base import ModelSetRecord
+
+QUANTIZATIONS = ("none", "int8")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class IndexSettings:
         default and 3.6 ms for 0.99 at 256: the knee of the curve.
     full_scan_threshold_kb: segments smaller than this (vector bytes) are scanned exactly
         even when indexed; exact is as fast as HNSW at that size and is always right.
+    quantization: "none" or "int8" (scalar quantization kept in RAM beside the float
+        vectors: a quarter of their size for the graph walk, then the candidates are
+        rescored with the float vectors). Fixed per collection at creation, since it is
+        part of the shard's configuration. docs/benchmarks.md compares both.
+    quantization_oversampling: with int8, how many more candidates than asked for are
+        rescored (recall against the cost of reading float vectors).
     """
 
     threshold: int = 20_000
@@ -38,10 +49,22 @@ class IndexSettings:
     ef_construct: int = 100
     hnsw_ef: int = 128
     full_scan_threshold_kb: int = 10_000
+    quantization: str = "none"
+    quantization_oversampling: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {self.quantization!r}")
 
     def search_params(self) -> SearchParams:
-        """Parameters every query runs with."""
-        return SearchParams(hnsw_ef=self.hnsw_ef)
+        """Parameters every query runs with (quantization settings are ignored by shards
+        built without it)."""
+        if self.quantization == "none":
+            return SearchParams(hnsw_ef=self.hnsw_ef)
+        return SearchParams(
+            hnsw_ef=self.hnsw_ef,
+            quantization=QuantizationSearchParams(rescore=True, oversampling=self.quantization_oversampling),
+        )
 
 
 def edge_config(model_set: ModelSetRecord, settings: IndexSettings) -> EdgeConfig:
@@ -54,7 +77,9 @@ def edge_config(model_set: ModelSetRecord, settings: IndexSettings) -> EdgeConfi
     """
     return EdgeConfig(
         vectors={
-            space.name: EdgeVectorParams(size=space.model.dimension, distance=Distance.Cosine)
+            space.name: EdgeVectorParams(
+                size=space.model.dimension, distance=Distance.Cosine, quantization_config=_quantization(settings)
+            )
             for space in model_set.spaces
         },
         hnsw_config=HnswIndexConfig(
@@ -64,3 +89,10 @@ def edge_config(model_set: ModelSetRecord, settings: IndexSettings) -> EdgeConfi
         ),
         optimizers=EdgeOptimizersConfig(indexing_threshold=1),
     )
+
+
+def _quantization(settings: IndexSettings) -> ScalarQuantizationConfig | None:
+    if settings.quantization == "none":
+        return None
+    # The 0.99 quantile clips the rare extreme components instead of spending int8 range on them.
+    return ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
