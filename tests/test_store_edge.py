@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from imagesearch.store.base import (
     SpaceRecord,
 )
 from imagesearch.store.edge import EdgeStore
+from imagesearch.store.indexer import IndexBuildError
 from imagesearch.store.layout import CollectionPaths, recover
 from imagesearch.store.shard_config import IndexSettings
 
@@ -256,6 +259,49 @@ async def test_automatic_build_and_close(tmp_path: Path) -> None:
         assert not paths.building.exists()
     finally:
         await reopened.close()
+
+
+def _index_build_children() -> list[int]:
+    """Live `python -m imagesearch.store.indexer` children of this process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if parent == os.getpid() and b"imagesearch.store.indexer" in command:
+            found.append(int(entry))
+    return found
+
+
+async def test_killed_build_child_fails_the_build_and_loses_nothing(tmp_path: Path) -> None:
+    """A build whose child dies (killed for real, as the OOM killer would) raises
+    IndexBuildError; the live shard, writes made during the build included, is untouched,
+    and the next build works."""
+    store = EdgeStore(tmp_path, NO_AUTO_BUILD)
+    try:
+        await store.create_collection("k", MODEL_SET)
+        await store.upsert("k", points(unit_vectors(3000, 31)))
+        build = asyncio.create_task(store.build_index("k"))
+        while not (children := _index_build_children()):
+            assert not build.done(), "the build ended before its child could be seen"
+            await asyncio.sleep(0.01)
+        await store.upsert("k", points(unit_vectors(5, 32), prefix="during"))
+        os.kill(children[0], signal.SIGKILL)
+        with pytest.raises(IndexBuildError, match="exited with"):
+            await build
+        assert await store.count("k") == 3005
+        assert not CollectionPaths(tmp_path / "collections" / "k").building.exists()
+        info = await store.build_index("k")
+        assert info.count == 3005 and info.indexed_count >= 3000
+        assert [p.id for p in await store.get("k", ["during4"])] == ["during4"]
+    finally:
+        await store.close()
 
 
 async def test_int8_quantized_collection_finds_true_neighbours(tmp_path: Path) -> None:

@@ -25,11 +25,9 @@ from qdrant_edge import (
     CountRequest,
     EdgeShard,
     PayloadSelector,
-    Point,
     Query,
     QueryRequest,
     ScrollRequest,
-    UpdateOperation,
 )
 
 from imagesearch.store.base import (
@@ -41,8 +39,9 @@ from imagesearch.store.base import (
     ScoredHit,
     StoredPoint,
 )
-from imagesearch.store.edge_filter import EDGE_SCHEMAS, to_edge
+from imagesearch.store.edge_filter import to_edge
 from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, Filter, wanted_indexes
+from imagesearch.store.journal import CreateFieldIndex, Delete, StoredPointData, Upsert, Write
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
@@ -163,7 +162,7 @@ class LiveCollection:
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
-    journal: list[UpdateOperation] | None = None
+    journal: list[Write] | None = None
     closed: bool = False
     # Payload paths with an index; read from the shard on first use, then kept up to date.
     indexed_paths: set[str] | None = None
@@ -179,11 +178,11 @@ class LiveCollection:
                 raise CollectionNotFound(f"collection {self.name!r} does not exist")
             return await asyncio.to_thread(method, self.shard, *args)
 
-    async def apply(self, operation: UpdateOperation) -> None:
+    async def apply(self, write: Write) -> None:
         """Apply a write (caller holds write_lock) and journal it if a build is running."""
-        await self.run(EdgeShard.update, operation)
+        await self.run(EdgeShard.update, write.operation())
         if self.journal is not None:
-            self.journal.append(operation)
+            self.journal.append(write)
 
     async def upsert(self, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable (WAL) when this returns."""
@@ -192,11 +191,12 @@ class LiveCollection:
         shard_points = []
         for point in points:
             check_point_id(point.id)
-            shard_points.append(
-                Point(point_uuid(point.id), check_vectors(point.vectors, self.model_set), payload(point))
-            )
+            vectors = {
+                space: np.asarray(v, dtype=np.float32) for space, v in check_vectors(point.vectors, self.model_set).items()
+            }
+            shard_points.append(StoredPointData(point_uuid(point.id), vectors, payload(point)))
         async with self.write_lock:
-            await self.apply(UpdateOperation.upsert_points(shard_points))
+            await self.apply(Upsert(tuple(shard_points)))
 
     async def delete(self, ids: Sequence[str]) -> int:
         """Delete points by caller id; returns how many existed."""
@@ -206,7 +206,7 @@ class LiveCollection:
         async with self.write_lock:
             existing = await self.run(EdgeShard.retrieve, uuids, False, False)
             if existing:
-                await self.apply(UpdateOperation.delete_points([record.id for record in existing]))
+                await self.apply(Delete(tuple(str(record.id) for record in existing)))
             return len(existing)
 
     async def ensure_indexes(self, flt: Filter | None) -> None:
@@ -224,7 +224,7 @@ class LiveCollection:
                 self.indexed_paths = set(info.payload_schema)
             for path, kind in wanted.items():
                 if path not in self.indexed_paths:
-                    await self.apply(UpdateOperation.create_field_index(path, EDGE_SCHEMAS[kind]))
+                    await self.apply(CreateFieldIndex(path, kind))
                     self.indexed_paths.add(path)
 
     async def search(
