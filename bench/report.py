@@ -89,13 +89,21 @@ ANALYSIS = """## Why, and what would move the figures
 """
 
 
+def result_files(results_dir: Path) -> list[Path]:
+    """The JSON results to report, in ORDER: each benchmark's `<name>.json` from the latest
+    run, then any `<name>.<label>.json` kept from separate runs (a result file renamed so
+    that the next run does not replace it, e.g. a 1M-point store run that takes an hour)."""
+    files = []
+    for name in ORDER:
+        latest = results_dir / f"{name}.json"
+        files += [latest] if latest.exists() else []
+        files += sorted(results_dir.glob(f"{name}.*.json"))
+    return files
+
+
 def write_report(results_dir: Path, docs_path: Path) -> None:
     """Write `docs_path` from every known JSON result found in `results_dir`."""
-    documents = [
-        json.loads((results_dir / f"{name}.json").read_text())
-        for name in ORDER
-        if (results_dir / f"{name}.json").exists()
-    ]
+    documents = [json.loads(path.read_text()) for path in result_files(results_dir)]
     parts = [HEADER]
     if documents:
         m = documents[0]["machine"]
@@ -112,7 +120,7 @@ def write_report(results_dir: Path, docs_path: Path) -> None:
             parts.append(f"| {d['benchmark']} | {g['goal']} | {g['value']} | {g['target']} | {verdict} |")
     parts.append("\n" + ANALYSIS)
     for d in documents:
-        parts.append(f"\n## {d['benchmark']}\n")
+        parts.append(f"\n## {d['benchmark']}{_label(d)}\n")
         parts.append(
             f"Command: `{d['command']}` (finished {d['finished_at']}, "
             f"load {d['machine']['load_average_1m']} at start).\n"
@@ -123,3 +131,12 @@ def write_report(results_dir: Path, docs_path: Path) -> None:
             parts.append(f"- {note}")
     docs_path.parent.mkdir(parents=True, exist_ok=True)
     docs_path.write_text("\n".join(parts).rstrip() + "\n")
+
+
+def _label(document: dict) -> str:
+    """A heading suffix naming a kept run's parameters (store runs: sizes, quantizations)."""
+    params = document.get("params", {})
+    if "sizes" not in params:
+        return ""
+    sizes = ", ".join(f"{n:,}" for n in params["sizes"])
+    return f" ({sizes} points, quantization {', '.join(params.get('quantizations', ['none']))})"

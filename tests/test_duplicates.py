@@ -87,6 +87,23 @@ def test_exact_duplicate_policies(client: ImageSearchClient, dup_collection: str
     client.delete(dup_collection, ["again-allow"])
 
 
+def test_copies_inserted_at_once_are_caught(client: ImageSearchClient) -> None:
+    """One stream carrying copies of one photo (the original and re-encodings, embedded
+    concurrently by the server) stores one of them: the check and the write of each item
+    are atomic."""
+    name = "dup-concurrent"
+    # Without the NSFW model the items leave Triton together, as one batch: their checks overlap.
+    client.create_collection(name, skip_nsfw_scoring=True)
+    copies = [corel_path(411).read_bytes(), *(jpeg(411, quality=q) for q in (90, 75, 60, 45, 30))]
+    items = [InsertItem(image=data, id=f"same-{k}", duplicate_policy="skip") for k, data in enumerate(copies)]
+    outcomes = list(client.insert_stream(name, items, timeout=120))
+    assert all(o.ok for o in outcomes)
+    assert client.count(name) == 1
+    assert sum(not o.skipped for o in outcomes) == 1
+    kept = next(o.id for o in outcomes if not o.skipped)
+    assert all(o.id == kept for o in outcomes)
+
+
 def test_ignore_policy_stores_without_looking_but_keeps_fingerprints(client: ImageSearchClient) -> None:
     name = "dup-ignore"
     client.create_collection(name)

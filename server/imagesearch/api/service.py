@@ -55,6 +55,10 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
         self._fetcher = fetcher
         self._nsfw = nsfw
         self._duplicates = DuplicateDetector(store)
+        # Per collection: the duplicate check and the write of a checked insert happen under
+        # this lock, so two copies inserted at once (one stream, or two clients) cannot both
+        # pass the check. One server process only; replicas sharing a Qdrant do not share it.
+        self._checked_inserts: dict[str, asyncio.Lock] = {}
 
     # -- collections -------------------------------------------------------------------
 
@@ -85,7 +89,9 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
 
     @unary_errors
     async def DeleteCollection(self, request: pb.DeleteCollectionRequest, context) -> pb.DeleteCollectionResponse:
-        await self._store.delete_collection(validation.collection_name(request.name, "name"))
+        name = validation.collection_name(request.name, "name")
+        await self._store.delete_collection(name)
+        self._checked_inserts.pop(name, None)
         return pb.DeleteCollectionResponse()
 
     # -- ingest ------------------------------------------------------------------------
@@ -158,21 +164,24 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
                     f"the image's NSFW score is {nsfw_score:.3f}; collection {name!r} refuses images scoring above "
                     f"{moderation.max_score:g} (its max_nsfw_score, set at creation)",
                 )
-            duplicate = None
-            if policy != pb.DUPLICATE_POLICY_IGNORE:
-                space = served.spec.image_query_space
-                duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
-            if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
-                return pb.InsertResult(
-                    index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
-                    nsfw_score=nsfw_score,
-                )
-            if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
-                raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
             point = PointToStore(
                 id=item_id, vectors=vectors, metadata=metadata, fingerprint=fp.to_payload(), nsfw_score=nsfw_score
             )
-            await self._store.upsert(name, [point])
+            duplicate = None
+            if policy == pb.DUPLICATE_POLICY_IGNORE:
+                await self._store.upsert(name, [point])
+            else:
+                async with self._checked_inserts.setdefault(name, asyncio.Lock()):
+                    space = served.spec.image_query_space
+                    duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
+                    if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
+                        return pb.InsertResult(
+                            index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
+                            nsfw_score=nsfw_score,
+                        )
+                    if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
+                        raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
+                    await self._store.upsert(name, [point])
         except Exception as exc:  # noqa: BLE001 - reported per item
             error = as_api_error(exc)
             return pb.InsertResult(
