@@ -26,7 +26,7 @@ WORDS = "a photo of the dog cat beach bus red sunset sea sand shoes elephant foo
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 IMAGES = [c * 100 + j for c in range(10) for j in range(2)]  # 20 photos, 2 per class
 sys.path.insert(0, str(REPO_ROOT / "model_repository" / "image_embedding" / "1"))
-from preprocessing import decode_rgb, to_centre_crop_pixels  # noqa: E402
+from preprocessing import decode_rgb, to_clip_pixels  # noqa: E402
 
 
 def build_tiny_clip(folder: Path) -> None:
@@ -86,7 +86,7 @@ def torch_features(checkpoint: Path, texts: list[str], images: list[int]) -> tup
     model = CLIPModel.from_pretrained(checkpoint).eval()
     tokens = AutoTokenizer.from_pretrained(checkpoint)(texts, padding=True, return_tensors="pt")
     pixels = np.stack([
-        to_centre_crop_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
+        to_clip_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
                               (0.26862954, 0.26130258, 0.27577711))
         for i in images
     ])
@@ -110,7 +110,7 @@ def test_onnx_matches_pytorch(clip_repo: tuple[Path, Path]) -> None:
     (text,) = text_session.run(None, {"input_ids": tokens["input_ids"].astype(np.int64),
                                       "attention_mask": tokens["attention_mask"].astype(np.int64)})
     pixels = np.stack([
-        to_centre_crop_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
+        to_clip_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
                               (0.26862954, 0.26130258, 0.27577711))
         for i in [0, 305, 999]
     ])
