@@ -43,7 +43,7 @@ class TritonPythonModel:
         # Pad to the longest text of each batch; the pad id is the tokenizer's own.
         self._tokenizer = load_tokenizer(paths[1], int(parameters["max_tokens"]), int(parameters["pad_id"]))
         # Configs written before OpenCLIP support have no text_clean: no cleaning.
-        self._clean = text_cleaner(parameters.get("text_clean", ""))
+        self._clean = text_cleaner(parameters.get("text_clean", "none"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
         options.inter_op_num_threads = 1

@@ -14,9 +14,10 @@ from typing import Callable
 import numpy as np
 from tokenizers import Tokenizer
 
-# OpenCLIP cleans text in Python before tokenising (`clean=` of its tokenizers); these
-# are its three modes. "" (the default) leaves the text to the tokenizer's normalizer.
-CLEAN_MODES = ("", "lower", "whitespace", "canonicalize")
+# OpenCLIP cleans text in Python before tokenising (`clean=` of its tokenizers); the
+# last three are its modes. "none" leaves the text to the tokenizer's normalizer. (Not
+# "": Triton drops empty string parameters from the config it hands the model.)
+CLEAN_MODES = ("none", "lower", "whitespace", "canonicalize")
 
 
 def load_tokenizer(path: str, max_tokens: int, pad_id: int) -> Tokenizer:
@@ -37,7 +38,7 @@ def text_cleaner(mode: str) -> Callable[[str], str]:
     """
     if mode not in CLEAN_MODES:
         raise ValueError(f"unknown text_clean mode {mode!r}; expected one of {CLEAN_MODES}")
-    if not mode:
+    if mode == "none":
         return lambda text: text
     import ftfy  # only OpenCLIP's models need it
 

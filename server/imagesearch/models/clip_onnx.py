@@ -60,7 +60,7 @@ class TextTokens:
 
     max_tokens: int
     pad_id: int
-    clean: str = ""  # see text_tokens.CLEAN_MODES
+    clean: str = "none"  # see text_tokens.CLEAN_MODES
 
 
 def version_dirs(repo: Path) -> tuple[Path, Path]:
