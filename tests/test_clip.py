@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO_ROOT / "model_repository" / "image_embedding" / "1")
 from preprocessing import decode_rgb, to_clip_pixels  # noqa: E402
 
 
-def build_tiny_clip(folder: Path) -> None:
-    """A random 16-d CLIP with a word-level tokenizer, saved like a downloaded checkpoint."""
+def save_word_tokenizer(folder: Path) -> int:
+    """A word-level Hugging Face fast tokenizer over WORDS, saved in `folder`; its vocabulary size."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {token: i for i, token in enumerate(SPECIALS + WORDS)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -43,10 +43,18 @@ def build_tiny_clip(folder: Path) -> None:
     PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
     ).save_pretrained(folder)
+    return len(vocab)
+
+
+def build_tiny_clip(folder: Path) -> None:
+    """A random 16-d CLIP with a word-level tokenizer, saved like a downloaded checkpoint."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    vocab_size = save_word_tokenizer(folder)
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
             num_attention_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=2, eos_token_id=3,
         ),
         vision_config=dict(

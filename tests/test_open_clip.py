@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, ServerProcess, corel_path
-from test_clip import IMAGES, check_clip_search, export_into_new_repo
+from test_clip import IMAGES, check_clip_search, export_into_new_repo, save_word_tokenizer
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
@@ -155,6 +155,44 @@ def test_open_clip_folder_and_preprocess_config(tmp_path: Path) -> None:
                               "squash", "bilinear")
         theirs = transform(Image.open(corel_path(i)).convert("RGB")).numpy()
         assert np.max(np.abs(ours - theirs)) <= 1e-5
+
+
+def test_text_cleaning_matches_open_clip() -> None:
+    from open_clip.tokenizer import get_clean_fn
+
+    for mode in ("lower", "whitespace", "canonicalize"):
+        ours, theirs = text_cleaner(mode), get_clean_fn(mode)
+        assert [ours(t) for t in TEXTS] == [theirs(t) for t in TEXTS], mode
+
+
+def test_open_clip_with_hugging_face_tokenizer(tmp_path: Path) -> None:
+    """An OpenCLIP folder whose text config names a Hugging Face tokenizer (HFTokenizer)."""
+    import onnxruntime as ort
+
+    folder = tmp_path / "hf-tokenizer-clip"
+    folder.mkdir()
+    vocab_size = save_word_tokenizer(folder)
+    config = {**TINY_CONFIG, "text_cfg": {**TINY_CONFIG["text_cfg"], "context_length": 16, "vocab_size": vocab_size,
+                                           "hf_tokenizer_name": "the folder itself"}}
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": config}))
+    model = open_clip.create_model(f"local-dir:{folder}")  # random weights, saved as the checkpoint
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    repo = tmp_path / "repo"
+    export_into_new_repo(repo, [str(folder)])
+    params = parameters(repo / "clip_text" / "config.pbtxt")
+    assert (params["max_tokens"], params["pad_id"], params["text_clean"]) == ("16", "0", "whitespace")
+
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    texts = ["a photo of the dog", "", "  red   SHOES  ", "the cat " * 20, "an unknown word"]
+    expected = tokenizer(texts).numpy()
+    ids = served_ids(repo, texts)
+    assert ids.tolist() == expected[:, : ids.shape[1]].tolist() and not expected[:, ids.shape[1]:].any()
+    with torch.no_grad():
+        expected_text = model.eval().encode_text(tokenizer(texts), normalize=True).numpy()
+    (text,) = ort.InferenceSession(str(repo / "clip_text" / "1" / "model.onnx")).run(None, {"input_ids": ids})
+    assert np.max(np.abs(text - expected_text)) <= 1e-4
 
 
 def test_open_clip_search_end_to_end(open_clip_repo: tuple[Path, Path], tmp_path: Path) -> None:

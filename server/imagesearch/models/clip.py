@@ -16,8 +16,8 @@ Either way it writes into the model repository:
     clip_text/config.pbtxt,  clip_text/1/model.onnx    input_ids (+ attention_mask) -> unit [N,D]
     clip_text/1/tokenizer.json                         the checkpoint's tokenizer
 
-The model.py files are committed (clip_image/1/model.py; clip_text/1/model.py links to
-text_embedding's, which tokenises and runs any such text graph). Both configs name the
+The model.py files are committed (clip_image/1/model.py; clip_text/1/model.py and
+text_tokens.py link to text_embedding's, which tokenise and run any such text graph). Both configs name the
 space "<checkpoint> v<digest of both ONNX files and the tokenizer>", so collections
 built with one export refuse a server serving another. Each ONNX file is kept only if
 ONNX Runtime matches PyTorch within MAX_ABS_DIFF (clip_onnx.py).
