@@ -4,15 +4,17 @@
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-# 2.13.0 is a CPU build where this project is developed; the export runs on the CPU anyway.
-TORCH ?= torch==2.13.0
+# OpenCLIP export needs torchvision, and PyPI's torchvision does not import beside the
+# torch 2.13.0 CPU build; torch 2.14.1 with torchvision 0.29.1 import together (a CUDA
+# build, several GB, that runs on the CPU: the export runs on the CPU anyway).
+TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install node-deps model serve test protos clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e '.[export,test]'
 	touch $@
 

@@ -26,13 +26,13 @@ WORDS = "a photo of the dog cat beach bus red sunset sea sand shoes elephant foo
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 IMAGES = [c * 100 + j for c in range(10) for j in range(2)]  # 20 photos, 2 per class
 sys.path.insert(0, str(REPO_ROOT / "model_repository" / "image_embedding" / "1"))
-from preprocessing import decode_rgb, to_centre_crop_pixels  # noqa: E402
+from preprocessing import decode_rgb, to_clip_pixels  # noqa: E402
 
 
-def build_tiny_clip(folder: Path) -> None:
-    """A random 16-d CLIP with a word-level tokenizer, saved like a downloaded checkpoint."""
+def save_word_tokenizer(folder: Path) -> int:
+    """A word-level Hugging Face fast tokenizer over WORDS, saved in `folder`; its vocabulary size."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {token: i for i, token in enumerate(SPECIALS + WORDS)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -43,10 +43,18 @@ def build_tiny_clip(folder: Path) -> None:
     PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
     ).save_pretrained(folder)
+    return len(vocab)
+
+
+def build_tiny_clip(folder: Path) -> None:
+    """A random 16-d CLIP with a word-level tokenizer, saved like a downloaded checkpoint."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    vocab_size = save_word_tokenizer(folder)
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
             num_attention_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=2, eos_token_id=3,
         ),
         vision_config=dict(
@@ -59,23 +67,29 @@ def build_tiny_clip(folder: Path) -> None:
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
 
 
-@pytest.fixture(scope="module")
-def clip_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint folder, model repository with the offline models and the exported CLIP)."""
-    root = tmp_path_factory.mktemp("clip")
-    checkpoint, repo = root / "tiny-clip", root / "model_repository"
-    build_tiny_clip(checkpoint)
+def export_into_new_repo(repo: Path, export_args: list[str]) -> str:
+    """A model repository at `repo` (the offline models linked, the committed clip_* files
+    copied) into which `imagesearch models export-clip EXPORT_ARGS` has exported; its stdout."""
     repo.mkdir()
     for offline in ("image_embedding", "text_embedding", "nsfw"):
         (repo / offline).symlink_to(REPO_ROOT / "model_repository" / offline)
     for clip in ("clip_image", "clip_text"):
         shutil.copytree(REPO_ROOT / "model_repository" / clip, repo / clip, symlinks=True)
     out = subprocess.run(
-        [sys.executable, "-m", "imagesearch.cli", "models", "export-clip", str(checkpoint), "--model-repository", str(repo)],
+        [sys.executable, "-m", "imagesearch.cli", "models", "export-clip", *export_args, "--model-repository", str(repo)],
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
     )
     assert out.returncode == 0, out.stderr
-    assert "CLIP model set ready: 16-d, 32px" in out.stdout
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def clip_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint folder, model repository with the offline models and the exported CLIP)."""
+    root = tmp_path_factory.mktemp("clip")
+    checkpoint, repo = root / "tiny-clip", root / "model_repository"
+    build_tiny_clip(checkpoint)
+    assert "CLIP model set ready: 16-d, 32px" in export_into_new_repo(repo, [str(checkpoint)])
     return checkpoint, repo
 
 
@@ -86,7 +100,7 @@ def torch_features(checkpoint: Path, texts: list[str], images: list[int]) -> tup
     model = CLIPModel.from_pretrained(checkpoint).eval()
     tokens = AutoTokenizer.from_pretrained(checkpoint)(texts, padding=True, return_tensors="pt")
     pixels = np.stack([
-        to_centre_crop_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
+        to_clip_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
                               (0.26862954, 0.26130258, 0.27577711))
         for i in images
     ])
@@ -95,6 +109,28 @@ def torch_features(checkpoint: Path, texts: list[str], images: list[int]) -> tup
         image = model.get_image_features(pixel_values=torch.from_numpy(pixels))
     text, image = (t if hasattr(t, "shape") else t.pooler_output for t in (text, image))
     return (torch.nn.functional.normalize(text, dim=1).numpy(), torch.nn.functional.normalize(image, dim=1).numpy())
+
+
+def check_clip_search(client, collection: str, text: str, expected_text: np.ndarray, expected_images: np.ndarray) -> None:
+    """Create a clip collection of IMAGES, then search it by image and by `text`.
+
+    Served vectors must be PyTorch's (`expected_*`, unit rows): every hit's score is the
+    cosine PyTorch gives. (A random tiny CLIP maps all photos close together, so ranks
+    alone prove little.)
+    """
+    info = client.create_collection(collection, "clip")
+    assert info.model_set == "clip" and info.dimension == expected_images.shape[1]
+    assert list(info.spaces) == ["clip"] and info.spaces["clip"][3] is True
+    items = [InsertItem(image=corel_path(i).read_bytes(), id=f"corel-{i}") for i in IMAGES]
+    assert all(o.ok for o in client.insert_stream(collection, items, timeout=300))
+    by_id = {f"corel-{i}": row for i, row in zip(IMAGES, expected_images)}
+    query = by_id["corel-301"]
+    hits = client.search(collection, corel_path(301).read_bytes(), top_k=20)
+    assert len(hits) == 20 and hits[0].id == "corel-301" and hits[0].score >= 0.999
+    assert all(abs(h.score - max(float(by_id[h.id] @ query), 0.0)) <= 1e-3 for h in hits)
+    hits = client.search_text(collection, text, top_k=20)
+    assert len(hits) == 20 and all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(abs(h.score - max(float(by_id[h.id] @ expected_text[0]), 0.0)) <= 1e-3 for h in hits)
 
 
 def test_onnx_matches_pytorch(clip_repo: tuple[Path, Path]) -> None:
@@ -110,7 +146,7 @@ def test_onnx_matches_pytorch(clip_repo: tuple[Path, Path]) -> None:
     (text,) = text_session.run(None, {"input_ids": tokens["input_ids"].astype(np.int64),
                                       "attention_mask": tokens["attention_mask"].astype(np.int64)})
     pixels = np.stack([
-        to_centre_crop_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
+        to_clip_pixels(decode_rgb(corel_path(i).read_bytes(), 10**8), 32, (0.48145466, 0.4578275, 0.40821073),
                               (0.26862954, 0.26130258, 0.27577711))
         for i in [0, 305, 999]
     ])
@@ -124,24 +160,8 @@ def test_clip_search_end_to_end(clip_repo: tuple[Path, Path], tmp_path: Path) ->
     server = ServerProcess(tmp_path / "clip-server", extra_args=["--model-repository", str(repo)]).start()
     try:
         with server.client() as client:
-            info = client.create_collection("clip-photos", "clip")
-            assert info.model_set == "clip" and info.dimension == 16
-            assert list(info.spaces) == ["clip"] and info.spaces["clip"][3] is True
-            items = [InsertItem(image=corel_path(i).read_bytes(), id=f"corel-{i}") for i in IMAGES]
-            assert all(o.ok for o in client.insert_stream("clip-photos", items, timeout=300))
-
-            # Served vectors are PyTorch's: every hit's score is the cosine PyTorch gives.
-            # (A random tiny CLIP maps all photos close together, so ranks alone prove little.)
             text = "a photo of the dog"
-            expected_text, expected_images = torch_features(checkpoint, [text], IMAGES)
-            by_id = {f"corel-{i}": row for i, row in zip(IMAGES, expected_images)}
-            query = by_id["corel-301"]
-            hits = client.search("clip-photos", corel_path(301).read_bytes(), top_k=20)
-            assert len(hits) == 20 and hits[0].score >= 0.999
-            assert all(abs(h.score - max(float(by_id[h.id] @ query), 0.0)) <= 1e-3 for h in hits)
-            hits = client.search_text("clip-photos", text, top_k=20)
-            assert len(hits) == 20 and all(a.score >= b.score for a, b in zip(hits, hits[1:]))
-            assert all(abs(h.score - max(float(by_id[h.id] @ expected_text[0]), 0.0)) <= 1e-3 for h in hits)
+            check_clip_search(client, "clip-photos", text, *torch_features(checkpoint, [text], IMAGES))
 
             # Collections of one set refuse queries that need the other.
             client.create_collection("offline-photos")

@@ -41,7 +41,7 @@ def _models_setup(ns: argparse.Namespace) -> int:
 def _models_export_clip(ns: argparse.Namespace) -> int:
     from imagesearch.models.clip import export_clip
 
-    done = export_clip(ns.checkpoint, ns.model_repository, ns.name)
+    done = export_clip(ns.checkpoint, ns.model_repository, ns.name, ns.open_clip_arch)
     print(f"wrote {done.image_onnx} (max |ONNX - PyTorch| {done.image_max_diff:.1e})")
     print(f"wrote {done.text_onnx} (max |ONNX - PyTorch| {done.text_max_diff:.1e})")
     print(f"CLIP model set ready: {done.dimension}-d, {done.image_size}px, version {done.version}; restart the "
@@ -238,13 +238,28 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--force", action="store_true", help="export again even if the ONNX file exists")
     setup.set_defaults(func=_models_setup)
     export_clip = models_sub.add_parser(
-        "export-clip", help="export a CLIP checkpoint's towers to ONNX as the clip_image/clip_text Triton models"
+        "export-clip", help="export a CLIP checkpoint's towers to ONNX as the clip_image/clip_text Triton models",
+        description="Export a Hugging Face or OpenCLIP CLIP checkpoint's towers and tokenizer as the clip_image "
+        "and clip_text Triton models.",
+        epilog="""checkpoint forms:
+  openai/clip-vit-base-patch32                   Hugging Face CLIP on the hub (internet once)
+  ./my-clip                                      Hugging Face CLIP folder (save_pretrained)
+  open_clip:ViT-B-32/laion2b_s34b_b79k           OpenCLIP architecture/pretrained tag (internet once)
+  open_clip:hf-hub:ORG/REPO                      OpenCLIP model on the Hugging Face hub (internet once)
+  ./my-open-clip                                 OpenCLIP folder with open_clip_config.json and weights
+  weights.safetensors --open-clip-arch ViT-B-32  OpenCLIP state dict (.pt/.pth/.bin/.safetensors) of an
+                                                 architecture: a built-in name or a model config JSON""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    export_clip.add_argument("checkpoint", help="the checkpoint, in one of the forms below")
     export_clip.add_argument(
-        "checkpoint", help="Hugging Face CLIP checkpoint: hub name (needs internet once) or local folder"
+        "--open-clip-arch", metavar="ARCH",
+        help="CHECKPOINT is an OpenCLIP weights file of this architecture (built-in name or model config .json)",
     )
     export_clip.add_argument("--model-repository", type=Path, default=Settings().model_repository)
-    export_clip.add_argument("--name", help="model name recorded with collections (default: clip:<checkpoint>)")
+    export_clip.add_argument(
+        "--name", help="model name recorded with collections (default: clip:<checkpoint> or open_clip:<checkpoint>)"
+    )
     export_clip.set_defaults(func=_models_export_clip)
 
     def client_options(p: argparse.ArgumentParser) -> None:

@@ -1,8 +1,8 @@
 """Triton Python-backend model: encoded image bytes in, L2-normalised CLIP embedding out.
 
 The ONNX graph (1/model.onnx) and config.pbtxt are written by `imagesearch models
-export-clip`; the image size and normalisation come from the checkpoint, via config
-parameters. Decoding is image_embedding's (preprocessing.py is a link to it), so the
+export-clip`; the image size, normalisation, resize mode and interpolation come from
+the checkpoint, via config parameters. Decoding is image_embedding's (preprocessing.py is a link to it), so the
 same formats, limits and error messages apply.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from preprocessing import InvalidImage, decode_rgb, to_centre_crop_pixels
+from preprocessing import InvalidImage, decode_rgb, to_clip_pixels
 
 INPUT_NAME = "IMAGE"
 OUTPUT_NAME = "EMBEDDING"
@@ -36,6 +36,9 @@ class TritonPythonModel:
         self._size = int(parameters["image_size"])
         self._mean = tuple(float(v) for v in parameters["pixel_mean"].split())
         self._std = tuple(float(v) for v in parameters["pixel_std"].split())
+        # Exports made before OpenCLIP support lack these two: CLIP's own defaults.
+        self._resize_mode = parameters.get("resize_mode", "shortest")
+        self._interpolation = parameters.get("interpolation", "bicubic")
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
         options.inter_op_num_threads = 1
@@ -55,7 +58,10 @@ class TritonPythonModel:
             images = pb_utils.get_input_tensor_by_name(request, INPUT_NAME).as_numpy()
             try:
                 decoded = [
-                    to_centre_crop_pixels(decode_rgb(bytes(item), self._max_pixels), self._size, self._mean, self._std)
+                    to_clip_pixels(
+                        decode_rgb(bytes(item), self._max_pixels), self._size, self._mean, self._std,
+                        self._resize_mode, self._interpolation,
+                    )
                     for item in images.reshape(-1)
                 ]
             except InvalidImage as exc:

@@ -104,18 +104,36 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def to_centre_crop_pixels(
-    image: Image.Image, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+# CLIP exporters name these (OpenCLIP's preprocess config uses the same words).
+RESIZE_MODES = ("shortest", "squash")
+RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def to_clip_pixels(
+    image: Image.Image,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    resize_mode: str = "shortest",
+    interpolation: str = "bicubic",
 ) -> np.ndarray:
-    """CLIP's preprocessing: shorter side to `size` (bicubic), centre crop `size` square,
-    [0, 1] values normalised per channel by `mean` and `std`, as float32 [3, size, size]."""
-    width, height = image.size
-    scale = size / min(width, height)
-    resized = image.resize(
-        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
-    )
-    left, top = (resized.width - size) // 2, (resized.height - size) // 2
-    cropped = resized.crop((left, top, left + size, top + size))
+    """CLIP's preprocessing, as float32 [3, size, size] normalised per channel by `mean`, `std`.
+
+    "shortest": shorter side to `size`, then the centre `size` square (OpenAI's and most
+    checkpoints'); "squash": the whole image resized to `size` square. The longer side
+    is truncated as torchvision's and Hugging Face's resizes do, so pixels match theirs.
+    """
+    resample = RESAMPLING[interpolation]
+    if resize_mode == "squash":
+        cropped = image.resize((size, size), resample)
+    elif resize_mode == "shortest":
+        width, height = image.size
+        scale = size / min(width, height)
+        resized = image.resize((max(size, int(width * scale)), max(size, int(height * scale))), resample)
+        left, top = (resized.width - size) // 2, (resized.height - size) // 2
+        cropped = resized.crop((left, top, left + size, top + size))
+    else:
+        raise ValueError(f"unknown resize mode {resize_mode!r}; expected one of {RESIZE_MODES}")
     pixels = np.asarray(cropped, dtype=np.float32) * (1.0 / 255.0)
     pixels = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return pixels.transpose(2, 0, 1).astype(np.float32)

@@ -1,10 +1,11 @@
 """Triton Python-backend model: UTF-8 text in, L2-normalised sentence embedding out.
 
 Tokenises with the model's own tokenizer.json (`tokenizers`, WordPiece for MiniLM) and
-runs the ONNX transformer, whose graph already mean-pools and normalises. Shared by
-every text encoder in this repository whose ONNX graph takes `input_ids` and
-`attention_mask`: the CLIP text tower exported by `imagesearch models export-clip`
-uses the same file (copied into its model folder by the exporter).
+runs the ONNX transformer, whose graph already pools and normalises. Shared by every
+text encoder in this repository whose ONNX graph takes `input_ids` (and, if it
+declares them, `attention_mask` and `token_type_ids`): clip_text/1/model.py and
+text_tokens.py are links to these files. The `text_clean` parameter names OpenCLIP's
+text cleaning, for towers exported from OpenCLIP (see text_tokens.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
-from tokenizers import Tokenizer
+
+from text_tokens import encode, load_tokenizer, text_cleaner
 
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "EMBEDDING"
@@ -38,10 +40,10 @@ class TritonPythonModel:
                 )
         # "{}" alone leaves the text as it is (what CLIP's exporter writes).
         self._template = parameters["query_template"]
-        self._tokenizer = Tokenizer.from_file(paths[1])
-        self._tokenizer.enable_truncation(int(parameters["max_tokens"]))
         # Pad to the longest text of each batch; the pad id is the tokenizer's own.
-        self._tokenizer.enable_padding(pad_id=int(parameters["pad_id"]))
+        self._tokenizer = load_tokenizer(paths[1], int(parameters["max_tokens"]), int(parameters["pad_id"]))
+        # Configs written before OpenCLIP support have no text_clean: no cleaning.
+        self._clean = text_cleaner(parameters.get("text_clean", "none"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
         options.inter_op_num_threads = 1
@@ -56,17 +58,12 @@ class TritonPythonModel:
         for request in requests:
             items = pb_utils.get_input_tensor_by_name(request, INPUT_NAME).as_numpy().reshape(-1)
             texts.extend(
-                self._template.format(bytes(item).decode("utf-8", errors="replace")) for item in items
+                self._clean(self._template.format(bytes(item).decode("utf-8", errors="replace"))) for item in items
             )
             counts.append(len(items))
-        encodings = self._tokenizer.encode_batch(texts)
-        feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        }
-        # BERT-style graphs may also take token_type_ids; CLIP's does not.
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        # Each graph takes the inputs it declares: BERT-style graphs token_type_ids too,
+        # OpenCLIP's text towers input_ids alone (they pool at the end-of-text token).
+        feeds = encode(self._tokenizer, texts)
         (embeddings,) = self._session.run([ONNX_OUTPUT], {k: v for k, v in feeds.items() if k in self._inputs})
         responses, start = [], 0
         for count in counts:

@@ -1,67 +1,68 @@
 """Export a CLIP checkpoint's two towers to ONNX and write them as Triton models.
 
-`imagesearch models export-clip CHECKPOINT` loads a Hugging Face CLIP checkpoint (a hub
-name such as "openai/clip-vit-base-patch32", which needs internet access once, or a
-local folder saved with `save_pretrained`) and writes into the model repository:
+`imagesearch models export-clip CHECKPOINT` takes either kind of CLIP checkpoint:
+
+  Hugging Face `transformers` CLIP: a hub name such as "openai/clip-vit-base-patch32"
+  (internet access once) or a local folder saved with `save_pretrained`;
+  OpenCLIP (open_clip_export.py): "open_clip:ARCH/PRETRAINED" (a built-in architecture
+  and pretrained tag, e.g. open_clip:ViT-B-32/laion2b_s34b_b79k), "open_clip:hf-hub:ORG/REPO",
+  a local folder holding open_clip_config.json and its weights, or a local weights
+  file (.pt/.pth/.bin/.safetensors) with `--open-clip-arch` naming its architecture
+  (built-in name or a model config JSON file).
+
+Either way it writes into the model repository:
 
     clip_image/config.pbtxt, clip_image/1/model.onnx   pixels [N,3,S,S] -> unit [N,D]
-    clip_text/config.pbtxt,  clip_text/1/model.onnx    input_ids, attention_mask -> unit [N,D]
-    clip_text/1/tokenizer.json                         the checkpoint's own tokenizer
+    clip_text/config.pbtxt,  clip_text/1/model.onnx    input_ids (+ attention_mask) -> unit [N,D]
+    clip_text/1/tokenizer.json                         the checkpoint's tokenizer
 
-The model.py files are committed (clip_image/1/model.py; clip_text/1/model.py links to
-text_embedding's, which tokenises and runs any such text graph). Both configs name the
-space "<checkpoint> v<digest of both ONNX files>", so collections built with one export
-refuse a server serving another. Each ONNX file is kept only if ONNX Runtime matches
-PyTorch within MAX_ABS_DIFF.
-
-OpenCLIP checkpoints: convert them to the Hugging Face format first (open_clip ships
-conversion scripts for its ViT models); see the README.
+The model.py files are committed (clip_image/1/model.py; clip_text/1/model.py and
+text_tokens.py link to text_embedding's, which tokenise and run any such text graph). Both configs name the
+space "<checkpoint> v<digest of both ONNX files and the tokenizer>", so collections
+built with one export refuse a server serving another. Each ONNX file is kept only if
+ONNX Runtime matches PyTorch within MAX_ABS_DIFF (clip_onnx.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from imagesearch.models.clip_onnx import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    PIXELS,
+    ClipExport,
+    ImagePreprocess,
+    TextTokens,
+    export_checked,
+    pixel_batches,
+    served_text_tokens,
+    version_dirs,
+    write_configs,
+)
+from imagesearch.models.open_clip_export import export_open_clip, is_open_clip
 
-PIXELS = "pixels"
-INPUT_IDS = "input_ids"
-ATTENTION_MASK = "attention_mask"
-OUTPUT_NAME = "embedding"
-IMAGE_MODEL = "clip_image"
-TEXT_MODEL = "clip_text"
-MAX_ABS_DIFF = 1e-4
-OPSET = 17
 # CLIP's text tower has learned positions for this many tokens (77 for OpenAI's models).
 DEFAULT_MAX_TOKENS = 77
 
 
-class ExportError(RuntimeError):
-    """The export failed or an ONNX output does not match PyTorch."""
+def export_clip(
+    checkpoint: str, repo: Path, name: str | None = None, open_clip_arch: str | None = None
+) -> ClipExport:
+    """Export `checkpoint` (see the module docstring for its forms) into the model repository `repo`.
 
-
-@dataclass(frozen=True)
-class ClipExport:
-    """What an export wrote and measured."""
-
-    image_onnx: Path
-    text_onnx: Path
-    dimension: int
-    image_size: int
-    version: str
-    image_max_diff: float
-    text_max_diff: float
-
-
-def export_clip(checkpoint: str, repo: Path, name: str | None = None) -> ClipExport:
-    """Export `checkpoint` (hub name or local folder) into the model repository `repo`.
-
-    `name` is the model name recorded with collections (default: the checkpoint's name).
+    `name` is the model name recorded with collections (default: the checkpoint's name);
+    `open_clip_arch` makes `checkpoint` an OpenCLIP weights file of that architecture.
     Raises ExportError on a mismatch with PyTorch, ImportError without the export extras.
     """
+    if is_open_clip(checkpoint, open_clip_arch):
+        return export_open_clip(checkpoint, Path(repo), name, open_clip_arch)
+    return _export_hugging_face(checkpoint, Path(repo), name)
+
+
+def _export_hugging_face(checkpoint: str, repo: Path, name: str | None) -> ClipExport:
+    """A transformers CLIPModel (hub name or save_pretrained folder)."""
     import torch
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
@@ -70,42 +71,37 @@ def export_clip(checkpoint: str, repo: Path, name: str | None = None) -> ClipExp
     processor = _image_processor(CLIPImageProcessor, checkpoint, model.config.vision_config.image_size)
     image_size = int(model.config.vision_config.image_size)
     dimension = int(model.config.projection_dim)
-    max_tokens = min(int(model.config.text_config.max_position_embeddings), DEFAULT_MAX_TOKENS)
-    repo = Path(repo)
+    text = TextTokens(
+        max_tokens=min(int(model.config.text_config.max_position_embeddings), DEFAULT_MAX_TOKENS),
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+    )
 
     vision_tower, text_tower = _tower_classes()
-    vision, text = vision_tower(model).eval(), text_tower(model).eval()
-    image_dir, text_dir = repo / IMAGE_MODEL / "1", repo / TEXT_MODEL / "1"
-    image_dir.mkdir(parents=True, exist_ok=True)
-    text_dir.mkdir(parents=True, exist_ok=True)
+    vision, text_module = vision_tower(model).eval(), text_tower(model).eval()
+    image_dir, text_dir = version_dirs(repo)
     tokenizer.backend_tokenizer.save(str(text_dir / "tokenizer.json"))
+    tokens = served_text_tokens(repo)
+    served = tokens.load_tokenizer(str(text_dir / "tokenizer.json"), text.max_tokens, text.pad_id)
 
-    pixel_batches = _pixel_batches(image_size)
-    token_batches = [_tokens(tokenizer, texts, max_tokens) for texts in (
+    pixels = pixel_batches(image_size)
+    token_batches = [tokens.encode(served, texts) for texts in (
         ["a photo of a dog"], ["a beach at sunset", "a red double-decker bus in a London street", "shoes"])]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
-        image_diff = _export_checked(
-            vision, (torch.from_numpy(pixel_batches[0]),), [PIXELS], image_dir / "model.onnx",
-            [{PIXELS: b} for b in pixel_batches], dimension,
+        image_diff = export_checked(
+            vision, (torch.from_numpy(pixels[0]),), [PIXELS], image_dir / "model.onnx",
+            [{PIXELS: b} for b in pixels], dimension,
         )
-        ids, mask = token_batches[1]
-        text_diff = _export_checked(
-            text, (torch.from_numpy(ids), torch.from_numpy(mask)), [INPUT_IDS, ATTENTION_MASK],
-            text_dir / "model.onnx",
-            [{INPUT_IDS: i, ATTENTION_MASK: m} for i, m in token_batches], dimension,
+        example = token_batches[1]
+        text_diff = export_checked(
+            text_module, (torch.from_numpy(example[INPUT_IDS]), torch.from_numpy(example[ATTENTION_MASK])),
+            [INPUT_IDS, ATTENTION_MASK], text_dir / "model.onnx",
+            [{INPUT_IDS: b[INPUT_IDS], ATTENTION_MASK: b[ATTENTION_MASK]} for b in token_batches], dimension,
         )
 
-    digest = hashlib.sha256()
-    for path in (image_dir / "model.onnx", text_dir / "model.onnx", text_dir / "tokenizer.json"):
-        digest.update(path.read_bytes())
-    version = digest.hexdigest()[:12]
     model_name = name or f"clip:{Path(checkpoint).name if Path(checkpoint).exists() else checkpoint}"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    (repo / IMAGE_MODEL / "config.pbtxt").write_text(
-        _image_config(model_name, version, dimension, image_size, processor.image_mean, processor.image_std)
-    )
-    (repo / TEXT_MODEL / "config.pbtxt").write_text(_text_config(model_name, version, dimension, max_tokens, pad_id))
+    image = ImagePreprocess(image_size, tuple(processor.image_mean), tuple(processor.image_std))
+    version = write_configs(repo, model_name, dimension, image, text)
     return ClipExport(
         image_dir / "model.onnx", text_dir / "model.onnx", dimension, image_size, version, image_diff, text_diff
     )
@@ -117,60 +113,6 @@ def _image_processor(cls, checkpoint: str, image_size: int):
         return cls.from_pretrained(checkpoint)
     except OSError:
         return cls(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
-
-
-def _tokens(tokenizer, texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and mask as the Triton model makes them: the backend tokenizer, padded to the longest."""
-    backend = tokenizer.backend_tokenizer
-    backend.enable_truncation(max_tokens)
-    backend.enable_padding(pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    encodings = backend.encode_batch(texts)
-    backend.no_padding()
-    backend.no_truncation()
-    return (
-        np.array([e.ids for e in encodings], dtype=np.int64),
-        np.array([e.attention_mask for e in encodings], dtype=np.int64),
-    )
-
-
-def _pixel_batches(image_size: int) -> list[np.ndarray]:
-    """Noise batches of two sizes (proving the dynamic batch axis) in CLIP's value range."""
-    rng = np.random.default_rng(0)
-    return [
-        rng.uniform(-1.8, 2.1, (2, 3, image_size, image_size)).astype(np.float32),
-        rng.uniform(-1.8, 2.1, (3, 3, image_size, image_size)).astype(np.float32),
-    ]
-
-
-def _export_checked(module, example, input_names, out_path: Path, feeds: list[dict], dimension: int) -> float:
-    """torch.onnx.export to a temporary file, compare with PyTorch, rename; returns the max diff."""
-    import onnxruntime as ort
-    import torch
-
-    tmp_path = out_path.with_name(out_path.name + ".tmp")
-    try:
-        torch.onnx.export(
-            module, example, str(tmp_path), dynamo=False, opset_version=OPSET,
-            input_names=input_names, output_names=[OUTPUT_NAME],
-            dynamic_axes={
-                **{n: ({0: "batch"} if n == PIXELS else {0: "batch", 1: "tokens"}) for n in input_names},
-                OUTPUT_NAME: {0: "batch"},
-            },
-        )
-        session = ort.InferenceSession(str(tmp_path), providers=["CPUExecutionProvider"])
-        worst = 0.0
-        for feed in feeds:
-            expected = module(*(torch.from_numpy(feed[n]) for n in input_names)).numpy()
-            (actual,) = session.run([OUTPUT_NAME], feed)
-            if actual.shape != (expected.shape[0], dimension):
-                raise ExportError(f"{out_path}: ONNX output shape {actual.shape}, expected {expected.shape}")
-            worst = max(worst, float(np.max(np.abs(actual - expected))))
-        if worst > MAX_ABS_DIFF:
-            raise ExportError(f"{out_path}: ONNX differs from PyTorch by {worst:.2e} > {MAX_ABS_DIFF:.0e}")
-        tmp_path.replace(out_path)
-        return worst
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def _tower_classes():
@@ -205,42 +147,3 @@ def _tower_classes():
 def _as_tensor(output):
     """get_*_features returns a tensor, or (in newer transformers) an output object holding it."""
     return output if hasattr(output, "shape") else output.pooler_output
-
-
-def _image_config(name: str, version: str, dimension: int, size: int, mean, std) -> str:
-    return f'''# Written by `imagesearch models export-clip`; do not edit (export again instead).
-# CLIP image tower: encoded image bytes in, L2-normalised {dimension}-d embedding out.
-name: "{IMAGE_MODEL}"
-backend: "python"
-max_batch_size: 32
-input [ {{ name: "IMAGE" data_type: TYPE_STRING dims: [ 1 ] }} ]
-output [ {{ name: "EMBEDDING" data_type: TYPE_FP32 dims: [ {dimension} ] }} ]
-dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
-parameters: {{ key: "embedding_model_name" value: {{ string_value: "{name}" }} }}
-parameters: {{ key: "embedding_model_version" value: {{ string_value: "{version}" }} }}
-parameters: {{ key: "image_size" value: {{ string_value: "{size}" }} }}
-parameters: {{ key: "pixel_mean" value: {{ string_value: "{' '.join(str(float(v)) for v in mean)}" }} }}
-parameters: {{ key: "pixel_std" value: {{ string_value: "{' '.join(str(float(v)) for v in std)}" }} }}
-parameters: {{ key: "intra_op_threads" value: {{ string_value: "2" }} }}
-parameters: {{ key: "max_image_pixels" value: {{ string_value: "64000000" }} }}
-'''
-
-
-def _text_config(name: str, version: str, dimension: int, max_tokens: int, pad_id: int) -> str:
-    return f'''# Written by `imagesearch models export-clip`; do not edit (export again instead).
-# CLIP text tower: UTF-8 text in, L2-normalised {dimension}-d embedding out (same space as clip_image).
-name: "{TEXT_MODEL}"
-backend: "python"
-max_batch_size: 32
-input [ {{ name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] }} ]
-output [ {{ name: "EMBEDDING" data_type: TYPE_FP32 dims: [ {dimension} ] }} ]
-dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
-parameters: {{ key: "embedding_model_name" value: {{ string_value: "{name}" }} }}
-parameters: {{ key: "embedding_model_version" value: {{ string_value: "{version}" }} }}
-parameters: {{ key: "query_template" value: {{ string_value: "{{}}" }} }}
-parameters: {{ key: "max_tokens" value: {{ string_value: "{max_tokens}" }} }}
-parameters: {{ key: "pad_id" value: {{ string_value: "{pad_id}" }} }}
-parameters: {{ key: "intra_op_threads" value: {{ string_value: "1" }} }}
-'''
