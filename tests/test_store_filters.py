@@ -10,7 +10,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from imagesearch.store import filters as f
-from imagesearch.store.base import ModelRecord, ModelSetRecord, Moderation, PointToStore, SpaceRecord
+from imagesearch.store.base import ModelRecord, ModelSetRecord, ModerationPolicy, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.remote import RemoteQdrantStore
 from imagesearch.store.shard_config import IndexSettings
@@ -159,28 +159,28 @@ async def test_scroll_fingerprints_and_nsfw_scores(store) -> None:
 
 async def test_moderation_policy_is_recorded(store) -> None:
     """The NSFW policy is kept with the model set and read without counting points."""
-    policy = Moderation(max_score=0.25)
+    policy = ModerationPolicy(max_score=0.25)
     info = await store.create_collection("moderated", MODEL_SET, policy)
     assert info.moderation == policy and info.model_set == MODEL_SET
     assert await store.moderation("moderated") == policy
-    unscored = Moderation(scoring=False)
+    unscored = ModerationPolicy(scoring=False)
     assert (await store.create_collection("unscored", MODEL_SET, unscored)).moderation == unscored
     assert await store.moderation("unscored") == unscored
-    assert await store.moderation("c") == Moderation()
-    assert (await store.get_collection("c")).moderation == Moderation(scoring=True, max_score=None)
+    assert await store.moderation("c") == ModerationPolicy()
+    assert (await store.get_collection("c")).moderation == ModerationPolicy(scoring=True, max_score=None)
     with pytest.raises(ValueError):
-        Moderation(scoring=False, max_score=0.5)
+        ModerationPolicy(scoring=False, max_score=0.5)
 
 
 async def test_moderation_policy_survives_a_restart(tmp_path: Path) -> None:
     """The embedded store reads the policy back from the collection's sidecar."""
     store = EdgeStore(tmp_path, IndexSettings(threshold=0))
-    await store.create_collection("unscored", MODEL_SET, Moderation(scoring=False))
-    await store.create_collection("strict", MODEL_SET, Moderation(max_score=0.1))
+    await store.create_collection("unscored", MODEL_SET, ModerationPolicy(scoring=False))
+    await store.create_collection("strict", MODEL_SET, ModerationPolicy(max_score=0.1))
     await store.close()
     reopened = EdgeStore(tmp_path, IndexSettings(threshold=0))
     try:
-        assert await reopened.moderation("unscored") == Moderation(scoring=False)
-        assert await reopened.moderation("strict") == Moderation(max_score=0.1)
+        assert await reopened.moderation("unscored") == ModerationPolicy(scoring=False)
+        assert await reopened.moderation("strict") == ModerationPolicy(max_score=0.1)
     finally:
         await reopened.close()

@@ -13,7 +13,7 @@ from google.protobuf import json_format, struct_pb2
 from PIL import Image
 
 from imagesearch.api.errors import invalid
-from imagesearch.store.base import InvalidCollectionName, Moderation, check_collection_name
+from imagesearch.store.base import InvalidCollectionName, ModerationPolicy, check_collection_name
 from imagesearch.v1 import imagesearch_pb2
 
 DEFAULT_TOP_K = 10
@@ -64,14 +64,14 @@ def unit_interval(request: Any, field: str) -> float:
     return value
 
 
-def moderation(request: imagesearch_pb2.CreateCollectionRequest) -> Moderation:
+def moderation(request: imagesearch_pb2.CreateCollectionRequest) -> ModerationPolicy:
     """The new collection's NSFW policy."""
     max_score = unit_interval(request, "max_nsfw_score") if request.HasField("max_nsfw_score") else None
     if max_score is not None and request.skip_nsfw_scoring:
         raise invalid(
             "max_nsfw_score", "max_nsfw_score needs NSFW scoring: drop it or drop skip_nsfw_scoring"
         )
-    return Moderation(scoring=not request.skip_nsfw_scoring, max_score=max_score)
+    return ModerationPolicy(scoring=not request.skip_nsfw_scoring, max_score=max_score)
 
 
 def duplicate_policy(value: int) -> int:

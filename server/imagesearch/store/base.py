@@ -75,7 +75,7 @@ class ModelSetRecord:
 
 
 @dataclass(frozen=True)
-class Moderation:
+class ModerationPolicy:
     """A collection's NSFW policy, fixed at creation.
 
     scoring: run the NSFW model on every insert and store the score (it costs about three
@@ -95,7 +95,7 @@ class Moderation:
         return {"nsfw_scoring": self.scoring, "max_nsfw_score": self.max_score}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "Moderation":
+    def from_dict(cls, raw: Mapping[str, Any]) -> "ModerationPolicy":
         """Inverse of to_dict; collections recorded before scoring could be turned off scored."""
         return cls(scoring=bool(raw.get("nsfw_scoring", True)), max_score=raw.get("max_nsfw_score"))
 
@@ -109,7 +109,7 @@ class CollectionInfo:
     count: int
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
-    moderation: Moderation = Moderation()
+    moderation: ModerationPolicy = ModerationPolicy()
 
     @property
     def model(self) -> ModelRecord:
@@ -157,7 +157,7 @@ class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
+        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space and its
         moderation policy; CollectionExists if the name is taken."""
@@ -168,7 +168,7 @@ class VectorStore(Protocol):
     async def model_set(self, name: str) -> ModelSetRecord:
         """The collection's model set, without counting its points (cheap: per request)."""
 
-    async def moderation(self, name: str) -> Moderation:
+    async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, cheap like model_set."""
 
     async def list_collections(self) -> list[CollectionInfo]:

@@ -34,7 +34,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
-    Moderation,
+    ModerationPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -158,7 +158,7 @@ class LiveCollection:
     created_at: float
     settings: IndexSettings
     shard: EdgeShard
-    moderation: Moderation = Moderation()
+    moderation: ModerationPolicy = ModerationPolicy()
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.

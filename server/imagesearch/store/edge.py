@@ -27,7 +27,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
-    Moderation,
+    ModerationPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -93,7 +93,7 @@ class EdgeStore:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
+        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
     ) -> CollectionInfo:
         """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
         check_collection_name(name)
@@ -134,7 +134,7 @@ class EdgeStore:
         """The collection's model set, from memory."""
         return self._collection(name).model_set
 
-    async def moderation(self, name: str) -> Moderation:
+    async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, from memory."""
         return self._collection(name).moderation
 

@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.store.base import ModelSetRecord, Moderation
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
@@ -61,7 +61,7 @@ class Sidecar:
 
     model_set: ModelSetRecord
     created_at: float
-    moderation: Moderation = Moderation()
+    moderation: ModerationPolicy = ModerationPolicy()
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -89,7 +89,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
     return Sidecar(
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
-        moderation=Moderation.from_dict(raw),
+        moderation=ModerationPolicy.from_dict(raw),
     )
 
 

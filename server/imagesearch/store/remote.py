@@ -26,7 +26,7 @@ from imagesearch.store.base import (
     CollectionInfo,
     CollectionNotFound,
     ModelSetRecord,
-    Moderation,
+    ModerationPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -87,7 +87,7 @@ class RemoteQdrantStore:
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
         self._models: dict[str, ModelSetRecord] = {}
-        self._policies: dict[str, Moderation] = {}  # cached beside _models
+        self._policies: dict[str, ModerationPolicy] = {}  # cached beside _models
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
 
@@ -107,7 +107,7 @@ class RemoteQdrantStore:
             raise
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: Moderation = Moderation()
+        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
         policy; CollectionExists if the name is taken."""
@@ -141,7 +141,7 @@ class RemoteQdrantStore:
             raise CollectionNotFound(f"collection {name!r} does not exist")
         record = model_set_from_dict(ours)
         self._models[name] = record
-        self._policies[name] = Moderation.from_dict(ours)
+        self._policies[name] = ModerationPolicy.from_dict(ours)
         return record, float(ours["created_at"]), info
 
     async def get_collection(self, name: str) -> CollectionInfo:
@@ -184,7 +184,7 @@ class RemoteQdrantStore:
             await self._record(name)
         return self._models[name]
 
-    async def moderation(self, name: str) -> Moderation:
+    async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, cached after the first call."""
         check_collection_name(name)
         if name not in self._policies:
