@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
     parser.add_argument("--sizes", help=f"store sizes, e.g. 10k,100k,1m (default {FULL_SIZES}; quick {QUICK_SIZES})")
     parser.add_argument(
-        "--quantization", default="none",
-        help="store suite: quantizations to measure, comma-separated from none,int8 (default %(default)s)",
+        "--quantization", default="none,int8",
+        help="store suite: quantizations to measure, comma-separated from none,int8 (default %(default)s; "
+        "the server's default is int8)",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON files go")
     parser.add_argument("--docs", type=Path, default=None,

@@ -13,13 +13,13 @@ def open_store(
     qdrant_url: str | None,
     qdrant_api_key: str | None,
     index_threshold: int,
-    index_quantization: str = "none",
+    index_quantization: str = "int8",
 ) -> VectorStore:
     """A remote Qdrant store if `qdrant_url` is set, else the embedded store in `data_dir`.
 
     `index_threshold` (embedded store only): unindexed points that start a background HNSW
-    build; 0 disables automatic builds. `index_quantization` (embedded store only): "none"
-    or "int8" for collections created from now on.
+    build; 0 disables automatic builds. `index_quantization` (embedded store only): "int8"
+    or "none" for collections created from now on.
     """
     # Imported here so that each deployment loads only the engine binding it uses.
     if qdrant_url:

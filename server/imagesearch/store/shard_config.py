@@ -36,10 +36,13 @@ class IndexSettings:
         default and 3.6 ms for 0.99 at 256: the knee of the curve.
     full_scan_threshold_kb: segments smaller than this (vector bytes) are scanned exactly
         even when indexed; exact is as fast as HNSW at that size and is always right.
-    quantization: "none" or "int8" (scalar quantization kept in RAM beside the float
-        vectors: a quarter of their size for the graph walk, then the candidates are
-        rescored with the float vectors). Fixed per collection at creation, since it is
-        part of the shard's configuration. docs/benchmarks.md compares both.
+    quantization: "int8" (scalar quantization kept in RAM beside the float vectors: a
+        quarter of their size, used to build and walk the graph, then the candidates are
+        rescored with the float vectors) or "none". int8 is the default because, measured
+        on 1280-d vectors (docs/benchmarks.md), it built the 100k index 4x faster and
+        answered 2x faster at the same recall@10 (1.0; 0.999 at 1M), for about 20 % more
+        memory. Fixed per collection at creation, since it is part of the shard's
+        configuration.
     quantization_oversampling: with int8, how many more candidates than asked for are
         rescored (recall against the cost of reading float vectors).
     """
@@ -49,7 +52,7 @@ class IndexSettings:
     ef_construct: int = 100
     hnsw_ef: int = 128
     full_scan_threshold_kb: int = 10_000
-    quantization: str = "none"
+    quantization: str = "int8"
     quantization_oversampling: float = 2.0
 
     def __post_init__(self) -> None:
