@@ -20,11 +20,13 @@ How to run (from the repository root):
 
     PYTHONPATH=server:clients/python python -m bench all            # full run, rewrites this file
     PYTHONPATH=server:clients/python python -m bench all --quick    # a few minutes, CI smoke test
-    PYTHONPATH=server:clients/python python -m bench store --sizes 10k,100k,1m
+    PYTHONPATH=server:clients/python python -m bench store --sizes 1m --quantization int8   # ~45 min, ~20 GB RAM
     PYTHONPATH=server:clients/python python -m bench server|batching|store   # one suite
     PYTHONPATH=server:clients/python python -m bench report                  # this file from the JSON
 
-JSON results go to `bench/results/` (git-ignored).
+JSON results go to `bench/results/` (git-ignored). A result renamed to
+`<name>.<label>.json` is kept by later runs and reported after the latest one (the 1M
+store run below is kept that way).
 """
 
 # Why goals are missed: what the tables' breakdowns (CPU per process, Triton's own
@@ -38,54 +40,80 @@ ANALYSIS = """## Why, and what would move the figures
   ratios then flatter the server, and tails grow. Runs of 2026-11-25 (ingest ratio,
   one-client p50 ratio, p99/p50 at 8 clients): load 3.4: 0.78, 2.49, 1.46; load 6:
   1.25, 1.04, 1.86; load 8: 1.48, 1.13, 5.23. Compare runs at low load.
-- **Ingest now does far more than the encoder (goal missed by ~80 %).** Since the
-  catalog-hygiene features (docs/quality.md), every insert also runs the open_nsfw
-  network (about 3x the encoder's CPU per image), computes the duplicate fingerprints
-  (SHA-256, perceptual hash, a thumbnail) and queries its nearest neighbours, with
-  thumbnail alignments for close candidates. The baseline is still the image encoder
-  alone, as the goal defines it, so the ratio (0.78 before those features, ~0.15 after)
-  measures that extra work, not overhead. What would move it: a per-collection switch
-  to skip moderation and duplicate checks (not built), or more cores.
-- **Ingest is CPU-bound on two cores.** The raw encoder has both cores to itself; the
-  server shares them between the streaming client, the API server (gRPC, Python, store
-  writes) and Triton (tritonserver plus the Python-backend stub that decodes and runs
-  ONNX Runtime). The "CPU ms per image" table is the budget: the ratio cannot exceed
-  in-process CPU / server total CPU. Triton's excess over in-process is the stub (request
-  IPC through shared memory, per-request Python in `execute`, decoding one image at a
-  time); the API server's is gRPC and asyncio per item. With more cores the encoder's
-  share stays the same and the other processes stop competing with it.
-- **One-client Search latency** adds to the in-process encode + search: the dynamic
-  batcher's `max_queue_delay_microseconds` (2 ms), paid by every lone request and visible
-  as Triton's queue time; the Python backend's IPC; and in the API server the
-  tritonclient gRPC call and the hits streamed back as separate messages. The
-  per-request collection check used to count the collection (about 11 ms at load);
-  it now reads the stored model-set record, and the one-client ratio went from
-  1.13-2.49 to about 1.0 with p99/p50 at 8 clients under 1.5.
-- **Dynamic batching** met its goal in the run below (1.65x, load 5.5 at its start, after the
-  per-request fix above) but measured 0.62-1.34x at loads of 3-12: it can only win what batching saves: ONNX Runtime's own images/s
-  barely changes with batch size on this CPU (the batch sweep), because two intra-op
-  threads already keep both cores busy at batch 1. What batching saves is per-request
-  overhead in the stub and fewer, larger messages, which the CPU-per-search columns show.
-- **Vector store at 1M** was not measured in this run: an HNSW build of 1M vectors took
-  over 25 minutes on these machines when the store was designed, longer than a session, and the
-  full suite keeps every command under ten minutes. `--sizes 10k,100k,1m` runs it where
-  time allows (about 6 GiB of store RSS and 5 GiB of ground-truth vectors). The 100k
-  figures leave a wide margin on latency; int8 scalar quantization was not tried,
-  because neither the latency nor the memory at the sizes measured called for it.
+- **Ingest, two ways.** "Embed only" is a collection created with `skip_nsfw_scoring`
+  and inserts with `DUPLICATE_POLICY_IGNORE`: the server then does the raw encoder's
+  work plus what a server must (gRPC in and out, the duplicate fingerprint kept for a
+  later `FindDuplicates`, the store write); its ratio is the goal. "All checks" is a
+  default collection and insert: the open_nsfw network (about 3x the encoder's CPU per
+  image), the fingerprint, the nearest-neighbour lookup and thumbnail alignments. Its
+  ratio to the raw encoder measures those features, not overhead; the "CPU ms per
+  image" table prices them.
+- **Ingest is CPU-bound on two cores (embed-only goal missed: 0.67-0.69 in two runs).** The raw encoder has
+  both cores to itself; the server shares them between the streaming client, the API
+  server and Triton. The ratio cannot exceed in-process CPU / server total CPU from the
+  CPU table. Profiled with py-spy during an embed-only stream of 600 Corel photos: the
+  Python-backend stub spends 78 % of its samples in ONNX Runtime, 15 % decoding and
+  resizing, 4 % in the text-image bridge, so its CPU per image is the raw encoder's plus
+  about 10 %; the API server's 3.5-4.3 ms per image is the fingerprint (a draft-mode
+  decode, 0.85 ms, and the thumbnail PNG, 0.5 ms after moving to zlib level 1 from
+  0.73), gRPC receive and the tritonclient call (both copy the encoded image), and the
+  store write. Neither side has a dominant waste left: the gap is the API server's and
+  tritonserver's share of two cores. With more cores it shrinks (they stop competing
+  with the encoder); on two it could close only by dropping the fingerprint from bulk
+  loads, which would leave `FindDuplicates` blind to them.
+- **All-checks ingest** got cheaper in this round: the near-duplicate alignment (68 % of
+  the API server's CPU in a py-spy profile of a default ingest) now prepares each
+  thumbnail's scaled levels and coarse templates once per image instead of once per
+  pair, and uses OpenCV's mean/std: 1.7 -> 1.2 ms per candidate pair in
+  `python -m bench.duplicates`, identical scores.
+- **One-client Search latency (met narrowly: 1.22).** With the in-process baseline now
+  running ONNX Runtime exactly as model.py does (no spinning threads; before, its spinning
+  made it slower and the ratio looked like 1.0), the first run of this round measured
+  1.52. The fix: image_embedding's dynamic batcher no longer waits 2 ms for company
+  (`max_queue_delay_microseconds: 0`; with one instance, requests arriving during a batch
+  still leave together as the next one, see the batching figures), which took Triton's
+  queue time per lone request from 2.1 to 0.1 ms. What remains on top of encode + search
+  is about 4 ms of gRPC and Python: the API server's receive, the tritonclient call and
+  the hits streamed back one message each (top_k 1 instead of 10 saved 0.7-1.7 ms in a
+  side measurement). The run-to-run noise of the baseline (in-process encode 9.8 and
+  11.8 ms p50 in two runs at low load) is as large as the margin.
+- **Dynamic batching** (met: 1.58x without the queue delay; 1.46x in the run before,
+  with it) can only win what batching saves: ONNX Runtime's own images/s barely changes
+  with batch size on this CPU (the batch sweep), because two intra-op threads already keep
+  both cores busy at batch 1. What batching saves is per-request overhead in the stub
+  (Triton CPU per search 16.5 vs 28.2 ms) and fewer, larger messages. Earlier runs at
+  loads of 3-12 measured 0.62-1.65x: under heavy outside load the figure is not stable.
+- **Vector store at 1M** (int8; its own run, kept as `*.1m-int8.json`, at a load of 3.3
+  with other work on the machine): HNSW p50 2.2 ms and p99 2.6 ms at recall@10 0.999,
+  keyword-filtered p50 1.6 ms at recall 1.0, so the goal (p50 <= 20 ms at recall >= 0.95)
+  holds with a wide margin. The costs are elsewhere: the build took 21 minutes on the one
+  core the niced child got (the other served the benchmark's queries), the store holds
+  6.7 GB of RSS and 6.5 GB on disk (4.9 GB of it the float vectors), a build needs a second
+  copy on disk, and the run peaked near 20 GB of RAM with the benchmark's own copy of
+  the vectors and the build child's. Exact search over 1M unindexed points costs 200 ms
+  p50: the 20k-point build threshold keeps that part of a query small.
+- **int8 scalar quantization** (`index_quantization`, now the default: the graph is built
+  and walked on int8 copies, the oversampled candidates rescored with the float vectors).
+  At 100k, against no quantization in the same run: index build 41 s vs 164 s, HNSW p50
+  1.9 vs 3.5 ms and p99 2.3 vs 15.9 ms, recall@10 1.0 for both, filtered recall 1.0; the
+  price is ~20 % more store RSS (750 vs 632 MiB) and disk (the int8 copy kept beside the
+  floats). The exact search of unindexed points uses the floats and does not change.
 - **A keyword payload index multiplies the HNSW build time**: the build then adds graph
   links per keyword value so filtered searches stay connected (without them a 10 %
-  filter found 5 % of the true neighbours at 100k). At 100k the build took 233 s and
-  596 s with the index in two runs, against 68 s without it in an earlier one (all at
-  high load, so only the order of magnitude counts). The store's filter support will
-  have to budget for that, or index only the fields filters really use.
+  filter found 5 % of the true neighbours at 100k). The store's filters create their
+  indexes on first use; the benchmark creates the tag index before the first point.
 - **Queries during an index build** compete with the build's child process for the two
-  cores, and the swap after the build blocks every call for one close + load of the
-  shard: "during build max ms" (over a second at 100k) is most likely that stall (not
-  timed per phase here), and "share > 2x idle p99" shows slow queries are about 2 % of
-  the total, enough to lift the p99. The child now runs at `nice 10` (measured
-  before that change: the build figures below predate it). Still in reach: shorten the
-  swap, which loads the built shard twice (once to replay the writes journaled during
-  the build, once as the live shard), each load holding the GIL.
+  cores. The child runs at `nice 10`, so a query thread wins a contested core, and the
+  child now also replays the writes journaled during the build into its copy: the
+  serving process loads the built shard once (the swap), instead of twice, and a load
+  holds the GIL (that stall is the "during build max ms" column). At 100k the p99 during a
+  build is 1.36x (none) and 1.41x (int8) the idle p99, at 1M 1.28x: met. At 10k the ratio
+  is 2-3.4x, but over a build of a few seconds in which the copy and the swap are most
+  of the time; the absolute p99 stays near 10 ms. What is left is the swap's one load: the
+  longest query waited 0.8-1.7 s at 100k and 7.2 s at 1M, where loading reads 4.9 GB of
+  float vectors into RAM while holding the GIL. Keeping the float vectors memory-mapped
+  (qdrant-edge's `memory` placement; the int8 copy in RAM is what the graph walk reads)
+  should shorten that load; not tried yet.
 """
 
 
