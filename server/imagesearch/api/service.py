@@ -17,7 +17,7 @@ from imagesearch.api import convert, filters, validation
 from imagesearch.api.errors import ApiError, as_api_error, status_name, stream_errors, unary_errors
 from imagesearch.api.feedback import search_with_feedback
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
-from imagesearch.dedup.fingerprint import fingerprint
+from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD, NsfwScorer
@@ -167,21 +167,12 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             point = PointToStore(
                 id=item_id, vectors=vectors, metadata=metadata, fingerprint=fp.to_payload(), nsfw_score=nsfw_score
             )
-            duplicate = None
-            if policy == pb.DUPLICATE_POLICY_IGNORE:
-                await self._store.upsert(name, [point])
-            else:
-                async with self._checked_inserts.setdefault(name, asyncio.Lock()):
-                    space = served.spec.image_query_space
-                    duplicate = await self._duplicates.find(name, vectors[space], fp, exclude_id=item_id, space=space)
-                    if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
-                        return pb.InsertResult(
-                            index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
-                            nsfw_score=nsfw_score,
-                        )
-                    if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
-                        raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
-                    await self._store.upsert(name, [point])
+            duplicate = await self._store_unless_duplicate(name, point, fp, served.spec.image_query_space, policy)
+            if duplicate is not None and policy == pb.DUPLICATE_POLICY_SKIP:
+                return pb.InsertResult(
+                    index=index, id=duplicate.id, duplicate_of=_duplicate_info(duplicate), skipped=True,
+                    nsfw_score=nsfw_score,
+                )
         except Exception as exc:  # noqa: BLE001 - reported per item
             error = as_api_error(exc)
             return pb.InsertResult(
@@ -193,6 +184,25 @@ class ImageSearchService(pb_grpc.ImageSearchServicer):
             duplicate_of=_duplicate_info(duplicate) if duplicate is not None else None,
             nsfw_score=nsfw_score,
         )
+
+    async def _store_unless_duplicate(
+        self, name: str, point: PointToStore, fp: Fingerprint, space: str, policy: int
+    ) -> Duplicate | None:
+        """Store `point` as `policy` says; returns the stored item it duplicates, if any.
+
+        SKIP stores nothing when there is one, REJECT raises ALREADY_EXISTS, ALLOW stores
+        anyway and IGNORE stores without looking.
+        """
+        if policy == pb.DUPLICATE_POLICY_IGNORE:
+            await self._store.upsert(name, [point])
+            return None
+        async with self._checked_inserts.setdefault(name, asyncio.Lock()):
+            duplicate = await self._duplicates.find(name, point.vectors[space], fp, exclude_id=point.id, space=space)
+            if duplicate is not None and policy == pb.DUPLICATE_POLICY_REJECT:
+                raise ApiError(grpc.StatusCode.ALREADY_EXISTS, _duplicate_message(name, duplicate))
+            if duplicate is None or policy != pb.DUPLICATE_POLICY_SKIP:
+                await self._store.upsert(name, [point])
+            return duplicate
 
     # -- search ------------------------------------------------------------------------
 
