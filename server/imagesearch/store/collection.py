@@ -191,9 +191,7 @@ class LiveCollection:
         shard_points = []
         for point in points:
             check_point_id(point.id)
-            vectors = {
-                space: np.asarray(v, dtype=np.float32) for space, v in check_vectors(point.vectors, self.model_set).items()
-            }
+            vectors = check_vectors(point.vectors, self.model_set)
             shard_points.append(StoredPointData(point_uuid(point.id), vectors, payload(point)))
         async with self.write_lock:
             await self.apply(Upsert(tuple(shard_points)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Union
 
-import numpy as np
 from qdrant_edge import EdgeShard, Point, UpdateOperation
 
 from imagesearch.store.edge_filter import EDGE_SCHEMAS
@@ -21,10 +20,11 @@ from imagesearch.store.filters import IndexType
 
 @dataclass(frozen=True)
 class StoredPointData:
-    """One point as the shard keeps it: its UUID, a float32 vector per space, its payload."""
+    """One point as the shard keeps it: its UUID, a checked vector per space (the float
+    lists the engine takes), its payload."""
 
     uuid: str
-    vectors: dict[str, np.ndarray]
+    vectors: dict[str, list[float]]
     payload: dict[str, Any]
 
 
@@ -37,7 +37,7 @@ class Upsert:
     def operation(self) -> UpdateOperation:
         """The engine's operation."""
         return UpdateOperation.upsert_points(
-            [Point(p.uuid, {space: v.tolist() for space, v in p.vectors.items()}, p.payload) for p in self.points]
+            [Point(p.uuid, p.vectors, p.payload) for p in self.points]
         )
 
 
