@@ -16,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
+from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
+
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
@@ -28,11 +30,10 @@ from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS, ModelSe
 from imagesearch.models.setup import ensure_model_repository
 from imagesearch.store.base import VectorStore
 from imagesearch.store.factory import open_store
-from imagesearch.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearch"].full_name
+SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearchService"].full_name
 WATCH_INTERVAL_S = 2.0
 
 
@@ -135,7 +136,7 @@ class ImageSearchServer:
             fetcher,
             nsfw,
         )
-        imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
+        imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
