@@ -22,6 +22,7 @@ from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
 from imagesearch.fetch.policy import AddressPolicy
+from imagesearch.http import GatewayConfig, HttpGateway, grpc_target
 from imagesearch.inference.errors import InferenceUnavailable
 from imagesearch.inference.model_sets import ServedModelSet, bind_model_set
 from imagesearch.inference.nsfw import NSFW_MODEL, NsfwScorer
@@ -50,6 +51,7 @@ class _Running:
     triton: TritonProcess | None
     metrics_http: object | None
     watcher: asyncio.Task
+    http: HttpGateway | None = None  # the HTTP/JSON gateway, started once gRPC serves
 
 
 class ImageSearchServer:
@@ -58,6 +60,7 @@ class ImageSearchServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.port: int | None = None
+        self.http_port: int | None = None
         self._running: _Running | None = None
 
     def _local_triton(self) -> TritonProcess:
@@ -155,6 +158,25 @@ class ImageSearchServer:
             server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher
         )
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+        # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so after it ---
+        try:
+            self._running.http = await self._start_http()
+        except BaseException:
+            await self.stop()
+            raise
+        # --- end HTTP/JSON gateway ---
+
+    async def _start_http(self) -> HttpGateway | None:
+        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""
+        s = self.settings
+        if not s.http_port:
+            return None
+        host = s.listen.rsplit(":", 1)[0]
+        gateway = HttpGateway(GatewayConfig(
+            host.strip("[]"), s.http_port, grpc_target(host, self.port), s.max_message_bytes, s.shutdown_grace_s
+        ))
+        self.http_port = await gateway.start()
+        return gateway
 
     async def _bind_model_sets(self, url: str) -> dict[str, ServedModelSet]:
         """Every model set Triton serves, by name; the default set is required.
@@ -222,6 +244,8 @@ class ImageSearchServer:
         with contextlib.suppress(asyncio.CancelledError):
             await running.watcher
         await running.health.enter_graceful_shutdown()
+        if running.http is not None:  # HTTP/JSON gateway: drains its calls while gRPC still serves them
+            await running.http.stop()
         await running.grpc_server.stop(self.settings.shutdown_grace_s)
         if running.metrics_http is not None:
             running.metrics_http[0].shutdown()
