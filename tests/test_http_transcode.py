@@ -1,18 +1,22 @@
-"""The HTTP/JSON transcoder without a server: path templates, routes read from the real
-proto's google.api.http rules, request building, error JSON, the OpenAPI document."""
+"""The HTTP/JSON transcoder without the imagesearch server: path templates, routes read from
+the real proto's google.api.http rules, request building, error JSON, the OpenAPI document;
+and the gateway over a real gRPC channel for the failures the real server cannot produce."""
 
 from __future__ import annotations
 
 import base64
 import json
 
+import aiohttp
 import grpc
 import pytest
 from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from multidict import CIMultiDict
 from openapi_spec_validator import validate
 
 from imagesearch.api.errors import ApiError, invalid
+from imagesearch.http import GatewayConfig, HttpGateway
 from imagesearch.http.comments import Comments
 from imagesearch.http.errors import HttpError, status_json
 from imagesearch.http.handler import forwarded_metadata
@@ -244,3 +248,74 @@ def test_update_mask_paths_are_kept_as_written() -> None:
     req = _request("PATCH", "/v1/collections/c/items/x", json_body=b'{"metadata":{"camelKey":1}}',
                    query=[("update_mask", "metadata.camelKey")])
     assert list(req.update_mask.paths) == ["metadata.camelKey"] and req.item.name == "collections/c/items/x"
+
+
+# --- the gateway over a real channel, against a stub servicer -------------------------
+# The real server cannot be made to fail in the middle of a search stream, nor does it
+# read credentials yet: a stub servicer on a real grpc.aio server stands in for those two.
+
+class _StubService(pb_grpc.ImageSearchServiceServicer):
+    """SearchItems streams three hits; text "fail" fails first, "late" after two hits.
+    Each hit's item_id is the authorization metadata the call carried."""
+
+    async def SearchItems(self, request, context):
+        auth = dict(context.invocation_metadata()).get("authorization", "")
+        for rank in (1, 2, 3):
+            if (request.text, rank) in (("fail", 1), ("late", 3)):
+                error = ApiError(grpc.StatusCode.UNAVAILABLE, ErrorReason.INFERENCE_UNAVAILABLE, "Triton is down")
+                await context.abort_with_status(error.to_status())
+            yield pb.SearchItemsResponse(item=pb.Item(name=f"{request.parent}/items/{rank}", item_id=auth), rank=rank)
+
+
+# The fixture runs in the session's loop (asyncio_default_fixture_loop_scope), so must its tests.
+SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+async def stub_gateway():
+    server = grpc.aio.server()
+    pb_grpc.add_ImageSearchServiceServicer_to_server(_StubService(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    gateway = HttpGateway(GatewayConfig("127.0.0.1", 0, f"127.0.0.1:{port}", 1 << 20, 1.0))
+    http_port = await gateway.start()
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{http_port}") as session:
+        yield session
+    await gateway.stop()
+    await server.stop(None)
+
+
+async def _search(session, text: str, **headers: str) -> tuple[int, str, str]:
+    async with session.post("/v1/collections/c/items:search", data=json.dumps({"text": text}), headers=headers) as r:
+        return r.status, r.headers["Content-Type"], await r.text()
+
+
+@SESSION_LOOP
+async def test_stream_error_after_the_first_hit_is_the_last_ndjson_line(stub_gateway) -> None:
+    status, content_type, body = await _search(stub_gateway, "late", Accept="application/x-ndjson")
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert (status, content_type) == (200, "application/x-ndjson")
+    assert [line["rank"] for line in lines[:2]] == [1, 2]
+    assert lines[2]["error"]["code"] == 503 and lines[2]["error"]["details"][0]["reason"] == "INFERENCE_UNAVAILABLE"
+    assert len(lines) == 3
+
+
+@SESSION_LOOP
+async def test_stream_error_is_the_status_of_a_json_array_or_of_a_stream_before_its_first_hit(stub_gateway) -> None:
+    for text, headers in (("late", {}), ("fail", {}), ("fail", {"Accept": "application/x-ndjson"})):
+        status, content_type, body = await _search(stub_gateway, text, **headers)
+        assert (status, content_type) == (503, "application/json"), (text, headers)
+        assert json.loads(body)["error"]["status"] == "UNAVAILABLE"
+
+
+@SESSION_LOOP
+async def test_credentials_reach_the_grpc_call(stub_gateway) -> None:
+    for headers, expected in (({"X-API-Key": "k1"}, "Bearer k1"), ({"Authorization": "Bearer k2"}, "Bearer k2"), ({}, "")):
+        status, _, body = await _search(stub_gateway, "ok", **headers)
+        assert status == 200 and {hit["item"]["itemId"] for hit in json.loads(body)} == {expected}
+
+
+@SESSION_LOOP
+async def test_unimplemented_rpc_maps_to_501(stub_gateway) -> None:
+    async with stub_gateway.get("/v1/collections") as r:
+        assert r.status == 501 and (await r.json())["error"]["status"] == "UNIMPLEMENTED"

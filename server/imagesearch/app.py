@@ -51,7 +51,7 @@ class _Running:
     triton: TritonProcess | None
     metrics_http: object | None
     watcher: asyncio.Task
-    http: HttpGateway | None = None  # the HTTP/JSON gateway, started once gRPC serves
+    http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
 
 
 class ImageSearchServer:
@@ -153,18 +153,21 @@ class ImageSearchServer:
             raise OSError(f"cannot listen on {s.listen}")
         await server.start()
         metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
-        watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
-        self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher
-        )
-        log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
-        # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so after it ---
+        # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
+        # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
         try:
-            self._running.http = await self._start_http()
+            http = await self._start_http()
         except BaseException:
-            await self.stop()
+            await server.stop(None)
+            if metrics_http is not None:
+                metrics_http[0].shutdown()
             raise
         # --- end HTTP/JSON gateway ---
+        watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
+        self._running = _Running(
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http
+        )
+        log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
 
     async def _start_http(self) -> HttpGateway | None:
         """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""

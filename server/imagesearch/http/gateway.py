@@ -61,13 +61,16 @@ class HttpGateway:
         openapi = json_bytes(build_openapi(self.services, Comments.load(files)))
 
         app = web.Application(client_max_size=c.max_body_bytes)
-        app.router.add_get("/openapi.json", lambda _: web.Response(body=openapi, content_type=JSON))
+        async def openapi_json(_: web.Request) -> web.Response:
+            return web.Response(body=openapi, content_type=JSON)
+
+        app.router.add_get("/openapi.json", openapi_json)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_route("*", "/{tail:.*}", transcoder.handle)
         # No access log: calls are counted by the gRPC metrics interceptor like any other.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=c.shutdown_grace_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, c.host, c.port, shutdown_timeout=c.shutdown_grace_s)
+        site = web.TCPSite(self._runner, c.host, c.port)
         try:
             await site.start()
         except OSError:

@@ -13,7 +13,9 @@ from typing import Any
 import grpc
 from aiohttp import web
 from google.protobuf.message import Message
+from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
+from imagesearch.api.errors import ApiError
 from imagesearch.http.errors import HttpError, json_bytes, status_json, status_of_rpc_error
 from imagesearch.http.routes import Route, RouteMatch, RouteTable
 from imagesearch.http.transcode import FilePart, HttpInput, build_request, message_class, response_json
@@ -48,6 +50,10 @@ class Transcoder:
             return _json_response(exc.http_status, exc.body())
         except grpc.RpcError as exc:
             return _json_response(*_error_json(exc))
+        except Exception:  # noqa: BLE001 - a bug: still a JSON error, with the traceback in the log
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            error = ApiError(grpc.StatusCode.INTERNAL, ErrorReason.INTERNAL_ERROR, "internal error; see the server log")
+            return _json_response(500, HttpError.from_api_error(error).body())
 
     def _match(self, request: web.Request) -> RouteMatch:
         raw_path = request.raw_path.split("?", 1)[0]
@@ -90,14 +96,17 @@ class Transcoder:
                 first = None
             response = web.StreamResponse(status=200, headers={"Content-Type": NDJSON})
             await response.prepare(request)
-            if first is not None:
-                await response.write(json_bytes(response_json(first, route.response_body)))
-                try:
-                    async for item in stream:
-                        await response.write(json_bytes(response_json(item, route.response_body)))
-                except grpc.RpcError as exc:
-                    await response.write(json_bytes(_error_json(exc)[1]))
-            await response.write_eof()
+            try:
+                if first is not None:
+                    await response.write(json_bytes(response_json(first, route.response_body)))
+                    try:
+                        async for item in stream:
+                            await response.write(json_bytes(response_json(item, route.response_body)))
+                    except grpc.RpcError as exc:
+                        await response.write(json_bytes(_error_json(exc)[1]))
+                await response.write_eof()
+            except ConnectionResetError:
+                log.debug("client left during %s", route.grpc_path)
             return response
         finally:
             call.cancel()  # a no-op once the stream has ended; stops it when the client left
