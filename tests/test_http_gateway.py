@@ -98,6 +98,21 @@ def test_insert_by_base64_json(server: ServerProcess) -> None:
     assert reply.json()["name"] == "collections/http-json/items/h1" and reply.json()["metadata"] == {"kind": "horse"}
 
 
+def test_update_and_delete_an_item(server: ServerProcess) -> None:
+    """PATCH with a body field and a field mask in the query; DELETE; then NOT_FOUND."""
+    create_collection(server, "http-edit")
+    assert insert_file(server, "http-edit", HORSE, "h/1", metadata='{"kind": "horse", "legs": 4}').status == 200
+    item_path = "/v1/collections/http-edit/items/h%2F1"
+    patched = curl(server, item_path + "?update_mask=metadata.kind", "-X", "PATCH", "-d", '{"metadata": {"kind": "pony"}}')
+    assert patched.status == 200, patched.body
+    assert patched.json()["metadata"] == {"kind": "pony", "legs": 4}
+    deleted = curl(server, item_path, "-X", "DELETE")
+    assert (deleted.status, deleted.json()) == (200, {})
+    gone = curl(server, item_path)
+    assert gone.status == 404
+    assert gone.json()["error"]["details"][0]["reason"] == "ITEM_NOT_FOUND"
+
+
 def test_search_by_file(server: ServerProcess, photos: str) -> None:
     reply = curl(server, f"/v1/collections/{photos}/items:search", "-F", f"image=@{corel_path(BUS)}", "-F", "top_k=2")
     assert reply.status == 200, reply.body
