@@ -33,6 +33,23 @@ def image_message(image: bytes | None, image_url: str | None) -> pb.Image:
     return pb.Image(uri=image_url) if image_url else pb.Image(content=image or b"")
 
 
+def _whole_numbers_as_int(value: Any) -> Any:
+    # Struct numbers are doubles on the wire; the server stores whole numbers as integers
+    # (so integer matches work on them), and they come back as Python ints to match.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(v) for v in value]
+    return value
+
+
+def metadata_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """An item's metadata as plain Python values, whole numbers as int."""
+    return _whole_numbers_as_int(json_format.MessageToDict(struct))
+
+
 def _item_id(msg: pb.Item) -> str:
     # A failed import's item carries only its name; the ID is in there.
     if msg.item_id or not msg.name:
@@ -104,7 +121,7 @@ class Item:
 
     @classmethod
     def from_proto(cls, msg: pb.Item) -> "Item":
-        return cls(_item_id(msg), json_format.MessageToDict(msg.metadata), _optional(msg, "nsfw_score"), msg.name)
+        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name)
 
 
 @dataclass(frozen=True)
