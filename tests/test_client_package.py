@@ -14,8 +14,9 @@ import grpc
 import pytest
 
 from conftest import REPO_ROOT, ServerProcess, corel_path
-from imagesearch_client import AsyncImageSearchClient, ImageSearchClient, InsertItem
+from imagesearch_client import AsyncImageSearchClient, ImageSearchClient, InsertItem, PurgeResult
 from imagesearch_client.errors import error_metadata, error_reason
+from imagesearch_client.filters import match, where
 from imagesearch_client.names import InvalidName, item_name, parse_item_name
 
 CLIENT_ROOT = REPO_ROOT / "clients" / "python"
@@ -152,6 +153,12 @@ def test_odd_item_ids_round_trip(client: ImageSearchClient) -> None:
     client.delete_item(name, ODD_IDS[1])
     assert client.batch_delete_items(name, ODD_IDS[2:4]) == 2
     assert sorted(i.id for i in client.list_items(name)) == sorted([ODD_IDS[0], *ODD_IDS[4:]])
+    # A purge without force only counts; its sample names come back as plain IDs.
+    last = where(must=[match("id", ODD_IDS[-1])])
+    assert client.purge_items(name, last) == PurgeResult(1, [ODD_IDS[-1]])
+    assert client.count_items(name, last) == 1
+    assert client.purge_items(name, last, force=True).count == 1
+    assert client.count_items(name, last) == 0 and client.count_items(name) == 2
 
 
 async def test_async_client_end_to_end(server: ServerProcess) -> None:
@@ -184,3 +191,27 @@ async def test_async_client_end_to_end(server: ServerProcess) -> None:
         assert error_reason(info.value) == "ITEM_NOT_FOUND" and error_metadata(info.value)["item"] == "missing"
         await client.delete_collection(name)
         assert name not in [c.id async for c in client.list_collections()]
+
+
+def readme_blocks() -> list[str]:
+    text = (CLIENT_ROOT / "README.md").read_text()
+    return [block.split("\n", 1)[1] for block in text.split("```")[1::2] if block.startswith("python\n")]
+
+
+def test_readme_examples_run(server: ServerProcess) -> None:
+    """The client README's examples run as written (against this session's server) and print what they say."""
+    blocks = readme_blocks()
+    assert len(blocks) == 2
+    outputs = []
+    for code in blocks:
+        assert "127.0.0.1:50051" in code
+        out = subprocess.run([sys.executable, "-c", code.replace("127.0.0.1:50051", server.address)],
+                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+        assert out.returncode == 0, out.stderr
+        outputs.append(out.stdout.splitlines())
+    sync, aio = outputs
+    assert sync[0] == "collections/readme-photos/items/shoes%2Fred%201"
+    assert sorted(sync[1:3]) == ["0 copy stored shoes/red 1", "1 broken IMAGE_UNDECODABLE "]
+    assert sync[3].startswith("1 ") and " 1.0 " in sync[3] and sync[-1].startswith("StatusCode.NOT_FOUND ITEM_NOT_FOUND")
+    assert "PurgeResult(count=1, sample=['copy'])" in sync[-2]
+    assert aio[0] == "3" and sorted(ast.literal_eval(aio[1])) == ["corel-1", "corel-2"]
