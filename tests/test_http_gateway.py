@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from openapi_spec_validator import validate
-
 from conftest import REPO_ROOT, ServerProcess, corel_path
 from imagesearch.config import Settings, add_arguments, load_settings
+from openapi_spec_validator import validate
 from test_readme import readme_block
 
 README_HTTP = "localhost:8080"
@@ -39,7 +38,7 @@ def curl(server: ServerProcess, path: str, *args: str) -> Reply:
     assert shutil.which("curl"), "curl is not installed"
     out = subprocess.run(
         ["curl", "-sS", "-D", "-", *args, server.http_url + path],
-        capture_output=True, timeout=120, cwd=REPO_ROOT,  # bytes: text mode would turn \r\n into \n
+        check=False, capture_output=True, timeout=120, cwd=REPO_ROOT,  # bytes: text mode would turn \r\n into \n
     )
     assert out.returncode == 0, out.stderr
     head, _, body = out.stdout.decode().partition("\r\n\r\n")
@@ -223,7 +222,7 @@ def test_readme_http_examples(server: ServerProcess) -> None:
     """The README's HTTP/JSON block, run as written against the test server."""
     host = server.http_url.removeprefix("http://")
     script = "set -euo pipefail\n" + readme_block("HTTP/JSON").replace(README_HTTP, host)
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO_ROOT,
+    out = subprocess.run(["bash", "-c", script], check=False, capture_output=True, text=True, cwd=REPO_ROOT,
                          env=dict(os.environ), timeout=300)
     assert out.returncode == 0, out.stderr
     assert '"error"' not in out.stdout, out.stdout

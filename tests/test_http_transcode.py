@@ -10,11 +10,6 @@ import json
 import aiohttp
 import grpc
 import pytest
-from imagesearch_client.v1 import imagesearch_pb2 as pb
-from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
-from multidict import CIMultiDict
-from openapi_spec_validator import validate
-
 from imagesearch.api.errors import ApiError, invalid
 from imagesearch.http import GatewayConfig, HttpGateway
 from imagesearch.http.comments import Comments
@@ -24,7 +19,11 @@ from imagesearch.http.openapi import build_openapi, default_services
 from imagesearch.http.routes import RouteTable
 from imagesearch.http.template import PathTemplate, TemplateError
 from imagesearch.http.transcode import FilePart, HttpInput, build_request, response_json
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
+from multidict import CIMultiDict
+from openapi_spec_validator import validate
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ImageSearchService"]
 ROUTES = RouteTable.from_services(SERVICE)

@@ -35,7 +35,7 @@ class Comments:
         return self.by_name.get(full_name, "")
 
     @classmethod
-    def from_files(cls, files: list[descriptor_pb2.FileDescriptorProto]) -> "Comments":
+    def from_files(cls, files: list[descriptor_pb2.FileDescriptorProto]) -> Comments:
         by_name: dict[str, str] = {}
         for file in files:
             paths = {tuple(loc.path): _clean(loc.leading_comments) for loc in file.source_code_info.location}
@@ -47,7 +47,7 @@ class Comments:
         return cls(by_name)
 
     @classmethod
-    def load(cls, served: list[FileDescriptor]) -> "Comments":
+    def load(cls, served: list[FileDescriptor]) -> Comments:
         """Comments of the `served` files, compiled from protos/ (empty when unavailable)."""
         try:
             compiled = _compile_with_source_info()
@@ -130,5 +130,5 @@ def _enum_paths(enum: descriptor_pb2.EnumDescriptorProto, path: tuple, prefix: s
 
 def _clean(comment: str) -> str:
     """A comment block as text: lines unindented by one space, paragraphs kept."""
-    lines = [line[1:] if line.startswith(" ") else line for line in comment.strip("\n").split("\n")]
+    lines = [line.removeprefix(" ") for line in comment.strip("\n").split("\n")]
     return "\n".join(lines).strip()

@@ -52,11 +52,11 @@ class HttpError(Exception):
         self.status = status
 
     @classmethod
-    def from_api_error(cls, error: ApiError, http_status: int | None = None) -> "HttpError":
+    def from_api_error(cls, error: ApiError, http_status: int | None = None) -> HttpError:
         return cls(http_status or HTTP_STATUS[error.code], error.to_status_proto())
 
     @classmethod
-    def plain(cls, http_status: int, code: grpc.StatusCode, message: str) -> "HttpError":
+    def plain(cls, http_status: int, code: grpc.StatusCode, message: str) -> HttpError:
         """An error about the HTTP request itself (no route, wrong method): no API reason
         applies, so it carries no ErrorInfo."""
         return cls(http_status, status_pb2.Status(code=code.value[0], message=message))

@@ -16,9 +16,20 @@ from google.protobuf.message import Message
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api.errors import ApiError
-from imagesearch.http.errors import HttpError, json_bytes, status_json, status_of_rpc_error
+from imagesearch.http.errors import (
+    HttpError,
+    json_bytes,
+    status_json,
+    status_of_rpc_error,
+)
 from imagesearch.http.routes import Route, RouteMatch, RouteTable
-from imagesearch.http.transcode import FilePart, HttpInput, build_request, message_class, response_json
+from imagesearch.http.transcode import (
+    FilePart,
+    HttpInput,
+    build_request,
+    message_class,
+    response_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +61,7 @@ class Transcoder:
             return _json_response(exc.http_status, exc.body())
         except grpc.RpcError as exc:
             return _json_response(*_error_json(exc))
-        except Exception:  # noqa: BLE001 - a bug: still a JSON error, with the traceback in the log
+        except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
             error = ApiError(grpc.StatusCode.INTERNAL, ErrorReason.INTERNAL_ERROR, "internal error; see the server log")
             return _json_response(500, HttpError.from_api_error(error).body())

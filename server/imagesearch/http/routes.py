@@ -46,7 +46,7 @@ class RouteTable:
         self.routes = sorted(routes, key=lambda r: not r.template.verb)
 
     @classmethod
-    def from_services(cls, *services: ServiceDescriptor) -> "RouteTable":
+    def from_services(cls, *services: ServiceDescriptor) -> RouteTable:
         routes: list[Route] = []
         for service in services:
             for method in service.methods:

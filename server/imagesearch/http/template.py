@@ -64,7 +64,7 @@ class PathTemplate:
     verb: str
 
     @classmethod
-    def parse(cls, text: str) -> "PathTemplate":
+    def parse(cls, text: str) -> PathTemplate:
         if not text.startswith("/"):
             raise TemplateError(f"{text!r}: a template starts with '/'")
         body, verb = _split_verb(text[1:])
