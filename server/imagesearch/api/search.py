@@ -100,7 +100,7 @@ class SearchHandlers:
         audit = self.audits.setdefault(collection, asyncio.Lock())
         if audit.locked():
             raise ApiError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorReason.FIELD_INVALID,
+                grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorReason.OPERATION_ALREADY_RUNNING,
                 f"a duplicate audit of collection {collection!r} is already running: wait for it to finish "
                 "(one audit per collection at a time)", "parent", {"collection": collection},
             )

@@ -43,7 +43,8 @@ def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> 
     return ScoredHit(
         id=stored[ID_KEY],
         score=clamp_score(score),
-        similarity=float(score),
+        # The engine can return a self-match a hair above 1 (1.00000095 seen); the API promises -1..1.
+        similarity=max(-1.0, min(1.0, float(score))),
         metadata=stored.get(METADATA_KEY, {}),
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
         nsfw_score=stored.get(NSFW_KEY),

@@ -27,7 +27,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     URL_FETCH_TIMEOUT: _ClassVar[ErrorReason]
     URL_FETCH_FAILED: _ClassVar[ErrorReason]
     INFERENCE_UNAVAILABLE: _ClassVar[ErrorReason]
-    SERVER_UNAVAILABLE: _ClassVar[ErrorReason]
+    OPERATION_ALREADY_RUNNING: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -50,5 +50,5 @@ URL_FORBIDDEN: ErrorReason
 URL_FETCH_TIMEOUT: ErrorReason
 URL_FETCH_FAILED: ErrorReason
 INFERENCE_UNAVAILABLE: ErrorReason
-SERVER_UNAVAILABLE: ErrorReason
+OPERATION_ALREADY_RUNNING: ErrorReason
 INTERNAL_ERROR: ErrorReason
