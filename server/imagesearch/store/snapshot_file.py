@@ -64,11 +64,15 @@ class Manifest:
     created_at: float
     collections: list[CollectionManifest]
     members: dict[str, str] = field(default_factory=dict)
+    # SHA-256 of the file's first content_bytes (every byte before the manifest: headers,
+    # data and padding), so that no altered byte goes unnoticed.
+    content_bytes: int = 0
+    content_sha256: str = ""
 
     @property
     def checksum(self) -> str:
-        """One digest of all content: SHA-256 over the sorted member digests."""
-        h = hashlib.sha256()
+        """One digest of all content: SHA-256 over the content digest and the member digests."""
+        h = hashlib.sha256(f"{self.content_bytes}:{self.content_sha256}\n".encode())
         for name in sorted(self.members):
             h.update(f"{name}\0{self.members[name]}\n".encode())
         return h.hexdigest()
@@ -91,6 +95,8 @@ class Manifest:
             created_at=float(body["created_at"]),
             collections=[CollectionManifest(**c) for c in body["collections"]],
             members=dict(body["members"]),
+            content_bytes=int(body["content_bytes"]),
+            content_sha256=str(body["content_sha256"]),
         )
         if manifest.checksum != body["checksum"]:
             raise SnapshotCorrupt("the manifest's checksum does not match its member digests")
@@ -145,6 +151,9 @@ class SnapshotWriter:
 
     def finish(self) -> Manifest:
         """Write the manifest, close, and move the file to its name (atomically)."""
+        self._tar.fileobj.flush()
+        self.manifest.content_bytes = self._tar.offset
+        self.manifest.content_sha256 = _prefix_sha256(self._tmp, self._tar.offset)
         raw = self.manifest.to_json()
         self._add(MANIFEST, raw)
         del self.manifest.members[MANIFEST]
@@ -159,6 +168,18 @@ class SnapshotWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+def _prefix_sha256(path: Path, length: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while length > 0:
+            chunk = f.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            length -= len(chunk)
+    return h.hexdigest()
+
+
 def _corrupt(path: Path, error: Exception) -> SnapshotCorrupt:
     return SnapshotCorrupt(f"{path} is not a complete imagesearch snapshot: {type(error).__name__}: {error}")
 
@@ -168,7 +189,14 @@ def read_manifest(path: Path) -> Manifest:
     try:
         with tarfile.open(path, "r:") as tar:
             raw = tar.extractfile(MANIFEST).read()
-            digest = tar.extractfile(MANIFEST_DIGEST).read().decode().strip()
+            last = tar.getmember(MANIFEST_DIGEST)
+            digest = tar.extractfile(last).read().decode().strip()
+        # A complete file ends with the two zero blocks of the end of the archive, padded to
+        # a whole record: a copy cut short there still reads, but is incomplete.
+        size = Path(path).stat().st_size
+        end = last.offset_data + 512 * ((last.size + 511) // 512) + 2 * 512
+        if size < end or size % tarfile.RECORDSIZE:
+            raise EOFError(f"the file ends at byte {size}, a complete snapshot at {end} or after, in whole records")
     except (tarfile.TarError, KeyError, OSError, AttributeError, UnicodeDecodeError, EOFError) as error:
         raise _corrupt(path, error) from error
     if hashlib.sha256(raw).hexdigest() != digest:
@@ -188,6 +216,8 @@ def verify(path: Path) -> Manifest:
     """Read the whole file and check every member against the manifest; SnapshotCorrupt
     on any difference (truncation, altered byte, missing or extra member)."""
     manifest = read_manifest(path)
+    if _prefix_sha256(path, manifest.content_bytes) != manifest.content_sha256:
+        raise SnapshotCorrupt(f"{path}: its content does not match the manifest's checksum")
     seen: set[str] = set()
     try:
         with tarfile.open(path, "r:") as tar:
