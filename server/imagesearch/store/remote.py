@@ -48,6 +48,7 @@ from imagesearch.store.collection import (
 )
 from imagesearch.store.filters import Filter, wanted_indexes
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
+from imagesearch.store.remote_admin import RemoteAdmin
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
 
 METADATA_ROOT = "imagesearch"
@@ -70,7 +71,7 @@ def _is_not_found(error: Exception) -> bool:
     return isinstance(error, ValueError) and "not found" in str(error)
 
 
-class RemoteQdrantStore:
+class RemoteQdrantStore(RemoteAdmin):
     """Qdrant over gRPC. Pass `client` to use an already-built AsyncQdrantClient instead."""
 
     def __init__(
@@ -107,10 +108,17 @@ class RemoteQdrantStore:
             raise
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
+        self,
+        name: str,
+        model_set: ModelSetRecord,
+        moderation: ModerationPolicy = ModerationPolicy(),
+        keep_originals: bool = False,
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
-        policy; CollectionExists if the name is taken."""
+        policy; CollectionExists if the name is taken. keep_originals is embedded-only
+        (originals live beside the shard): ValueError here."""
+        if keep_originals:
+            raise ValueError("keeping originals is supported by the embedded store only")
         check_collection_name(name)
         check_model_set(model_set)
         if await self._client.collection_exists(name):
