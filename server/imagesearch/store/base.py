@@ -298,13 +298,13 @@ class VectorStore(Protocol):
         self,
         collection: str,
         snapshot: str,
-        served: Sequence[ModelSetRecord],
+        served: Sequence[ModelSetRecord] | None,
         target: str | None = None,
         progress: Progress | None = None,
     ) -> list[CollectionInfo]:
         """Create the collection(s) of a snapshot (under `target` when restoring a one-collection
         snapshot under another name). Refuses, changing nothing: a snapshot whose model set is
-        not in `served` (snapshots.ModelSetNotServed), a corrupt or truncated one
+        not in `served` (snapshots.ModelSetNotServed; None: no check), a corrupt or truncated one
         (snapshots.SnapshotCorrupt), an existing collection (CollectionExists)."""
 
     async def close(self) -> None:

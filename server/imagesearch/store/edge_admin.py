@@ -179,7 +179,7 @@ class EdgeAdmin:
         self: "EdgeStore",
         collection: str,
         snapshot: str,
-        served: Sequence[ModelSetRecord],
+        served: Sequence[ModelSetRecord] | None,
         target: str | None = None,
         progress: Progress | None = None,
     ) -> list[CollectionInfo]:
@@ -187,7 +187,7 @@ class EdgeAdmin:
         return await self.restore_file(self.snapshots.path(collection, snapshot), served, target, progress)
 
     async def restore_file(
-        self: "EdgeStore", path: Path, served: Sequence[ModelSetRecord], target: str | None = None,
+        self: "EdgeStore", path: Path, served: Sequence[ModelSetRecord] | None, target: str | None = None,
         progress: Progress | None = None,
     ) -> list[CollectionInfo]:
         """Restore from a snapshot file anywhere on disk."""
@@ -197,7 +197,7 @@ class EdgeAdmin:
         plan = [(target or entry.name, entry) for entry in manifest.collections]
         for name, entry in plan:
             check_collection_name(name)
-            check_served(entry.name, model_set_from_dict(entry.record), list(served))
+            check_served(entry.name, model_set_from_dict(entry.record), None if served is None else list(served))
             if name in self._collections or self._aliases.is_alias(name):
                 raise CollectionExists(f"collection {name!r} already exists: delete it or restore under another name")
         infos, done = [], 0

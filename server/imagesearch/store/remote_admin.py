@@ -129,7 +129,7 @@ class RemoteAdmin:
         self: "RemoteQdrantStore",
         collection: str,
         snapshot: str,
-        served: Sequence[ModelSetRecord],
+        served: Sequence[ModelSetRecord] | None,
         target: str | None = None,
         progress: Progress | None = None,
     ) -> list[CollectionInfo]:
@@ -150,7 +150,7 @@ class RemoteAdmin:
         await self._client.recover_snapshot(collection_name=name, location=location, checksum=checksum, wait=True)
         self._forget(name)
         try:
-            check_served(name, await self.model_set(name), list(served))
+            check_served(name, await self.model_set(name), None if served is None else list(served))
         except Exception:
             await self._client.delete_collection(name)
             self._forget(name)

@@ -44,9 +44,10 @@ class ModelSetNotServed(SnapshotError):
         )
 
 
-def check_served(collection: str, wanted: ModelSetRecord, served: list[ModelSetRecord]) -> None:
-    """ModelSetNotServed unless `wanted` is served exactly (set, spaces, model versions)."""
-    if wanted not in served:
+def check_served(collection: str, wanted: ModelSetRecord, served: list[ModelSetRecord] | None) -> None:
+    """ModelSetNotServed unless `wanted` is served exactly (set, spaces, model versions).
+    served=None skips the check (offline tools that cannot know what a server serves)."""
+    if served is not None and wanted not in served:
         raise ModelSetNotServed(collection, wanted, served)
 
 
