@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import COREL
 from imagesearch.store.base import ModelRecord, ModelSetRecord, OriginalsNotKept, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.reprocess import Encoded, ReprocessMode, reprocess
 from imagesearch.store.shard_config import IndexSettings
 
-COREL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "corel1k"
 V1 = ModelSetRecord("hist", (SpaceRecord("a", ModelRecord("rgb-hist", "1", 24)),))
 V2 = ModelSetRecord("hist", (SpaceRecord("a", ModelRecord("rgb-hist", "2", 48)),))
 

@@ -38,3 +38,20 @@ async def test_aliases_switch_and_resolve(store: RemoteQdrantStore) -> None:
         await store.delete_alias("live")
     with pytest.raises(ValueError):
         await store.create_collection("kept", SET, keep_originals=True)
+
+
+async def test_newer_collection_format_is_refused(store: RemoteQdrantStore) -> None:
+    from qdrant_client import models
+
+    from imagesearch.store.format import FormatTooNew
+    from imagesearch.store.records import model_set_to_dict
+
+    await store._client.create_collection(
+        "future", vectors_config={"v": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+        metadata={"imagesearch": {"model_set": model_set_to_dict(SET), "created_at": 0.0, "format_version": 99}},
+    )
+    with pytest.raises(FormatTooNew) as caught:
+        await store.get_collection("future")
+    assert caught.value.found == 99
+    await store.create_collection("now", SET)
+    assert not await store.keeps_originals("now")

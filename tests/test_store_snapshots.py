@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import COREL
 from imagesearch.store.base import (
     ALL_COLLECTIONS,
     AliasExists,
@@ -30,7 +31,6 @@ DIM = 32
 MODEL_SET = ModelSetRecord("test-set", (SpaceRecord("a", ModelRecord("m", "1", DIM)), SpaceRecord("b", ModelRecord("t", "1", 8))))
 OTHER_VERSION = ModelSetRecord("test-set", (SpaceRecord("a", ModelRecord("m", "2", DIM)), SpaceRecord("b", ModelRecord("t", "1", 8))))
 SETTINGS = IndexSettings(threshold=0)
-COREL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "corel1k"
 
 
 def make_points(start: int, n: int, original: bool = False) -> list[PointToStore]:

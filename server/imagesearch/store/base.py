@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from imagesearch.store.filters import Filter
+
+if TYPE_CHECKING:
+    from imagesearch.store.originals import OriginalsUsage
 
 # Collection names become directory names (embedded store) and Qdrant collection names:
 # keep them to a portable, unambiguous alphabet.
@@ -212,10 +215,16 @@ class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
+        self,
+        name: str,
+        model_set: ModelSetRecord,
+        moderation: ModerationPolicy = ModerationPolicy(),
+        keep_originals: bool = False,
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space and its
-        moderation policy; CollectionExists if the name is taken."""
+        moderation policy; CollectionExists if the name is taken (by a collection or an
+        alias). keep_originals (embedded store only; ValueError on a remote one): keep each
+        item's image bytes for re-processing."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
@@ -264,6 +273,17 @@ class VectorStore(Protocol):
 
     async def count(self, name: str) -> int:
         """Number of points in the collection."""
+
+    async def keeps_originals(self, name: str) -> bool:
+        """Whether the collection keeps its items' original bytes (created with
+        keep_originals; embedded store only). The insert path sets PointToStore.original
+        for such collections."""
+
+    async def get_original(self, name: str, point_id: str) -> bytes | None:
+        """An item's original bytes, None if it has none; OriginalsNotKept."""
+
+    async def originals_usage(self, name: str) -> "OriginalsUsage":
+        """Count and bytes of the kept originals (walks the folder: admin calls only)."""
 
     async def resolve(self, name: str) -> str:
         """The collection `name` designates: itself, or the collection of alias `name`.

@@ -202,9 +202,13 @@ class EdgeAdmin:
                 raise CollectionExists(f"collection {name!r} already exists: delete it or restore under another name")
         infos, done = [], 0
         for name, entry in plan:
-            staged = await asyncio.to_thread(self._stage, Path(path), entry, name)
-            if staged != entry.item_count:
-                raise SnapshotCorrupt(f"{path}: {entry.name} holds {staged} points, its manifest says {entry.item_count}")
+            try:
+                staged = await asyncio.to_thread(self._stage, Path(path), entry, name)
+                if staged != entry.item_count:
+                    raise SnapshotCorrupt(f"{path}: {entry.name} holds {staged} points, its manifest says {entry.item_count}")
+            except BaseException:
+                await asyncio.to_thread(shutil.rmtree, self._data_dir / STAGING_DIR / name, True)
+                raise
             infos.append(await self._adopt(name))
             done += entry.item_count
             if progress:

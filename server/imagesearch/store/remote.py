@@ -47,6 +47,7 @@ from imagesearch.store.collection import (
     stored_point,
 )
 from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 from imagesearch.store.remote_admin import RemoteAdmin
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
@@ -133,6 +134,7 @@ class RemoteQdrantStore(RemoteAdmin):
                 METADATA_ROOT: {
                     "model_set": model_set_to_dict(model_set),
                     "created_at": time.time(),
+                    "format_version": COLLECTION_FORMAT_VERSION,
                     **moderation.to_dict(),
                 }
             },
@@ -147,6 +149,8 @@ class RemoteQdrantStore(RemoteAdmin):
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(f"collection {name!r} does not exist")
+        if collection_version(ours) > COLLECTION_FORMAT_VERSION:
+            raise FormatTooNew(f"collection {name!r}", collection_version(ours), COLLECTION_FORMAT_VERSION)
         record = model_set_from_dict(ours)
         self._models[name] = record
         self._policies[name] = ModerationPolicy.from_dict(ours)

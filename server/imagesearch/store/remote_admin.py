@@ -23,10 +23,12 @@ from imagesearch.store.base import (
     CollectionExists,
     CollectionInfo,
     ModelSetRecord,
+    OriginalsNotKept,
     Progress,
     SnapshotInfo,
     check_collection_name,
 )
+from imagesearch.store.originals import OriginalsUsage
 from imagesearch.store.snapshots import SnapshotError, SnapshotNotFound, check_served
 
 if TYPE_CHECKING:
@@ -51,6 +53,18 @@ class RemoteAdmin:
         self._models.pop(name, None)
         self._policies.pop(name, None)
         self._indexed.pop(name, None)
+
+    async def keeps_originals(self: "RemoteQdrantStore", name: str) -> bool:
+        """Never: originals are kept by the embedded store only."""
+        await self.model_set(name)
+        return False
+
+    async def get_original(self: "RemoteQdrantStore", name: str, point_id: str) -> bytes | None:
+        raise OriginalsNotKept("a remote Qdrant store keeps no originals")
+
+    async def originals_usage(self: "RemoteQdrantStore", name: str) -> OriginalsUsage:
+        await self.model_set(name)
+        return OriginalsUsage(0, 0)
 
     async def resolve(self: "RemoteQdrantStore", name: str) -> str:
         """The collection `name` designates (one get_aliases round trip)."""
