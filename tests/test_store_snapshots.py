@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +255,47 @@ async def test_missing_features_of_new_items(store: EdgeStore) -> None:
                    "ocr": ("fingerprint", "faces")}
     with pytest.raises(ValueError):
         await store.upsert("f", [PointToStore(id="x", vectors=full.vectors, features=frozenset({"bogus"}))])
+
+
+RESTORE_CHILD = (
+    "import asyncio, sys; from pathlib import Path; from imagesearch.store.edge import EdgeStore\n"
+    "async def main():\n"
+    "    store = EdgeStore(Path(sys.argv[1]))\n"
+    "    await store.restore_file(Path(sys.argv[2]), None)\n"
+    "asyncio.run(main())\n"
+)
+
+
+async def test_kill_9_during_restore_leaves_no_collection(store: EdgeStore, tmp_path: Path) -> None:
+    """A real restore in a child process, SIGKILLed once it is writing the staged shard: the
+    next start removes the leftovers and has no half-restored collection."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    await store.create_collection("big", MODEL_SET)
+    for start in range(0, 20_000, 2_000):
+        await store.upsert("big", make_points(start, 2_000))
+    info = await store.create_snapshot("big")
+    target = tmp_path / "target"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "server"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", RESTORE_CHILD, str(target), info.location], env=env)
+    staged = target / STAGING_DIR / "big" / "shard"
+    deadline = time.monotonic() + 120
+    while not staged.exists() and child.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the restore finished before it could be killed"
+    assert not (target / "collections" / "big").exists()
+    reopened = EdgeStore(target, SETTINGS)
+    try:
+        assert await reopened.list_collections() == []
+        assert not (target / STAGING_DIR).exists()
+        [restored] = await reopened.restore_file(Path(info.location), [MODEL_SET])
+        assert restored.count == 20_000
+    finally:
+        await reopened.close()

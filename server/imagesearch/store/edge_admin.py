@@ -126,7 +126,8 @@ class EdgeAdmin:
     async def create_snapshot(self: "EdgeStore", collection: str | None, progress: Progress | None = None) -> SnapshotInfo:
         """Snapshot one collection (None: all of them) into one file, while serving."""
         targets = [self._collection(collection)] if collection else [self._collections[n] for n in sorted(self._collections)]
-        name, path = self.snapshots.new_path(targets[0].name if collection else None)
+        owner = targets[0].name if collection else None  # an alias is resolved to its collection
+        name, path = self.snapshots.new_path(owner)
         writer = SnapshotWriter(path, DATA_FORMAT_VERSION)
         try:
             total = sum([await c.run(EdgeShard.count, CountRequest(exact=True)) for c in targets])
@@ -137,7 +138,7 @@ class EdgeAdmin:
         except BaseException:
             await asyncio.to_thread(writer.abort)
             raise
-        return self.snapshots.info(targets[0].name if collection else ALL_COLLECTIONS, name)
+        return self.snapshots.info(owner or ALL_COLLECTIONS, name)
 
     async def _snapshot_one(
         self: "EdgeStore", writer: SnapshotWriter, live: LiveCollection, done: int, total: int, progress: Progress | None

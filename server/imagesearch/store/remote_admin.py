@@ -11,6 +11,7 @@ it can read (file:// on its own disk, or http(s)://, e.g. another Qdrant's snaps
 
 from __future__ import annotations
 
+import calendar
 import time
 from typing import TYPE_CHECKING, Sequence
 
@@ -118,7 +119,8 @@ class RemoteAdmin:
         return self._snapshot_info(name, description)
 
     def _snapshot_info(self: "RemoteQdrantStore", collection: str, d: models.SnapshotDescription) -> SnapshotInfo:
-        created = time.mktime(time.strptime(d.creation_time[:19], "%Y-%m-%dT%H:%M:%S")) if d.creation_time else 0.0
+        # Qdrant reports UTC without a zone: "2024-05-01T10:20:30" (fractions dropped).
+        created = calendar.timegm(time.strptime(d.creation_time[:19], "%Y-%m-%dT%H:%M:%S")) if d.creation_time else 0.0
         return SnapshotInfo(
             name=d.name, collection=collection, created_at=created, size_bytes=d.size, checksum=d.checksum or "",
             location=f"{self.snapshots_location}/{collection}/{d.name}",
