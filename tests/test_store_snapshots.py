@@ -92,7 +92,10 @@ async def test_snapshot_during_inserts_restores_every_acknowledged_item(store: E
     fresh = EdgeStore(tmp_path / "fresh", SETTINGS)
     try:
         copied = fresh.snapshots.import_file(Path(info.location))
-        [restored] = await fresh.restore_snapshot(copied.collection, copied.name, served=[MODEL_SET])
+        restore_progress = []
+        [restored] = await fresh.restore_snapshot(copied.collection, copied.name, served=[MODEL_SET],
+                                                  progress=lambda done, total: restore_progress.append((done, total)))
+        assert restore_progress[-1] == (info.item_count, info.item_count) and len(restore_progress) > 1
         assert restored.count == info.item_count
         source, target = await all_points(store, "photos"), await all_points(fresh, "photos")
         assert set(before_snapshot) <= set(target) <= set(source)

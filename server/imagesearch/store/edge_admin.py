@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from qdrant_edge import CountRequest, EdgeShard, ScrollRequest
@@ -204,7 +204,10 @@ class EdgeAdmin:
         infos, done = [], 0
         for name, entry in plan:
             try:
-                staged = await asyncio.to_thread(self._stage, Path(path), entry, name)
+                staged = await asyncio.to_thread(
+                    self._stage, Path(path), entry, name,
+                    (lambda n, base=done: progress(base + n, manifest.item_count)) if progress else None,
+                )
                 if staged != entry.item_count:
                     raise SnapshotCorrupt(f"{path}: {entry.name} holds {staged} points, its manifest says {entry.item_count}")
             except BaseException:
@@ -212,12 +215,13 @@ class EdgeAdmin:
                 raise
             infos.append(await self._adopt(name))
             done += entry.item_count
-            if progress:
-                progress(done, manifest.item_count)
         return infos
 
-    def _stage(self: "EdgeStore", path: Path, entry: CollectionManifest, name: str) -> int:
-        """Build the collection under collections.staging/<name>; returns its point count."""
+    def _stage(
+        self: "EdgeStore", path: Path, entry: CollectionManifest, name: str, advanced: Callable[[int], None] | None
+    ) -> int:
+        """Build the collection under collections.staging/<name> (worker thread; `advanced`
+        gets the points written so far); returns its point count."""
         record = _current_record(dict(entry.record))
         model_set = model_set_from_dict(record)
         paths = CollectionPaths(self._data_dir / STAGING_DIR / name)
@@ -226,6 +230,7 @@ class EdgeAdmin:
         paths.root.mkdir(parents=True)
         originals = OriginalsStore(paths.root / ORIGINALS_DIR)
         shard = EdgeShard.create(str(paths.shard), edge_config(model_set, self._index))
+        written = 0
         try:
             for kind, item in read_collection(path, entry):
                 if kind == "original":
@@ -237,6 +242,9 @@ class EdgeAdmin:
                     for i, (uuid, payload) in enumerate(zip(item.uuids, item.payloads))
                 )
                 shard.update(Upsert(points).operation())
+                written += len(points)
+                if advanced:
+                    advanced(written)
             shard.flush()
             count = shard.count(CountRequest(exact=True))
         finally:
