@@ -33,8 +33,12 @@ from imagesearch.store.base import (
     StoredPoint,
     check_collection_name,
 )
+from imagesearch.store.aliases import AliasTable
 from imagesearch.store.collection import LiveCollection
-from imagesearch.store.points import check_model_set
+from imagesearch.store.edge_admin import EdgeAdmin
+from imagesearch.store.migrations import prepare_data_dir
+from imagesearch.store.originals import ORIGINALS_DIR, OriginalsStore
+from imagesearch.store.points import check_model_set, point_uuid
 from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
@@ -50,13 +54,19 @@ from imagesearch.store.shard_config import IndexSettings, edge_config
 log = logging.getLogger(__name__)
 
 
-class EdgeStore:
-    """The embedded store. Construct it before serving: it opens every collection on disk."""
+class EdgeStore(EdgeAdmin):
+    """The embedded store. Construct it before serving: it migrates the data dir's format
+    forward (migrations.py; FormatTooNew for a newer one) and opens every collection on disk.
+    Aliases, snapshots and originals: edge_admin.py."""
 
     def __init__(self, data_dir: Path, index: IndexSettings = IndexSettings()) -> None:
-        self._root = Path(data_dir) / "collections"
+        self._data_dir = Path(data_dir)
+        prepare_data_dir(self._data_dir)
+        self._root = self._data_dir / "collections"
         self._root.mkdir(parents=True, exist_ok=True)
         self._index = index
+        self._aliases = AliasTable(self._data_dir)
+        self._originals: dict[str, OriginalsStore] = {}  # collections that keep originals
         self._collections: dict[str, LiveCollection] = {}
         self._builds: dict[str, asyncio.Task[BuildReport]] = {}
         # Two cores: one optimize() child at a time, whatever the number of collections.
@@ -75,6 +85,8 @@ class EdgeStore:
             return
         recover(paths)
         sidecar = read_sidecar(paths)
+        if sidecar.keep_originals:
+            self._originals[paths.name] = OriginalsStore(paths.root / ORIGINALS_DIR)
         self._collections[paths.name] = LiveCollection(
             paths=paths,
             model_set=sidecar.model_set,
@@ -90,7 +102,7 @@ class EdgeStore:
             raise RuntimeError("the store is closed")
         check_collection_name(name)
         try:
-            return self._collections[name]
+            return self._collections[self._aliases.resolve(name)]
         except KeyError:
             raise CollectionNotFound(name) from None
 
@@ -100,18 +112,22 @@ class EdgeStore:
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
+        keep_originals: bool = False,
     ) -> CollectionInfo:
-        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
+        """Create an empty collection with its moderation policy; CollectionExists if the name
+        is taken (by a collection or an alias). keep_originals: store each item's image bytes
+        (originals.py) so that reprocess.py can re-run the models later."""
         check_collection_name(name)
         check_model_set(model_set)
         async with self._catalog_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
-            if name in self._collections:
+            if name in self._collections or self._aliases.is_alias(name):
                 raise CollectionExists(name)
             paths = CollectionPaths(self._root / name)
             sidecar = Sidecar(
-                model_set=model_set, created_at=time.time(), moderation=moderation, description=description
+                model_set=model_set, created_at=time.time(), moderation=moderation, description=description,
+                keep_originals=keep_originals,
             )
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
@@ -124,6 +140,8 @@ class EdgeStore:
                 shard=shard,
             )
             self._collections[name] = collection
+            if keep_originals:
+                self._originals[name] = OriginalsStore(paths.root / ORIGINALS_DIR)
         return await collection.info()
 
     def _create_on_disk(self, paths: CollectionPaths, sidecar: Sidecar) -> EdgeShard:
@@ -160,8 +178,12 @@ class EdgeStore:
     async def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; CollectionNotFound if missing."""
         async with self._catalog_lock:
+            if self._aliases.is_alias(name):
+                raise CollectionNotFound(f"{name!r} is an alias of {self._aliases.resolve(name)!r}: delete the alias")
             collection = self._collection(name)
             del self._collections[name]
+            self._originals.pop(name, None)
+            self._aliases.drop_collection(name)
             await self._stop_build(name)
             await collection.close()
             collection.paths.sidecar.unlink()
@@ -170,6 +192,10 @@ class EdgeStore:
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable when this returns; may start an index build."""
         collection = self._collection(name)
+        originals = self._originals.get(collection.name)
+        if originals is not None:
+            # Before the items: an item never lacks its original (originals.py).
+            await asyncio.to_thread(_put_originals, originals, points)
         await collection.upsert(points)
         await self._maybe_start_build(collection)
 
@@ -222,7 +248,12 @@ class EdgeStore:
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""
-        return await self._collection(name).delete(ids)
+        collection = self._collection(name)
+        deleted = await collection.delete(ids)
+        originals = self._originals.get(collection.name)
+        if originals is not None:
+            await asyncio.to_thread(originals.delete, [point_uuid(i) for i in ids])
+        return deleted
 
     async def count(self, name: str, flt: Filter | None = None) -> int:
         """Number of points in the collection (passing `flt`)."""
@@ -287,3 +318,9 @@ class EdgeStore:
             for collection in self._collections.values():
                 await collection.close()
             self._collections.clear()
+
+
+def _put_originals(originals: OriginalsStore, points: Sequence[PointToStore]) -> None:
+    for point in points:
+        if point.original is not None:
+            originals.put(point_uuid(point.id), point.original)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagesearch.store.base import ModelSetRecord, ModerationPolicy
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
@@ -63,6 +64,7 @@ class Sidecar:
     created_at: float
     moderation: ModerationPolicy = ModerationPolicy()
     description: str = ""
+    keep_originals: bool = False  # originals.py; format 2 and later
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -73,6 +75,8 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
             "description": sidecar.description,
+            "keep_originals": sidecar.keep_originals,
+            "format_version": COLLECTION_FORMAT_VERSION,
         },
         indent=2,
     )
@@ -88,12 +92,14 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
 def read_sidecar(paths: CollectionPaths) -> Sidecar:
     """Read collection.json; raises OSError/ValueError/KeyError when missing or corrupt."""
     raw = json.loads(paths.sidecar.read_text(encoding="utf-8"))
+    check_collection_version(paths.name, raw)
     return Sidecar(
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
         moderation=ModerationPolicy.from_dict(raw),
         # Written since v1 of the API; older sidecars have none.
         description=str(raw.get("description", "")),
+        keep_originals=bool(raw.get("keep_originals", False)),
     )
 
 

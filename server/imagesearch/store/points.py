@@ -10,6 +10,7 @@ import numpy as np
 
 from imagesearch.limits import MAX_ITEM_ID_LENGTH, MAX_TOP_K
 from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, StoredPoint
+from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, missing_features, stamp
 from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD
 
 # Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
@@ -35,6 +36,7 @@ def payload(point: PointToStore) -> dict[str, Any]:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
     if point.nsfw_score is not None:
         body[NSFW_KEY] = float(point.nsfw_score)
+    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, point.features)
     return body
 
 
@@ -58,13 +60,17 @@ def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) 
         metadata=stored.get(METADATA_KEY, {}),
         vectors=vectors,
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
+        missing_features=missing_features(stored),
         nsfw_score=stored.get(NSFW_KEY),
     )
 
 
 def payload_keys(with_fingerprint: bool) -> list[str]:
-    """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
-    return [ID_KEY, METADATA_KEY, NSFW_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY, NSFW_KEY]
+    """The payload keys a read returns: fingerprints (kilobytes each) only when asked; else a
+    probe of the fingerprint, enough to tell whether an item has one (features.py)."""
+    if with_fingerprint:
+        return [ID_KEY, METADATA_KEY, NSFW_KEY, FEATURES_KEY, FINGERPRINT_KEY]
+    return [ID_KEY, METADATA_KEY, NSFW_KEY, FEATURES_KEY, FINGERPRINT_PROBE]
 
 
 def point_uuid(point_id: str) -> str:

@@ -48,7 +48,9 @@ from imagesearch.store.points import (
     stored_point,
 )
 from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
+from imagesearch.store.remote_admin import RemoteAdmin
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
 
 METADATA_ROOT = "imagesearch"
@@ -71,7 +73,7 @@ def _is_not_found(error: Exception) -> bool:
     return isinstance(error, ValueError) and "not found" in str(error)
 
 
-class RemoteQdrantStore:
+class RemoteQdrantStore(RemoteAdmin):
     """Qdrant over gRPC. Pass `client` to use an already-built AsyncQdrantClient instead."""
 
     def __init__(
@@ -113,9 +115,13 @@ class RemoteQdrantStore:
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
+        keep_originals: bool = False,
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
-        policy; CollectionExists if the name is taken."""
+        policy; CollectionExists if the name is taken. keep_originals is embedded-only
+        (originals live beside the shard): ValueError here."""
+        if keep_originals:
+            raise ValueError("keeping originals is supported by the embedded store only")
         check_collection_name(name)
         check_model_set(model_set)
         if await self._client.collection_exists(name):
@@ -130,6 +136,7 @@ class RemoteQdrantStore:
                 METADATA_ROOT: {
                     "model_set": model_set_to_dict(model_set),
                     "created_at": time.time(),
+                    "format_version": COLLECTION_FORMAT_VERSION,
                     **moderation.to_dict(),
                     "description": description,
                 }
@@ -145,6 +152,8 @@ class RemoteQdrantStore:
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(name)
+        if collection_version(ours) > COLLECTION_FORMAT_VERSION:
+            raise FormatTooNew(f"collection {name!r}", collection_version(ours), COLLECTION_FORMAT_VERSION)
         record = model_set_from_dict(ours)
         self._models[name] = record
         self._policies[name] = ModerationPolicy.from_dict(ours)
