@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
 import os
 import signal
@@ -12,6 +13,7 @@ import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
@@ -20,6 +22,8 @@ LOG_FILE_NAME = "tritonserver.log"
 LOG_READ_BYTES = 256 * 1024
 LOG_TAIL_LINES = 20
 POLL_INTERVAL_S = 0.25
+# linux/prctl.h: deliver a signal to this process when its parent thread exits.
+PR_SET_PDEATHSIG = 1
 
 
 class TritonStartError(RuntimeError):
@@ -125,6 +129,9 @@ class TritonProcess:
                 # Own process group: a Ctrl-C in the terminal reaches only the parent, which
                 # then stops Triton with stop() so in-flight requests drain first.
                 start_new_session=True,
+                # ... and a parent killed without that chance (kill -9, OOM killer) takes
+                # Triton with it, so a restart never finds an orphan holding the GPU and ports.
+                preexec_fn=die_with_parent(),
             )
 
     async def wait_ready(self, timeout_s: float) -> None:
@@ -267,6 +274,31 @@ def _environment() -> dict[str, str]:
         part for part in (libdir, env.get("LD_LIBRARY_PATH", "")) if part
     )
     return env
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child receive `signum` when this process dies (Linux).
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits: Triton is started
+    from the event loop's thread, which lives as long as the server. SIGKILL rather than
+    SIGTERM: nobody is left to escalate if Triton's own drain hangs; its Python-backend
+    stubs watch their parent and exit within a second of it (tests/test_process_tree.py).
+    Returns None where prctl does not exist (the child then outlives a killed parent).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    # Resolved here, in the parent: between fork and exec the child must not load libraries.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        if prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+            os._exit(126)
+        # The parent may have died between fork and prctl: then no signal will ever come.
+        if os.getppid() != parent:
+            os._exit(0)
+
+    return arm
 
 
 def _signal_group(pid: int, signum: int) -> None:
