@@ -55,7 +55,10 @@ class TritonInstallation:
         """Locate the binary, the Python backend and the stub for this interpreter's version."""
         spec = importlib.util.find_spec("pytriton")
         if spec is None or spec.origin is None:
-            raise TritonStartError("the nvidia-pytriton package is not installed")
+            raise TritonStartError(
+                "the nvidia-pytriton package is not installed: pip install 'imagesearch[local-triton]' "
+                "to run a local Triton, or set triton_url to an external one"
+            )
         root = Path(spec.origin).parent / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
         found = cls(
