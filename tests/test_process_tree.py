@@ -1,6 +1,6 @@
 """Triton must not outlive `imagesearch serve`: after kill -9 of the server, its tritonserver
 and the Python-backend stubs are gone within seconds (issue 11; PR_SET_PDEATHSIG in
-launcher/triton.py). Real server, real Triton, real SIGKILL."""
+launcher/triton.py), and its model control is closed. Real server, real Triton, real SIGKILL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from tritonclient.grpc import InferenceServerClient
+from tritonclient.utils import InferenceServerException
 
 from conftest import ServerProcess
 
@@ -59,6 +61,14 @@ def test_triton_and_its_stubs_die_with_a_killed_server(tmp_path: Path):
         stubs = [p for p in _children(triton) if _exe_name(p) == "triton_python_backend_stub"]
         # image_embedding, text_embedding and nsfw each run in a stub of their own.
         assert len(stubs) >= 3, f"Python-backend stubs of {triton}: {stubs}"
+        # Hole 10 of issue 10: the local Triton refuses model control to callers without its key.
+        triton_client = InferenceServerClient(server.triton_url)
+        with pytest.raises(InferenceServerException, match="restricted"):
+            triton_client.unload_model("nsfw")
+        with pytest.raises(InferenceServerException, match="restricted"):
+            triton_client.get_model_repository_index()
+        assert triton_client.is_model_ready("nsfw")
+        triton_client.close()
         group = [p for p in _all_pids() if (s := _stat(p)) is not None and s[2] == triton]
 
         os.kill(server.process.pid, signal.SIGKILL)

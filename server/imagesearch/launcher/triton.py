@@ -6,6 +6,7 @@ import asyncio
 import ctypes
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -22,6 +23,14 @@ LOG_FILE_NAME = "tritonserver.log"
 LOG_READ_BYTES = 256 * 1024
 LOG_TAIL_LINES = 20
 POLL_INTERVAL_S = 0.25
+# Triton's APIs that change or expose the server beyond inference: model load/unload and the
+# repository index, shared-memory registration, trace and log settings. imagesearch uses none
+# of them, so they are locked behind a header whose value is a random key made per start
+# (issue 10, hole 10). Triton listens on 127.0.0.1 only; the key keeps out what can reach that
+# address without seeing this host's process list (a container sharing the network namespace);
+# a local user who can read Triton's command line can read the key.
+RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
+ADMIN_HEADER = "imagesearch-triton-admin"
 # linux/prctl.h: deliver a signal to this process when its parent thread exits.
 PR_SET_PDEATHSIG = 1
 
@@ -200,6 +209,7 @@ class TritonProcess:
 
     def _arguments(self, backend_dir: Path) -> list[str]:
         config = self._config
+        admin_key = secrets.token_hex(32)
         return [
             f"--model-repository={Path(config.model_repository).resolve()}",
             f"--backend-directory={backend_dir}",
@@ -215,6 +225,8 @@ class TritonProcess:
             "--metrics-address=127.0.0.1",
             f"--metrics-port={config.metrics_port}",
             "--allow-gpu-metrics=false",
+            f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={admin_key}",
+            f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={admin_key}",
         ]
 
     def _log_tail(self) -> str:
