@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the built images and use them (`make image-check`): Triton from imagesearch-triton, the
-# API from imagesearch-api pointed at it, both through `buildah run` on the host network.
+# API from imagesearch-api pointed at it (a dns:/// target, as the scale-out overlay's
+# headless Service), both through `buildah run` on the host network.
 # Checks: grpc.health.v1 says SERVING; through grpcurl a collection is created, a Corel
 # photo inserted and found again by image and by text; the API ran as uid 10001 and wrote
 # nothing outside /var/lib/imagesearch and /tmp (what a read-only root filesystem needs);
@@ -89,7 +90,7 @@ log "Triton SERVING (grpc.health.v1)"
 touch "$work/marker"
 log "starting the API ($API_IMAGE) on 127.0.0.1:$API_PORT"
 buildah run --isolation "$ISOLATION" "$api_ctr" -- imagesearch serve --listen "127.0.0.1:$API_PORT" \
-    --triton-url "127.0.0.1:$TRITON_PORT" --metrics-port 0 --shutdown-grace-s 10 > "$work/api.log" 2>&1 &
+    --triton-url "dns:///localhost:$TRITON_PORT" --metrics-port 0 --shutdown-grace-s 10 > "$work/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 300); do
     case "$(health "$API_PORT" imagesearch.v1.ImageSearch)" in *SERVING*) break ;; esac
