@@ -123,6 +123,16 @@ def test_containers_are_locked_down_and_sized(rendered) -> None:
                 assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), (where, image)
 
 
+def test_every_pod_is_under_the_default_deny(rendered) -> None:
+    for name, objects in rendered.items():
+        deny = named(objects, "NetworkPolicy", "imagesearch-default-deny")["spec"]
+        assert deny["policyTypes"] == ["Ingress"] and not deny.get("ingress"), name
+        for obj in objects:
+            assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "imagesearch", (name, obj["metadata"]["name"])
+        for workload, template in pod_specs(objects):
+            assert selects(deny["podSelector"]["matchLabels"], template["metadata"]["labels"]), (name, workload["metadata"]["name"])
+
+
 def test_api_and_triton_probe_grpc_health(rendered) -> None:
     for name, objects in rendered.items():
         for workload, template in pod_specs(objects):
