@@ -3,8 +3,8 @@
 # API from imagesearch-api pointed at it (a dns:/// target, as the scale-out overlay's
 # headless Service), both through `buildah run` on the host network.
 # Checks: grpc.health.v1 says SERVING; through grpcurl a collection is created, a Corel
-# photo inserted and found again by image and by text; the API ran as uid 10001 and wrote
-# nothing outside /var/lib/imagesearch and /tmp (what a read-only root filesystem needs);
+# photo inserted and found again by image and by text; both ran as uid 10001 and wrote
+# nothing outside their volumes (/tmp, /var/lib/imagesearch; what a read-only root needs);
 # SIGTERM stops the API (exit 0) and then Triton within their grace periods.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,10 +63,23 @@ child_running() {  # pid-of-buildah-run pattern
     return 1
 }
 
+# Files a run wrote outside /tmp and the given volume: a read-only root filesystem (as the
+# manifests set) would refuse them. `buildah run` itself cannot make the root read-only.
+check_written() {  # name container volume-path
+    local mnt written
+    mnt=$(buildah mount "$2")
+    written=$(cd "$mnt" && find . -xdev -newer "$work/marker" -not -type d -not -path "$3/*" \
+        -not -path './tmp/*' -not -path './etc/hosts' -not -path './etc/resolv.conf' \
+        -not -path './etc/hostname' -print | head -20)
+    buildah umount "$2" > /dev/null
+    [ -z "$written" ] || fail "$1 wrote outside its volumes (a read-only root would refuse): $written"
+}
+
 health() {  # port service -> SERVING or an error
     "$GRPCURL" -plaintext -max-time 3 -d "{\"service\": \"$2\"}" "127.0.0.1:$1" grpc.health.v1.Health/Check 2>&1 || true
 }
 
+touch "$work/marker"
 log "starting Triton ($TRITON_IMAGE) on 127.0.0.1:$TRITON_PORT"
 buildah run --isolation "$ISOLATION" "$triton_ctr" -- /usr/local/bin/triton-entrypoint \
     --grpc-address=127.0.0.1 --grpc-port="$TRITON_PORT" --allow-metrics=false > "$work/triton.log" 2>&1 &
@@ -86,8 +99,9 @@ PYEOF
     sleep 0.5
 done
 log "Triton SERVING (grpc.health.v1)"
+tserver=$(child_running "$triton_pid" "tritonserver") || fail "no tritonserver under buildah run"
+[ "$(awk '/^Uid:/ {print $2}' "/proc/$tserver/status")" = 10001 ] || fail "Triton does not run as uid 10001"
 
-touch "$work/marker"
 log "starting the API ($API_IMAGE) on 127.0.0.1:$API_PORT"
 buildah run --isolation "$ISOLATION" "$api_ctr" -- imagesearch serve --listen "127.0.0.1:$API_PORT" \
     --triton-url "dns:///localhost:$TRITON_PORT" --metrics-port 0 --shutdown-grace-s 10 > "$work/api.log" 2>&1 &
@@ -121,18 +135,13 @@ api_pid=""
 [ "$api_rc" = 0 ] || { tail -20 "$work/api.log"; fail "the API exited with $api_rc after SIGTERM"; }
 log "API stopped cleanly in $((SECONDS - start)) s"
 
-mnt=$(buildah mount "$api_ctr")
-written=$(cd "$mnt" && find . -xdev -newer "$work/marker" -not -type d \
-    -not -path './var/lib/imagesearch/*' -not -path './tmp/*' -not -path './etc/hosts' \
-    -not -path './etc/resolv.conf' -not -path './etc/hostname' -print | head -20)
-buildah umount "$api_ctr" > /dev/null
-[ -z "$written" ] || fail "the API wrote outside its volumes (a read-only root would refuse): $written"
+check_written api "$api_ctr" ./var/lib/imagesearch
 
-tserver=$(child_running "$triton_pid" "tritonserver") || fail "no tritonserver under buildah run"
 kill -TERM "$tserver"
 start=$SECONDS
 wait "$triton_pid" && triton_rc=0 || triton_rc=$?
 triton_pid=""
 log "Triton stopped with code $triton_rc in $((SECONDS - start)) s"
 [ "$triton_rc" = 0 ] || fail "Triton exited with $triton_rc after SIGTERM"
+check_written Triton "$triton_ctr" ./dev/shm
 echo "image smoke check passed"
