@@ -117,7 +117,11 @@ class ImageSearchServer:
                     served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
                 )
         nsfw = NsfwScorer(url, timeout_s=s.inference_timeout_s)
-        store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold, s.index_quantization)
+        store = open_store(
+            s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold, s.index_quantization,
+            qdrant_shard_number=s.qdrant_shard_number, qdrant_replication_factor=s.qdrant_replication_factor,
+            qdrant_cache_ttl_s=s.qdrant_cache_ttl_s,
+        )
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(

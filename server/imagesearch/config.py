@@ -63,6 +63,22 @@ class Settings:
         default="", metadata={"help": "URL of a Qdrant server or cluster; empty uses the embedded engine"}
     )
     qdrant_api_key: str = field(default="", metadata={"help": "API key for --qdrant-url"})
+    # Qdrant cluster layout of collections created from now on (remote store only; k8s
+    # scale-out sets 6 and 2). 0 leaves the choice to the server (1 shard per node, 1 copy).
+    qdrant_shard_number: int = field(
+        default=0, metadata={"help": "shards of each new Qdrant collection (0: the server's default)"}
+    )
+    qdrant_replication_factor: int = field(
+        default=0,
+        metadata={"help": "copies of each shard of a new Qdrant collection (0: the server's default, 1)"},
+    )
+    qdrant_cache_ttl_s: float = field(
+        default=5.0,
+        metadata={
+            "help": "how long an API replica trusts its cached copy of a Qdrant collection's model set "
+            "and moderation policy before reading them again (remote store only)"
+        },
+    )
     index_threshold: int = field(
         default=20_000,
         metadata={"help": "unindexed points in a collection that trigger a background HNSW build"},

@@ -14,18 +14,25 @@ def open_store(
     qdrant_api_key: str | None,
     index_threshold: int,
     index_quantization: str = "int8",
+    *,
+    qdrant_shard_number: int = 0,
+    qdrant_replication_factor: int = 0,
+    qdrant_cache_ttl_s: float = 5.0,
 ) -> VectorStore:
     """A remote Qdrant store if `qdrant_url` is set, else the embedded store in `data_dir`.
 
     `index_threshold` (embedded store only): unindexed points that start a background HNSW
     build; 0 disables automatic builds. `index_quantization` (embedded store only): "int8"
-    or "none" for collections created from now on.
+    or "none" for collections created from now on. The qdrant_* arguments (remote store
+    only): the shards and copies of each new collection (0: the server's default), and how long
+    a collection's settings are trusted before they are read again (store/remote_cache.py).
     """
     # Imported here so that each deployment loads only the engine binding it uses.
     if qdrant_url:
-        from imagesearch.store.remote import RemoteQdrantStore
+        from imagesearch.store.remote import ClusterLayout, RemoteQdrantStore
 
-        return RemoteQdrantStore(qdrant_url, qdrant_api_key)
+        layout = ClusterLayout(qdrant_shard_number, qdrant_replication_factor)
+        return RemoteQdrantStore(qdrant_url, qdrant_api_key, layout=layout, cache_ttl_s=qdrant_cache_ttl_s)
     from imagesearch.store.edge import EdgeStore
 
     return EdgeStore(data_dir, IndexSettings(threshold=index_threshold, quantization=index_quantization))
