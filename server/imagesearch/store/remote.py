@@ -12,6 +12,7 @@ the server's NOT_FOUND answer.
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
@@ -46,9 +47,11 @@ from imagesearch.store.collection import (
     search_space,
     stored_point,
 )
-from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
+
+log = logging.getLogger(__name__)
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
@@ -79,6 +82,7 @@ class RemoteQdrantStore:
         api_key: str | None = None,
         *,
         client: AsyncQdrantClient | None = None,
+        max_filter_indexes: int = DEFAULT_MAX_FILTER_INDEXES,
     ) -> None:
         if client is None:
             if not url:
@@ -90,6 +94,9 @@ class RemoteQdrantStore:
         self._policies: dict[str, ModerationPolicy] = {}  # cached beside _models
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
+        # Caller keys a collection filters on without an index (past max_filter_indexes).
+        self._max_filter_indexes = max_filter_indexes
+        self._unindexed: dict[str, set[str]] = {}
 
     @contextmanager
     def _translated(self, name: str) -> Iterator[None]:
@@ -103,6 +110,7 @@ class RemoteQdrantStore:
                 self._models.pop(name, None)
                 self._policies.pop(name, None)
                 self._indexed.pop(name, None)
+                self._unindexed.pop(name, None)
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
@@ -175,6 +183,7 @@ class RemoteQdrantStore:
         self._models.pop(name, None)
         self._policies.pop(name, None)
         self._indexed.pop(name, None)
+        self._unindexed.pop(name, None)
         await self._client.delete_collection(name)
 
     async def model_set(self, name: str) -> ModelSetRecord:
@@ -210,21 +219,29 @@ class RemoteQdrantStore:
             await self._client.upsert(collection_name=name, points=structs, wait=True)
 
     async def _ensure_indexes(self, name: str, flt: Filter | None) -> None:
-        """Create the payload indexes `flt` wants that the collection lacks."""
+        """Create the payload indexes `flt` wants that the collection lacks, up to
+        max_filter_indexes on caller keys (filters.indexes_to_create)."""
         wanted = wanted_indexes(flt)
         known = self._indexed.get(name)
-        if not wanted or (known is not None and wanted.keys() <= known):
+        unindexed = self._unindexed.setdefault(name, set())
+        if not wanted or (known is not None and wanted.keys() <= known | unindexed):
             return
         with self._translated(name):
             if known is None:
                 info = await self._client.get_collection(name)
                 known = self._indexed[name] = set(info.payload_schema or {})
-            for path, kind in wanted.items():
-                if path not in known:
-                    await self._client.create_payload_index(
-                        collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
-                    )
-                    known.add(path)
+            create, skipped = indexes_to_create(wanted, known, self._max_filter_indexes)
+            for path, kind in create.items():
+                await self._client.create_payload_index(
+                    collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
+                )
+                known.add(path)
+            if skipped - unindexed:
+                log.warning(
+                    "collection %s has %d filter indexes (setting max_filter_indexes); filtering on %s unindexed",
+                    name, self._max_filter_indexes, ", ".join(sorted(skipped - unindexed)),
+                )
+                unindexed |= skipped
 
     async def search(
         self,
