@@ -191,12 +191,33 @@ asyncio.run(main())
 """
 
 
-async def test_second_process_is_refused_before_recovery(tmp_path: Path) -> None:
+def start_holder(data_dir: Path) -> subprocess.Popen:
+    """Another process with `data_dir` open in an EdgeStore (a collection "c" of 50 points)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER.format(tests=str(REPO / "tests"), data=str(tmp_path))],
+        [sys.executable, "-c", HOLDER.format(tests=str(REPO / "tests"), data=str(data_dir))],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), os.environ.get("PYTHONPATH", "")])},
     )
+    return holder
+
+
+async def test_server_start_stops_at_a_locked_data_dir(tmp_path: Path) -> None:
+    """The server takes the lock before it starts Triton (whose files live in data_dir)."""
+    from imagesearch.app import ImageSearchServer
+    from imagesearch.config import Settings
+
+    holder = start_holder(tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(DataDirLocked, match=f"pid {holder.pid}"):
+            await ImageSearchServer(Settings(data_dir=tmp_path, metrics_port=0)).start()
+        assert not (tmp_path / "triton").exists()
+    finally:
+        holder.communicate("stop\n", timeout=60)
+
+
+async def test_second_process_is_refused_before_recovery(tmp_path: Path) -> None:
+    holder = start_holder(tmp_path)
     try:
         assert holder.stdout.readline().strip() == "ready"
         # What start-up recovery deletes: a half-created collection, a build's shard copy.
