@@ -39,6 +39,13 @@ class Settings:
         default="",
         metadata={"help": "address the /metrics endpoint listens on; empty: the host of --listen"},
     )
+    http_port: int = field(
+        default=8080,
+        metadata={
+            "help": "port of the HTTP/JSON API (REST transcoding of the gRPC API, OpenAPI at /openapi.json; "
+            "see docs/http.md), on the host of --listen; 0 disables it"
+        },
+    )
     data_dir: Path = field(
         default=Path("data"), metadata={"help": "where the embedded vector store and Triton's work files live"}
     )

@@ -87,6 +87,7 @@ class Sidecar:
     model_set: ModelSetRecord
     created_at: float
     moderation: ModerationPolicy = ModerationPolicy()
+    description: str = ""
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -96,6 +97,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "model_set": model_set_to_dict(sidecar.model_set),
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
+            "description": sidecar.description,
         },
         indent=2,
     )
@@ -115,6 +117,8 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
         moderation=ModerationPolicy.from_dict(raw),
+        # Written since v1 of the API; older sidecars have none.
+        description=str(raw.get("description", "")),
     )
 
 
