@@ -19,6 +19,8 @@ from typing import Callable
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
+from imagesearch.child_env import scrubbed_environment
+
 LOG_FILE_NAME = "tritonserver.log"
 LOG_READ_BYTES = 256 * 1024
 LOG_TAIL_LINES = 20
@@ -273,14 +275,15 @@ def _link_backend_directory(installation: TritonInstallation, backends: Path) ->
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment with PATH and LD_LIBRARY_PATH fixed for the Python stub.
+    """This process's environment without its secrets (child_env.py: Triton and the model
+    code it runs need no credential), with PATH and LD_LIBRARY_PATH fixed for the Python stub.
 
     The stub runs Python in isolated mode and finds packages through the `python3` first on
     PATH, so this interpreter's bin directory (the virtual environment) goes first. It
     also links libpython dynamically: this interpreter's own LIBDIR goes first, or another
     patch release's libpython is loaded and models fail to load.
     """
-    env = dict(os.environ)
+    env = scrubbed_environment()
     env["PATH"] = os.pathsep.join(
         [str(Path(sys.executable).parent), env.get("PATH", "")]
     ).rstrip(os.pathsep)

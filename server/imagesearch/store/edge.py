@@ -7,7 +7,10 @@ to its write-ahead log before applying it, and acknowledged batches were seen to
 ~10 ms of GIL-holding time per call).
 
 HNSW indexes are built in a child process on a copy of the shard (indexer.py), started
-automatically once `IndexSettings.threshold` points are outside the index.
+automatically once `IndexSettings.threshold` points are outside the index; after a failed
+build, automatic ones pause with an exponential backoff (build_retry.py).
+
+The data directory is locked (datadir_lock.py) before start-up recovery looks at it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from imagesearch.store.base import (
     check_collection_name,
 )
 from imagesearch.store.aliases import AliasTable
+from imagesearch.store.build_retry import BuildBackoff
 from imagesearch.store.collection import LiveCollection
+from imagesearch.store.datadir_lock import DataDirLock
 from imagesearch.store.edge_admin import EdgeAdmin
 from imagesearch.store.migrations import prepare_data_dir
 from imagesearch.store.originals import ORIGINALS_DIR, OriginalsStore
@@ -45,6 +50,7 @@ from imagesearch.store.layout import (
     CollectionPaths,
     Sidecar,
     fsync_dir,
+    open_live_shard,
     read_sidecar,
     recover,
     write_sidecar,
@@ -55,27 +61,41 @@ log = logging.getLogger(__name__)
 
 
 class EdgeStore(EdgeAdmin):
-    """The embedded store. Construct it before serving: it migrates the data dir's format
+    """The embedded store. Construct it before serving: it locks the data dir
+    (datadir_lock.DataDirLocked when another process has it open), migrates its format
     forward (migrations.py; FormatTooNew for a newer one) and opens every collection on disk.
     Aliases, snapshots and originals: edge_admin.py."""
 
     def __init__(self, data_dir: Path, index: IndexSettings = IndexSettings()) -> None:
+        # Before anything looks at the directory: migration and recovery rewrite and delete.
+        self._lock = DataDirLock.acquire(Path(data_dir))
         self._data_dir = Path(data_dir)
-        prepare_data_dir(self._data_dir)
+        try:
+            prepare_data_dir(self._data_dir)
+        except BaseException:
+            self._lock.release()
+            raise
         self._root = self._data_dir / "collections"
-        self._root.mkdir(parents=True, exist_ok=True)
         self._index = index
         self._aliases = AliasTable(self._data_dir)
         self._originals: dict[str, OriginalsStore] = {}  # collections that keep originals
         self._collections: dict[str, LiveCollection] = {}
         self._builds: dict[str, asyncio.Task[BuildReport]] = {}
+        self._backoff = BuildBackoff(index.retry_base_s, index.retry_max_s)
         # Two cores: one optimize() child at a time, whatever the number of collections.
         self._build_slot = asyncio.Semaphore(1)
         self._catalog_lock = asyncio.Lock()
         self._closed = False
-        for directory in sorted(self._root.iterdir()):
-            if directory.is_dir():
-                self._open_existing(CollectionPaths(directory))
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            for directory in sorted(self._root.iterdir()):
+                if directory.is_dir():
+                    self._open_existing(CollectionPaths(directory))
+        except BaseException:
+            for collection in self._collections.values():
+                collection.shard.close()
+            self._lock.release()
+            raise
 
     def _open_existing(self, paths: CollectionPaths) -> None:
         if not paths.sidecar.exists():
@@ -85,6 +105,9 @@ class EdgeStore(EdgeAdmin):
             return
         recover(paths)
         sidecar = read_sidecar(paths)
+        shard, fell_back = open_live_shard(paths)
+        if fell_back:
+            log.warning("collection %s: the index swapped in before a crash did not load; serving the previous shard", paths.name)
         if sidecar.keep_originals:
             self._originals[paths.name] = OriginalsStore(paths.root / ORIGINALS_DIR)
         self._collections[paths.name] = LiveCollection(
@@ -94,7 +117,7 @@ class EdgeStore(EdgeAdmin):
             moderation=sidecar.moderation,
             description=sidecar.description,
             settings=self._index,
-            shard=EdgeShard.load(str(paths.shard)),
+            shard=shard,
         )
 
     def _collection(self, name: str) -> LiveCollection:
@@ -185,6 +208,7 @@ class EdgeStore(EdgeAdmin):
             self._originals.pop(name, None)
             self._aliases.drop_collection(name)
             await self._stop_build(name)
+            self._backoff.forget(name)
             await collection.close()
             collection.paths.sidecar.unlink()
             await asyncio.to_thread(shutil.rmtree, collection.paths.root)
@@ -270,7 +294,7 @@ class EdgeStore(EdgeAdmin):
         return await collection.info()
 
     async def _maybe_start_build(self, collection: LiveCollection) -> None:
-        if self._index.threshold <= 0 or collection.name in self._builds:
+        if self._index.threshold <= 0 or collection.name in self._builds or not self._backoff.allows(collection.name):
             return
         if await collection.unindexed_count() > self._index.threshold:
             self._start_build(collection)
@@ -298,8 +322,13 @@ class EdgeStore(EdgeAdmin):
     def _build_done(self, name: str, task: asyncio.Task[BuildReport]) -> None:
         if self._builds.get(name) is task:
             del self._builds[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("index build of %s failed", name, exc_info=task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            self._backoff.succeeded(name)
+            return
+        pause = self._backoff.failed(name)
+        log.error("index build of %s failed; next automatic try in %.0f s", name, pause, exc_info=task.exception())
 
     async def _stop_build(self, name: str) -> None:
         task = self._builds.get(name)
@@ -318,6 +347,7 @@ class EdgeStore(EdgeAdmin):
             for collection in self._collections.values():
                 await collection.close()
             self._collections.clear()
+            self._lock.release()
 
 
 def _put_originals(originals: OriginalsStore, points: Sequence[PointToStore]) -> None:

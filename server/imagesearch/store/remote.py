@@ -13,8 +13,9 @@ surfaces as CollectionNotFound through the server's NOT_FOUND answer.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -49,12 +50,13 @@ from imagesearch.store.points import (
     search_space,
     stored_point,
 )
-from imagesearch.store.filters import Filter, wanted_indexes
+from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
-from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 from imagesearch.store.remote_admin import RemoteAdmin
 from imagesearch.store.remote_cache import CollectionSettings, SettingsCache
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
+
+log = logging.getLogger(__name__)
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
@@ -100,6 +102,7 @@ class RemoteQdrantStore(RemoteAdmin):
         layout: ClusterLayout = ClusterLayout(),
         cache_ttl_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        max_filter_indexes: int = DEFAULT_MAX_FILTER_INDEXES,
     ) -> None:
         if client is None:
             if not url:
@@ -111,6 +114,9 @@ class RemoteQdrantStore(RemoteAdmin):
         self._settings = SettingsCache(cache_ttl_s, clock)
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
+        # Caller keys a collection filters on without an index (past max_filter_indexes).
+        self._max_filter_indexes = max_filter_indexes
+        self._unindexed: dict[str, set[str]] = {}
 
     @contextmanager
     def _translated(self, name: str) -> Iterator[None]:
@@ -123,6 +129,7 @@ class RemoteQdrantStore(RemoteAdmin):
             if _is_not_found(error):
                 self._settings.drop(name)
                 self._indexed.pop(name, None)
+                self._unindexed.pop(name, None)
                 raise CollectionNotFound(name) from error
             raise
 
@@ -204,6 +211,7 @@ class RemoteQdrantStore(RemoteAdmin):
         await self._record(name)
         self._settings.drop(name)
         self._indexed.pop(name, None)
+        self._unindexed.pop(name, None)
         await self._client.delete_collection(name)
 
     async def model_set(self, name: str) -> ModelSetRecord:
@@ -233,21 +241,29 @@ class RemoteQdrantStore(RemoteAdmin):
             await self._client.upsert(collection_name=name, points=structs, wait=True)
 
     async def _ensure_indexes(self, name: str, flt: Filter | None) -> None:
-        """Create the payload indexes `flt` wants that the collection lacks."""
+        """Create the payload indexes `flt` wants that the collection lacks, up to
+        max_filter_indexes on caller keys (filters.indexes_to_create)."""
         wanted = wanted_indexes(flt)
         known = self._indexed.get(name)
-        if not wanted or (known is not None and wanted.keys() <= known):
+        unindexed = self._unindexed.setdefault(name, set())
+        if not wanted or (known is not None and wanted.keys() <= known | unindexed):
             return
         with self._translated(name):
             if known is None:
                 info = await self._client.get_collection(name)
                 known = self._indexed[name] = set(info.payload_schema or {})
-            for path, kind in wanted.items():
-                if path not in known:
-                    await self._client.create_payload_index(
-                        collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
-                    )
-                    known.add(path)
+            create, skipped = indexes_to_create(wanted, known, self._max_filter_indexes)
+            for path, kind in create.items():
+                await self._client.create_payload_index(
+                    collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
+                )
+                known.add(path)
+            if skipped - unindexed:
+                log.warning(
+                    "collection %s has %d filter indexes (setting max_filter_indexes); filtering on %s unindexed",
+                    name, self._max_filter_indexes, ", ".join(sorted(skipped - unindexed)),
+                )
+                unindexed |= skipped
 
     async def search(
         self,
