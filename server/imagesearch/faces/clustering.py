@@ -2,8 +2,8 @@
 then each new cluster takes the id (and so the name) of the old person it overlaps most.
 
 Pure logic over plain ids and distances, so the order faces were inserted in does not
-matter: nodes are visited in sorted face-id order and ties go to the smallest label,
-which makes the result a function of the graph alone.
+matter: the visiting order is drawn with a fixed seed over the sorted face ids, which
+makes the result a function of the graph alone.
 
 Why Chinese whispers: it is what dlib's own face clustering example uses on this
 embedding; it needs no number of clusters and, unlike connected components, one
@@ -14,32 +14,48 @@ provides, so it scales to 100k faces where all-pairs methods cannot.
 
 from __future__ import annotations
 
-from collections import Counter
+import random
+from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from imagesearch.faces.people import Assignment, People
 
 PASSES = 20
+SEED = 0
 
 
-def chinese_whispers(nodes: Sequence[str], edges: Iterable[tuple[str, str]], passes: int = PASSES) -> list[list[str]]:
-    """Clusters (each a sorted list of node ids, largest first) of an undirected graph."""
+def chinese_whispers(
+    nodes: Sequence[str], edges: Iterable[tuple[str, str] | tuple[str, str, float]], passes: int = PASSES
+) -> list[list[str]]:
+    """Clusters (each a sorted list of node ids, largest first) of an undirected graph.
+
+    Each node in turn takes the label with the largest summed edge weight among its
+    neighbours (weight 1 when an edge has none; graph.py weighs closer pairs more, so a
+    spurious edge near the threshold counts little). The visiting order and ties come
+    from a fixed-seed generator over the sorted nodes, as in dlib's implementation: a
+    fixed order with smallest-label ties lets one label flood across a bridge.
+    """
     order = sorted(set(nodes))
     index = {node: i for i, node in enumerate(order)}
-    neighbours: list[set[int]] = [set() for _ in order]
-    for a, b in edges:
+    neighbours: list[dict[int, float]] = [{} for _ in order]
+    for edge in edges:
+        a, b = edge[0], edge[1]
+        weight = float(edge[2]) if len(edge) > 2 else 1.0
         if a != b and a in index and b in index:
-            neighbours[index[a]].add(index[b])
-            neighbours[index[b]].add(index[a])
+            i, j = index[a], index[b]
+            neighbours[i][j] = neighbours[j][i] = max(weight, neighbours[i].get(j, 0.0))
     labels = list(range(len(order)))
+    rng = random.Random(SEED)
     for _ in range(passes):
         changed = False
-        for node in range(len(order)):
+        for node in rng.sample(range(len(order)), len(order)):
             if not neighbours[node]:
                 continue
-            votes = Counter(labels[other] for other in neighbours[node])
+            votes: dict[int, float] = defaultdict(float)
+            for other, weight in neighbours[node].items():
+                votes[labels[other]] += weight
             best = max(votes.values())
-            label = min(candidate for candidate, count in votes.items() if count == best)
+            label = rng.choice(sorted(candidate for candidate, total in votes.items() if total >= best - 1e-12))
             if label != labels[node]:
                 labels[node], changed = label, True
         if not changed:
