@@ -51,6 +51,11 @@ class FaceSettings:
     neighbours: int = 8
     recluster_every: int = 1000
 
+    @classmethod
+    def from_settings(cls, settings) -> "FaceSettings":
+        """From the server's Settings (faces_min_listed, faces_recluster_every)."""
+        return cls(min_faces_listed=settings.faces_min_listed, recluster_every=settings.faces_recluster_every)
+
 
 @dataclass(frozen=True)
 class PersonInfo:
