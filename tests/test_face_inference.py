@@ -14,7 +14,7 @@ from faces_data import FACES, TWO_PEOPLE, single_person_photos
 from imagesearch.faces.scoring import SAME_PERSON_DISTANCE
 from imagesearch.inference.errors import InvalidImage
 from imagesearch.inference.faces import FaceDetector
-from imagesearch.inference.triton_client import EncoderInfo
+from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
 from imagesearch.launcher.triton import TritonProcess
 from imagesearch.models.setup import ensure_model_repository
 from test_inference import MODEL_REPOSITORY, START_TIMEOUT_S, launch_config
@@ -26,17 +26,22 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-async def detector(tmp_path_factory: pytest.TempPathFactory):
+async def triton(tmp_path_factory: pytest.TempPathFactory):
     ensure_model_repository(MODEL_REPOSITORY)
     process = TritonProcess(launch_config(tmp_path_factory.mktemp("triton"), ("face_embedding",)))
     await process.start()
     try:
         await process.wait_ready(START_TIMEOUT_S)
-        client = FaceDetector(process.url)
-        yield client
-        await client.close()
+        yield process
     finally:
         await process.stop()
+
+
+@pytest.fixture(scope="module")
+async def detector(triton: TritonProcess):
+    client = FaceDetector(triton.url)
+    yield client
+    await client.close()
 
 
 async def test_info_comes_from_the_model_config(detector: FaceDetector) -> None:
@@ -95,7 +100,7 @@ async def test_no_face_is_an_empty_answer_and_garbage_is_invalid(detector: FaceD
         await detector.detect(b"not an image")
 
 
-async def test_concurrent_requests_match_lone_ones(detector: FaceDetector) -> None:
+async def test_concurrent_requests_match_lone_ones(detector: FaceDetector, triton: TritonProcess) -> None:
     # Concurrent requests share one ResNet call (model.py): each must get its own faces back.
     photos = [p.path.read_bytes() for p in single_person_photos()] + [TWO_PEOPLE.read_bytes()]
     alone = [await detector.detect(data) for data in photos]
@@ -104,3 +109,9 @@ async def test_concurrent_requests_match_lone_ones(detector: FaceDetector) -> No
         assert len(a.faces) == len(b.faces)
         for fa, fb in zip(a.faces, b.faces):
             assert np.allclose(fa.embedding, fb.embedding, atol=1e-5)
+    # Requests that queued while one ran were executed together (batch size > 1).
+    stats = ImageEncoder(triton.url, "face_embedding")  # its batch_statistics() reads any model
+    try:
+        assert max(await stats.batch_statistics()) > 1
+    finally:
+        await stats.close()

@@ -155,3 +155,16 @@ def test_face_ids_stay_within_the_id_limit() -> None:
     assert face_id("photo", 3) == "3:photo"
     long_id = face_id("p" * 256, 63)
     assert len(long_id) <= 256 and long_id == face_id("p" * 256, 63) != face_id("p" * 255 + "q", 63)
+
+
+def test_the_server_side_never_imports_dlib() -> None:
+    # Only Triton's Python stub may load dlib; the server imports these modules.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, imagesearch.app, imagesearch.faces.manager, imagesearch.inference.faces, "
+        "imagesearch.store.faces, imagesearch.models.setup; print('dlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
