@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -191,5 +192,24 @@ async def test_faces_and_people_survive_kill_9(tmp_path: Path) -> None:
         people = await manager.list_people("photos")
         assert sorted(p.face_count for p in people) == [10, 10, 10]
         assert people[0].name == "Named"
+    finally:
+        await manager.close()
+
+
+async def test_background_recluster_runs_after_enough_new_faces(tmp_path: Path) -> None:
+    from imagesearch.faces.manager import FaceSettings
+
+    manager = open_manager(tmp_path, FaceSettings(min_faces_listed=1, recluster_every=4))
+    try:
+        await manager.enable("photos")
+        a = CENTRES[0]
+        b = a + (CENTRES[1] - a) / np.linalg.norm(CENTRES[1] - a) * 0.9
+        for item, vector in [("a", a), ("b", b), ("m0", (a + b) / 2)]:
+            await manager.index_item("photos", item, photo(vector))
+        assert len(await manager.list_people("photos")) == 2
+        await manager.index_item("photos", "m1", photo(near((a + b) / 2, 1, spread=0.01)))  # the 4th face
+        await asyncio.gather(*manager._background)
+        assert [p.face_count for p in await manager.list_people("photos")] == [4]
+        assert await manager.delete_items("no-faces-here", ["x"]) == 0
     finally:
         await manager.close()

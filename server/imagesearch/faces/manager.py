@@ -151,7 +151,10 @@ class FaceManager:
         return stored
 
     async def delete_items(self, name: str, item_ids: Sequence[str]) -> int:
-        """Delete the faces of deleted items; returns how many faces went."""
+        """Delete the faces of deleted items; returns how many faces went (0 for a
+        collection without faces, so Delete can call it for every collection)."""
+        if not await self._store.enabled(name):
+            return 0
         async with self._lock(name):
             deleted = await self._store.delete_items(name, item_ids)
             (await self._loaded(name)).forget_faces(deleted)
@@ -310,7 +313,15 @@ class FaceManager:
             self._since_recluster[name] = 0
             task = asyncio.create_task(self.recluster(name), name=f"recluster-{name}")
             self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            task.add_done_callback(self._recluster_done)
+
+    def _recluster_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A collection deleted meanwhile ends up here too; the next trigger retries.
+            log.warning("background recluster failed: %r", task.exception())
+        elif not task.cancelled():
+            log.info("reclustered: %s", task.result())
 
     async def close(self) -> None:
         """Wait for background reclusters, then close the face store."""
