@@ -150,3 +150,17 @@ async def test_no_face_in_corel_outside_its_people_class(detector) -> None:
     sample = sorted(set(range(100, 1000, 25)) | set(HOG_FALSE_POSITIVES))
     found = await asyncio.gather(*(detector.detect(corel_path(i).read_bytes()) for i in sample))
     assert {i: len(d.faces) for i, d in zip(sample, found) if d.faces} == {}
+
+
+async def test_people_of_real_photos_survive_a_restart(tmp_path, detector, detections) -> None:
+    manager = await filled(tmp_path, detector, detections, list(detections))
+    first = (await manager.list_people("faces"))[0]
+    await manager.name_person("faces", first.id, "Named")
+    before = await manager.list_people("faces")
+    await manager.close()
+    reopened = open_manager(tmp_path, FaceSettings(min_faces_listed=1, recluster_every=0), detector)
+    try:
+        assert await reopened.list_people("faces") == before
+        assert (await reopened.person("faces", first.id)).name == "Named"
+    finally:
+        await reopened.close()
