@@ -24,8 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, REPO_ROOT, format_table, latency_summary, machine_info, print_machine, reproduce_command
 from bench.__main__ import parse_size
+from bench.common import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    format_table,
+    latency_summary,
+    machine_info,
+    print_machine,
+    reproduce_command,
+)
 
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 MODEL_REPOSITORY = REPO_ROOT / "model_repository"
@@ -90,9 +98,8 @@ def pipeline_split(repeats: int) -> dict[str, dict[str, float]]:
             t2 = time.perf_counter()
             embed_chips(models, [f.chip for f in faces])
             t3 = time.perf_counter()
-            for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
-                value_list = times[key]
-                value_list.append(value * 1000)
+            for key, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                times[key].append(seconds * 1000)
         split[label] = {key: round(float(np.median(v)), 1) for key, v in times.items()}
     return split
 
@@ -110,10 +117,17 @@ def synthetic_faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 async def search_costs(count: int, queries: int, recluster: bool) -> dict[str, Any]:
     """Fill a face store with `count` faces (one per item), index it, time face searches."""
     from imagesearch.faces.manager import FaceManager, FaceSettings
-    from imagesearch.store.base import PointToStore
-    from imagesearch.store.faces import FACE_SPACE, FaceStore, FaceToStore, _payload, face_id, open_face_vectors
     from imagesearch.faces.people import Assignment
     from imagesearch.inference.triton_client import EncoderInfo
+    from imagesearch.store.base import PointToStore
+    from imagesearch.store.faces import (
+        FACE_SPACE,
+        FaceStore,
+        FaceToStore,
+        _payload,
+        face_id,
+        open_face_vectors,
+    )
     from imagesearch.store.people_file import PeopleFiles
 
     class Info:
@@ -153,7 +167,7 @@ async def search_costs(count: int, queries: int, recluster: bool) -> dict[str, A
             report = await manager.recluster("bench")
             result["recluster_s"] = round(time.perf_counter() - started, 1)
             result["recluster_people"] = report.people
-            result["true_people"] = int(len(set(owner.tolist())))
+            result["true_people"] = len(set(owner.tolist()))
         await manager.close()
         return result
 

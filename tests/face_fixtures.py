@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from imagesearch.faces.manager import FaceManager, FaceSettings
 from imagesearch.inference.faces import DetectedFace, FaceDetection
 from imagesearch.inference.triton_client import EncoderInfo

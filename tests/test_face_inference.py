@@ -7,8 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import corel_path
 from faces_data import FACES, TWO_PEOPLE, single_person_photos
 from imagesearch.faces.scoring import SAME_PERSON_DISTANCE
@@ -17,6 +15,7 @@ from imagesearch.inference.faces import FaceDetector
 from imagesearch.inference.triton_client import EncoderInfo, ImageEncoder
 from imagesearch.launcher.triton import TritonProcess
 from imagesearch.models.setup import ensure_model_repository
+from PIL import Image
 from test_inference import MODEL_REPOSITORY, START_TIMEOUT_S, launch_config
 
 pytestmark = [

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT
 from face_fixtures import centres, near, open_manager, photo
 from imagesearch.faces.errors import FaceNotFound, FacesNotEnabled, PersonNotFound
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
-from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
+from imagesearch.store.base import (
+    ModelRecord,
+    ModelSetRecord,
+    PointToStore,
+    SpaceRecord,
+)
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.faces import face_id
 from imagesearch.store.shard_config import IndexSettings

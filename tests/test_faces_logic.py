@@ -6,9 +6,13 @@ import random
 
 import numpy as np
 import pytest
-
 from imagesearch.faces.clustering import chinese_whispers, relabel
-from imagesearch.faces.errors import FaceIndexOutOfRange, FaceNotFound, InvalidFaceQuery, PersonNotFound
+from imagesearch.faces.errors import (
+    FaceIndexOutOfRange,
+    FaceNotFound,
+    InvalidFaceQuery,
+    PersonNotFound,
+)
 from imagesearch.faces.graph import same_person_edges
 from imagesearch.faces.people import Assignment, Neighbour, People, choose_person
 from imagesearch.faces.scoring import (

@@ -9,7 +9,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from conftest import COREL, corel_path
 from face_fixtures import open_manager
 from faces_data import FACES, TWO_PEOPLE, TWO_PEOPLE_NAMES, single_person_photos

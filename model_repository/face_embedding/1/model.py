@@ -16,7 +16,6 @@ import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-
 from face_pipeline import DetectedFace, DetectSettings, FaceModels, detect, embed_chips
 from preprocessing import InvalidImage, decode_rgb_long_side
 

@@ -8,7 +8,7 @@ why reclustering is periodic or on demand, never per insert (bench/faces.py meas
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -11,21 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from imagesearch.faces.clustering import chinese_whispers, relabel
 from imagesearch.faces.errors import FaceNotFound
 from imagesearch.faces.graph import same_person_edges
-from imagesearch.faces.people import Assignment, Neighbour, People, PersonSummary, choose_person
+from imagesearch.faces.people import (
+    Assignment,
+    Neighbour,
+    People,
+    PersonSummary,
+    choose_person,
+)
 from imagesearch.faces.scoring import SAME_PERSON_SCORE, distance_to_score
-from imagesearch.faces.search import FaceQueryResult, FaceSelector, ItemMatch, best_per_item, select_faces
+from imagesearch.faces.search import (
+    FaceQueryResult,
+    FaceSelector,
+    ItemMatch,
+    best_per_item,
+    select_faces,
+)
 from imagesearch.inference.faces import FaceDetection
 from imagesearch.inference.triton_client import EncoderInfo
 from imagesearch.store.base import ModelRecord
-from imagesearch.store.faces import MAX_FACES_PER_ITEM, FaceStore, FaceToStore, StoredFace, face_id
+from imagesearch.store.faces import (
+    MAX_FACES_PER_ITEM,
+    FaceStore,
+    FaceToStore,
+    StoredFace,
+    face_id,
+)
 from imagesearch.store.people_file import PeopleFiles, PeopleRecord
 
 log = logging.getLogger(__name__)
@@ -52,7 +71,7 @@ class FaceSettings:
     recluster_every: int = 1000
 
     @classmethod
-    def from_settings(cls, settings) -> "FaceSettings":
+    def from_settings(cls, settings) -> FaceSettings:
         """From the server's Settings (faces_min_listed, faces_recluster_every)."""
         return cls(min_faces_listed=settings.faces_min_listed, recluster_every=settings.faces_recluster_every)
 

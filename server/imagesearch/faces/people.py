@@ -8,8 +8,8 @@ both are loaded into; every method returns what changed so the caller can persis
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from imagesearch.faces.errors import FaceNotFound, PersonNotFound
 from imagesearch.faces.scoring import SAME_PERSON_DISTANCE

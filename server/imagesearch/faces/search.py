@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from imagesearch.faces.errors import FaceIndexOutOfRange, InvalidFaceQuery
 from imagesearch.inference.faces import Box, DetectedFace

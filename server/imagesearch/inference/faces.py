@@ -12,7 +12,12 @@ import numpy as np
 from tritonclient.grpc.aio import InferInput, InferRequestedOutput
 
 from imagesearch.inference.errors import InferenceUnavailable
-from imagesearch.inference.triton_client import INPUT_NAME, EncoderInfo, TritonModelClient, _identity
+from imagesearch.inference.triton_client import (
+    INPUT_NAME,
+    EncoderInfo,
+    TritonModelClient,
+    _identity,
+)
 
 FACE_MODEL = "face_embedding"
 FACE_IDENTITY = "face"

