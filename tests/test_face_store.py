@@ -110,6 +110,23 @@ async def test_recluster_fixes_an_early_mistake(manager) -> None:
     assert [p.face_count for p in await manager.list_people("photos")] == [5]
 
 
+async def test_inserts_and_edits_during_a_recluster_are_kept(manager) -> None:
+    a = CENTRES[0]
+    b = a + (CENTRES[1] - a) / np.linalg.norm(CENTRES[1] - a) * 0.9
+    for item, vector in [("a", a), ("b", b), ("m0", (a + b) / 2)]:
+        await manager.index_item("photos", item, photo(vector))
+    lone = (await manager.index_item("photos", "lone", photo(CENTRES[2])))[0]
+    recluster = asyncio.create_task(manager.recluster("photos"))
+    await asyncio.sleep(0)  # let it take its snapshot
+    late = await manager.index_item("photos", "late", photo(near(CENTRES[2], 5)))
+    moved = await manager.move_face("photos", lone.id, None)  # a person's decision during the recluster
+    await recluster
+    people = {p.id: set(p.face_ids) for p in await manager.people_summaries("photos", min_faces=1)}
+    assert {"0:a", "0:b", "0:m0"} in people.values()
+    assert people[moved.id] == {lone.id}  # the move survived the recluster
+    assert late[0].assignment.person_id in people and "0:late" in people[late[0].assignment.person_id]
+
+
 async def test_face_calls_without_faces_name_the_fix(tmp_path: Path) -> None:
     manager = open_manager(tmp_path)
     try:
