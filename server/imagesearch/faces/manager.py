@@ -151,7 +151,10 @@ class FaceManager:
             people = await self._loaded(name)
             assignments: list[Assignment | None] = []
             used: set[str] = set()
-            for face in detection.faces:
+            # Face ids stop at MAX_FACES_PER_ITEM (the model's max_faces): a model configured
+            # for more would leave faces that deleting the item could not find.
+            kept = detection.faces[:MAX_FACES_PER_ITEM]
+            for face in kept:
                 matches = await self._store.nearest(name, face.embedding, self._settings.neighbours)
                 # One image cannot show one person twice: persons already used here are out.
                 neighbours = [
@@ -163,7 +166,7 @@ class FaceManager:
                 used.add(person)
                 assignments.append(Assignment(person))
             stale = [face_id(item_id, i) for i in range(MAX_FACES_PER_ITEM)]
-            stored = await self._store.put_item(name, item_id, [_to_store(f) for f in detection.faces], assignments)
+            stored = await self._store.put_item(name, item_id, [_to_store(f) for f in kept], assignments)
             people.forget_faces(stale)
             for face in stored:
                 people.assign(face.id, face.assignment.person_id)
