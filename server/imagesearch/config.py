@@ -159,6 +159,18 @@ class Settings:
         default=10.0, metadata={"help": "deadline of one image_url download, redirects included"}
     )
     url_max_redirects: int = field(default=3, metadata={"help": "redirects an image_url download may follow"})
+    # Faces (faces/manager.py FaceSettings; docs/faces.md).
+    faces_min_listed: int = field(
+        default=2,
+        metadata={"help": "faces a person needs before it is listed (one-off faces are mostly passers-by)"},
+    )
+    faces_recluster_every: int = field(
+        default=1000,
+        metadata={
+            "help": "new faces in a collection after which its people are reclustered in the background "
+            "(0: only on demand; cost grows with faces squared, see docs/benchmarks.md)"
+        },
+    )
     shutdown_grace_s: float = field(
         default=30.0, metadata={"help": "on SIGTERM, how long in-flight calls may take to finish"}
     )

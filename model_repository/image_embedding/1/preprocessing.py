@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Callable, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,6 +23,16 @@ class InvalidImage(ValueError):
     """The bytes are not an image this model can embed; the message says why."""
 
 
+class Decoded(NamedTuple):
+    """A decoded upright RGB image and the upright size of the full-resolution original
+    (JPEG draft decoding may have scaled it down; positions found in `image` map back to
+    the original by original_size[0] / image.width). A NamedTuple, not a dataclass: tests
+    load this file without registering it as a module, which dataclasses need."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+
+
 def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
     """Decode `data` into an upright RGB image at least IMAGE_SIZE on its shorter side.
 
@@ -30,6 +41,22 @@ def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
     decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, which is
     several times faster than decoding full size and resizing afterwards.
     """
+    return _decode(data, max_pixels, _draft_request).image
+
+
+def decode_rgb_long_side(data: bytes, max_pixels: int, long_side: int) -> Decoded:
+    """Like decode_rgb, but the JPEG draft keeps the longer side >= `long_side` (face
+    detection wants resolution where the embedding models want a 224 square)."""
+
+    def request(width: int, height: int) -> tuple[int, int]:
+        scale = long_side / max(width, height)
+        return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+    return _decode(data, max_pixels, request)
+
+
+def _decode(data: bytes, max_pixels: int, draft_request: Callable[[int, int], tuple[int, int]]) -> Decoded:
+    """decode_rgb's work, with the JPEG draft size chosen by `draft_request(width, height)`."""
     if not data:
         raise InvalidImage("empty input")
     try:
@@ -46,10 +73,12 @@ def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
                 )
             if image.format == "JPEG":
                 # Draft keeps both sides >= the request, so the later resize still downsamples.
-                image.draft("RGB", _draft_request(width, height))
+                image.draft("RGB", draft_request(width, height))
             image.load()
             image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+            # Orientations 5-8 swap the axes; draft scaling keeps the aspect ratio.
+            swapped = (image.width > image.height) != (width > height)
+            return Decoded(_to_rgb(image), (height, width) if swapped else (width, height))
     except InvalidImage:
         raise
     except Image.UnidentifiedImageError as exc:
