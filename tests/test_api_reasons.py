@@ -111,6 +111,10 @@ case("NSFW_SCORE_TOO_HIGH", grpc.StatusCode.FAILED_PRECONDITION)(
     lambda s, f: s.CreateItem(pb.CreateItemRequest(parent="collections/strict", image=image(content=red()))))
 
 
+case("FACES_NOT_ENABLED", grpc.StatusCode.FAILED_PRECONDITION)(
+    search(face=pb.FaceQuery(image=pb.Image(content=corel_path(2).read_bytes()))))
+
+
 @case("NSFW_SCORES_MISSING", grpc.StatusCode.FAILED_PRECONDITION)
 async def cap_without_scores(s, f):
     request = pb.SearchItemsRequest(parent="collections/unscored", text="x", max_nsfw_score=0.5)

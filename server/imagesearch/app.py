@@ -20,6 +20,11 @@ from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
+from imagesearch.models.dlib_faces import face_model_present
+from imagesearch.faces.manager import FaceManager, FaceSettings
+from imagesearch.inference.faces import FACE_MODEL, FaceDetector
+from imagesearch.store.faces import FaceStore, open_face_vectors
+from imagesearch.store.people_file import PeopleFiles
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
 from imagesearch.fetch.policy import AddressPolicy
 from imagesearch.http import GatewayConfig, HttpGateway, grpc_target
@@ -59,6 +64,7 @@ class _Running:
     metrics_http: object | None
     watcher: asyncio.Task
     http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
+    faces: FaceManager | None = None  # None without the face model or with a remote Qdrant
 
 
 class ImageSearchServer:
@@ -74,8 +80,11 @@ class ImageSearchServer:
     def _local_triton(self) -> TritonProcess:
         s = self.settings
         ensure_model_repository(s.model_repository)
-        # Every served set's models, plus the NSFW scorer every insert calls.
+        # Every served set's models, plus the NSFW scorer every insert calls, and the face
+        # model where `imagesearch models setup` placed it.
         models = [m for spec in self._local_model_sets() for m in spec.triton_models] + [NSFW_MODEL]
+        if face_model_present(s.model_repository):
+            models.append(FACE_MODEL)
         return TritonProcess(
             TritonLaunchConfig(
                 model_repository=s.model_repository,
@@ -146,6 +155,7 @@ class ImageSearchServer:
             AddressPolicy.parse(s.url_allow_hosts),
             FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
         )
+        faces = await self._open_faces(url, store)
         service = ImageSearchService(
             store,
             model_sets,
@@ -153,6 +163,7 @@ class ImageSearchServer:
             ServiceLimits(s.max_image_pixels, s.insert_concurrency),
             fetcher,
             nsfw,
+            faces,
         )
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
@@ -180,9 +191,25 @@ class ImageSearchServer:
         # --- end HTTP/JSON gateway ---
         watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
         self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces
         )
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+
+    async def _open_faces(self, url: str, store: VectorStore) -> FaceManager | None:
+        """Faces and people (docs/faces.md), when Triton serves the face model and the items
+        live in the embedded store (face vectors are kept beside them, in data_dir/faces)."""
+        s = self.settings
+        detector = FaceDetector(url, timeout_s=s.inference_timeout_s)
+        if s.qdrant_url or not await detector.is_ready():
+            await detector.close()
+            log.info("faces: off (%s)", "remote Qdrant" if s.qdrant_url else "no face model in Triton")
+            return None
+        vectors = open_face_vectors(s.data_dir, s.index_threshold, s.index_quantization)
+        faces = FaceManager(FaceStore(vectors), PeopleFiles(s.data_dir), detector, FaceSettings.from_settings(s))
+        pruned = await faces.prune({c.name for c in await store.list_collections()})
+        if pruned:
+            log.warning("faces: removed the faces of deleted collections %s", pruned)
+        return faces
 
     async def _start_http(self) -> HttpGateway | None:
         """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""
@@ -272,6 +299,8 @@ class ImageSearchServer:
         for served in running.model_sets.values():
             await served.close()
         await running.nsfw.close()
+        if running.faces is not None:
+            await running.faces.close()
         if running.triton is not None:
             await running.triton.stop()
         self._release_data_dir()

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from imagesearch_client import messages
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
-    Collection, DuplicateGroup, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
+    Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
 )
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
@@ -65,12 +65,15 @@ class ImageSearchClient:
 
     def create_collection(
         self, collection_id: str, model_set: str = "", max_nsfw_score: float | None = None,
-        skip_nsfw_scoring: bool = False, description: str = "",
+        skip_nsfw_scoring: bool = False, description: str = "", keep_originals: bool = False,
+        faces_enabled: bool = False,
     ) -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default); with
         max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
         are not scored (faster)."""
-        request = messages.create_collection(collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description)
+        request = messages.create_collection(
+            collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description, keep_originals, faces_enabled
+        )
         return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
     def get_collection(self, collection: str) -> Collection:
@@ -210,6 +213,24 @@ class ImageSearchClient:
             max_nsfw_score=max_nsfw_score, model_set=model_set,
         )
         return self._hits(request)
+
+    def search_faces(
+        self, collection: str, image: bytes | None = None, image_url: str | None = None, face_index: int | None = None,
+        top_k: int | None = None, min_score: float | None = None,
+    ) -> list[Hit]:
+        """The items showing the people of the faces in `image` (or only face `face_index`),
+        best first per query face (Hit.query_face_index, Hit.face_box); min_score defaults
+        to the server's "same person" line, 0.5. Needs a collection with faces_enabled."""
+        request = messages.search_faces(
+            collection, image, image_url, face_index, top_k=top_k, min_score=min_score, filter=None,
+            max_nsfw_score=None, model_set="",
+        )
+        return self._hits(request)
+
+    def detect_faces(self, image: bytes | None = None, image_url: str | None = None) -> list[Face]:
+        """The faces in an image (nothing stored), best detector score first."""
+        reply = self._stub.DetectFaces(messages.detect_faces(image, image_url), timeout=self.timeout)
+        return [Face.from_proto(face) for face in reply.faces]
 
     def _hits(self, request: pb.SearchItemsRequest) -> list[Hit]:
         return [Hit.from_proto(h) for h in self._stub.SearchItems(request, timeout=self.timeout)]

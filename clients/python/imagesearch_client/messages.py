@@ -13,9 +13,11 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 
 def create_collection(
-    collection_id: str, model_set: str, max_nsfw_score: float | None, skip_nsfw_scoring: bool, description: str
+    collection_id: str, model_set: str, max_nsfw_score: float | None, skip_nsfw_scoring: bool, description: str,
+    keep_originals: bool = False, faces_enabled: bool = False,
 ) -> pb.CreateCollectionRequest:
-    body = pb.Collection(model_set=model_set, skip_nsfw_scoring=skip_nsfw_scoring, description=description)
+    body = pb.Collection(model_set=model_set, skip_nsfw_scoring=skip_nsfw_scoring, description=description,
+                         keep_originals=keep_originals, faces_enabled=faces_enabled)
     if max_nsfw_score is not None:
         body.max_nsfw_score = max_nsfw_score
     return pb.CreateCollectionRequest(collection_id=collection_id, collection=body)
@@ -108,6 +110,18 @@ def search_image(collection: str, image: bytes | None, image_url: str | None, **
 
 def search_similar(collection: str, item_id: str, include_query_item: bool, **options: object) -> pb.SearchItemsRequest:
     return search(collection, item=item_name(collection, item_id), include_query_item=include_query_item, **options)
+
+
+def search_faces(collection: str, image: bytes | None, image_url: str | None, face_index: int | None,
+                 **options: object) -> pb.SearchItemsRequest:
+    face = pb.FaceQuery(image=image_message(image, image_url))
+    if face_index is not None:
+        face.face_index = face_index
+    return search(collection, face=face, **options)
+
+
+def detect_faces(image: bytes | None, image_url: str | None) -> pb.DetectFacesRequest:
+    return pb.DetectFacesRequest(image=image_message(image, image_url))
 
 
 def find_duplicates(collection: str, threshold: float | None) -> pb.FindDuplicatesRequest:

@@ -80,6 +80,8 @@ class Collection:
     description: str = ""
     max_nsfw_score: float | None = None  # None: inserts are not refused for their NSFW score
     skip_nsfw_scoring: bool = False  # inserts are not scored (and have no nsfw_score)
+    keep_originals: bool = False  # the items' image bytes are kept (re-processing)
+    faces_enabled: bool = False  # inserts detect faces; search_faces works
 
     @property
     def image_space(self) -> Space:
@@ -107,6 +109,7 @@ class Collection:
         return cls(
             parse_collection_name(msg.name), msg.name, msg.model_set, spaces, msg.item_count,
             msg.indexed_item_count, created, msg.description, _optional(msg, "max_nsfw_score"), msg.skip_nsfw_scoring,
+            msg.keep_originals, msg.faces_enabled,
         )
 
 
@@ -118,10 +121,13 @@ class Item:
     metadata: dict[str, Any]
     nsfw_score: float | None = None
     name: str = ""  # "collections/{collection}/items/{encoded id}"
+    # What the server did not derive from its image, e.g. ("faces",): see Item.missing_features.
+    missing_features: tuple[str, ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.Item) -> "Item":
-        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name)
+        missing = tuple(pb.ItemFeature.Name(f).removeprefix("ITEM_FEATURE_").lower() for f in msg.missing_features)
+        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name, missing)
 
 
 @dataclass(frozen=True)
@@ -251,11 +257,35 @@ class Hit:
     rank: int
     metadata: dict[str, Any]
     nsfw_score: float | None = None
+    # Face queries: the matching face's box (left, top, right, bottom) and the query face's index.
+    face_box: tuple[float, float, float, float] | None = None
+    query_face_index: int | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.SearchItemsResponse) -> "Hit":
         item = Item.from_proto(msg.item)
-        return cls(item.id, msg.score, msg.similarity, msg.rank, item.metadata, item.nsfw_score)
+        face = msg.face if msg.HasField("face") else None
+        return cls(
+            item.id, msg.score, msg.similarity, msg.rank, item.metadata, item.nsfw_score,
+            _box(face.box) if face else None, face.query_face_index if face else None,
+        )
+
+
+def _box(box: pb.BoundingBox) -> tuple[float, float, float, float]:
+    return (box.left, box.top, box.right, box.bottom)
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face DetectFaces found: box (left, top, right, bottom), confidence 0..1, landmarks."""
+
+    box: tuple[float, float, float, float]
+    confidence: float
+    landmarks: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def from_proto(cls, msg: pb.DetectedFace) -> "Face":
+        return cls(_box(msg.box), msg.confidence, tuple((p.x, p.y) for p in msg.landmarks))
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import convert, pages, validation
 from imagesearch.api.context import ServiceContext
-from imagesearch.api.errors import invalid, unary_errors
+from imagesearch.api.errors import failed_precondition, invalid, unary_errors
 from imagesearch.api.ingest import Ingestor
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store.base import ModerationPolicy, OriginalsUnsupported
@@ -31,16 +32,23 @@ class CollectionHandlers:
         served = self.ctx.model_sets.get(set_name)
         if served is None:
             raise self.ctx.not_served(set_name, f"model set {set_name!r} was asked for")
+        if wanted.faces_enabled and self.ctx.faces is None:
+            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED, "this server has no face model: run "
+                                      "`imagesearch models setup` and restart it, or create the collection without faces")
         try:
             info = await self.ctx.store.create_collection(
                 collection_id, served.record, moderation, description, keep_originals=wanted.keep_originals
             )
         except OriginalsUnsupported as exc:
             raise invalid("collection.keep_originals", str(exc)) from None
+        if wanted.faces_enabled:
+            await self.ctx.faces.enable(collection_id)
         return await self._resource(info)
 
     async def _resource(self, info) -> pb.Collection:
-        return convert.collection(info, await self.ctx.store.keeps_originals(info.name))
+        resource = convert.collection(info, await self.ctx.store.keeps_originals(info.name))
+        resource.faces_enabled = await self.ctx.faces_enabled(info.name)
+        return resource
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
@@ -82,6 +90,10 @@ class CollectionHandlers:
     @unary_errors
     async def DeleteCollection(self, request: pb.DeleteCollectionRequest, context) -> empty_pb2.Empty:
         collection_id = validation.collection_of(request.name, "name")
+        faces = await self.ctx.faces_enabled(collection_id)
+        resolved = await self.ctx.store.resolve(collection_id)
         await self.ctx.store.delete_collection(collection_id)
+        if faces:  # after the collection: a crash in between is pruned at the next start
+            await self.ctx.faces.disable(resolved)
         self.ingestor.forget(collection_id)
         return empty_pb2.Empty()

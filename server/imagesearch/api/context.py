@@ -12,6 +12,8 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import filters, validation
 from imagesearch.api.errors import failed_precondition, invalid
+from imagesearch.faces.errors import FacesNotEnabled
+from imagesearch.faces.manager import FaceManager
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NsfwScorer
@@ -38,6 +40,24 @@ class ServiceContext:
     limits: ServiceLimits
     fetcher: UrlFetcher
     nsfw: NsfwScorer
+    # Faces and people (imagesearch.faces); None when the server has no face model.
+    faces: FaceManager | None = None
+
+    async def faces_of(self, collection: str) -> FaceManager:
+        """The face manager, for a collection created with faces_enabled; FacesNotEnabled
+        (FAILED_PRECONDITION) otherwise."""
+        if self.faces is None:
+            raise FacesNotEnabled("this server has no face model: run `imagesearch models setup` and restart it")
+        if not await self.faces.enabled(await self.store.resolve(collection)):
+            raise FacesNotEnabled(
+                f"collection {collection!r} was created without faces_enabled: create a collection with "
+                "faces_enabled and insert its images again"
+            )
+        return self.faces
+
+    async def faces_enabled(self, collection: str) -> bool:
+        """Whether inserts into `collection` detect faces."""
+        return self.faces is not None and await self.faces.enabled(await self.store.resolve(collection))
 
     async def image(self, message: pb.Image, field: str = "image") -> bytes:
         """The request's image: its bytes, or the download of its URI, header-checked."""

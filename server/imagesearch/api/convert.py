@@ -9,6 +9,7 @@ from imagesearch_client import names
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 from imagesearch.dedup.detector import Duplicate, DuplicateGroup
+from imagesearch.inference.faces import FaceDetection
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store.features import Feature
 from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit, StoredPoint
@@ -99,4 +100,25 @@ def duplicate_group(collection_id: str, group: DuplicateGroup) -> pb.FindDuplica
             )
             for p in group.pairs
         ],
+    )
+
+
+def box(value) -> pb.BoundingBox:
+    """A (left, top, right, bottom) box as the API message."""
+    left, top, right, bottom = value
+    return pb.BoundingBox(left=left, top=top, right=right, bottom=bottom)
+
+
+def detected_faces(detection: FaceDetection) -> pb.DetectFacesResponse:
+    """A face detection as the DetectFaces response."""
+    return pb.DetectFacesResponse(
+        faces=[
+            pb.DetectedFace(
+                box=box(face.box), confidence=face.confidence,
+                landmarks=[pb.Point(x=x, y=y) for x, y in face.landmarks],
+            )
+            for face in detection.faces
+        ],
+        image_width=detection.width,
+        image_height=detection.height,
     )

@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from imagesearch_client.names import InvalidName
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
+from imagesearch.faces.errors import FaceIndexOutOfRange, FacesNotEnabled, InvalidFaceQuery
 from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
 from imagesearch.fetch.policy import FetchRefused
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
@@ -119,6 +120,9 @@ def _collection_not_found(exc: CollectionNotFound, field: str) -> ApiError:
 
 
 _MAPPED: dict[type, Callable[[Any, str], ApiError]] = {
+    FacesNotEnabled: lambda e, f: failed_precondition(ErrorReason.FACES_NOT_ENABLED, str(e)),
+    FaceIndexOutOfRange: lambda e, f: invalid(f or "face.face_index", str(e)),
+    InvalidFaceQuery: lambda e, f: invalid(f or "face", str(e)),
     InvalidCollectionName: lambda e, f: invalid(f or "parent", str(e), ErrorReason.RESOURCE_NAME_INVALID),
     InvalidName: lambda e, f: invalid(f or "name", str(e), ErrorReason.RESOURCE_NAME_INVALID),
     CollectionNotFound: _collection_not_found,

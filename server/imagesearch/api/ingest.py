@@ -22,8 +22,10 @@ from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
+from imagesearch.inference.faces import FaceDetection
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.store.base import ModerationPolicy, PointToStore, StoredPoint
+from imagesearch.store.features import Feature
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ImageAnalysis:
     vectors: dict[str, Any]
     nsfw_score: float | None
     fingerprint: Fingerprint
+    faces: FaceDetection | None = None  # collections created with faces_enabled
 
 
 class Ingestor:
@@ -78,15 +81,20 @@ class Ingestor:
         served = await self._ctx.served_set_of(insert.collection)
         moderation = await self._ctx.store.moderation(insert.collection)
         image = await self._ctx.image(insert.image)
-        analysis = await self._analyse(served, moderation, image)
+        with_faces = await self._ctx.faces_enabled(insert.collection)
+        analysis = await self._analyse(served, moderation, image, with_faces)
         self._moderate(insert.collection, moderation, analysis.nsfw_score)
         point = PointToStore(
             id=insert.item_id, vectors=analysis.vectors, metadata=insert.metadata,
             fingerprint=analysis.fingerprint.to_payload(), nsfw_score=analysis.nsfw_score,
             original=image if await self._ctx.store.keeps_originals(insert.collection) else None,
+            features=frozenset({Feature.FACES.value}) if with_faces else frozenset(),
         )
         duplicate = await self._store_unless_duplicate(insert, point, analysis.fingerprint, served)
         skipped = duplicate is not None and insert.policy == pb.DUPLICATE_POLICY_SKIP
+        if analysis.faces is not None and not skipped:
+            collection = await self._ctx.store.resolve(insert.collection)
+            await self._ctx.faces.index_item(collection, point.id, analysis.faces)
         stored = await self._existing(insert.collection, duplicate.id) if skipped else StoredPoint(
             id=point.id, metadata=point.metadata, nsfw_score=point.nsfw_score
         )
@@ -95,15 +103,18 @@ class Ingestor:
             result.duplicate.CopyFrom(convert.duplicate_info(insert.collection, duplicate, skipped))
         return result
 
-    async def _analyse(self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes) -> ImageAnalysis:
-        # The embeddings and NSFW score (Triton models) and the fingerprint (a worker
+    async def _analyse(
+        self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes, with_faces: bool
+    ) -> ImageAnalysis:
+        # The embeddings, NSFW score and faces (Triton models) and the fingerprint (a worker
         # thread) are independent: all run at once.
-        vectors, nsfw_score, fp = await asyncio.gather(
+        vectors, nsfw_score, fp, faces = await asyncio.gather(
             served.embed_image(image),
             self._ctx.nsfw.score(image) if moderation.scoring else _no_score(),
             asyncio.to_thread(fingerprint, image),
+            self._ctx.faces.detect(image) if with_faces else _no_score(),
         )
-        return ImageAnalysis(vectors=vectors, nsfw_score=nsfw_score, fingerprint=fp)
+        return ImageAnalysis(vectors=vectors, nsfw_score=nsfw_score, fingerprint=fp, faces=faces)
 
     @staticmethod
     def _moderate(collection: str, moderation: ModerationPolicy, nsfw_score: float | None) -> None:
@@ -154,5 +165,5 @@ def _duplicate_error(collection: str, duplicate: Duplicate) -> ApiError:
 
 
 async def _no_score() -> None:
-    """Stands in for the NSFW model where a collection skips scoring."""
+    """Stands in for a model a collection does not use (NSFW scoring, faces)."""
     return None

@@ -132,6 +132,7 @@ class ItemHandlers:
     @unary_errors
     async def DeleteItem(self, request: pb.DeleteItemRequest, context) -> empty_pb2.Empty:
         parsed = validation.item_of(request.name)
+        await self._delete_faces(parsed.collection_id, [parsed.item_id])
         deleted = await self.ctx.store.delete(parsed.collection_id, [parsed.item_id])
         if not deleted and not request.allow_missing:
             raise item_not_found(parsed.collection_id, parsed.item_id)
@@ -140,7 +141,14 @@ class ItemHandlers:
     @unary_errors
     async def BatchDeleteItems(self, request: pb.BatchDeleteItemsRequest, context) -> pb.BatchDeleteItemsResponse:
         collection, ids = validation.items_of(request.parent, request.names)
+        await self._delete_faces(collection, ids)
         return pb.BatchDeleteItemsResponse(deleted_count=await self.ctx.store.delete(collection, ids))
+
+    async def _delete_faces(self, collection: str, ids: list[str]) -> None:
+        """An item's faces go before the item: a crash between the two leaves an item
+        without faces (re-insert it), never faces of a deleted item (biometric data)."""
+        if await self.ctx.faces_enabled(collection):
+            await self.ctx.faces.delete_items(await self.ctx.store.resolve(collection), ids)
 
     @unary_errors
     async def PurgeItems(self, request: pb.PurgeItemsRequest, context) -> pb.PurgeItemsResponse:
@@ -164,6 +172,7 @@ class ItemHandlers:
             if not page:
                 return pb.PurgeItemsResponse(purge_count=deleted, purge_sample=sample)
             sample += [convert.item(collection, p).name for p in page[: PURGE_SAMPLE_SIZE - len(sample)]]
+            await self._delete_faces(collection, [p.id for p in page])
             deleted += await self.ctx.store.delete(collection, [p.id for p in page])
 
     @unary_errors

@@ -14,6 +14,8 @@ from imagesearch.api import convert, validation
 from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition, invalid, item_not_found, stream_errors, unary_errors
 from imagesearch.api.feedback import search_with_feedback
+from imagesearch.faces.scoring import SAME_PERSON_SCORE
+from imagesearch.faces.search import FaceSelector
 from imagesearch.api.ingest import Ingestor
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.store import filters as store_filters
@@ -34,7 +36,11 @@ class SearchHandlers:
         flt = await self.ctx.search_filter(collection, request)
         query = request.WhichOneof("query")
         if query is None:
-            raise invalid("image", "the request carries no query: set image, text or item")
+            raise invalid("image", "the request carries no query: set image, text, item or face")
+        if query == "face":
+            async for response in self._face_hits(collection, request, limit, flt):
+                yield response
+            return
         if query == "text":
             hits = await self._text_hits(collection, request, limit, threshold, flt)
         elif query == "item":
@@ -89,6 +95,40 @@ class SearchHandlers:
         if not request.include_query_item:
             hits = [h for h in hits if h.id != parsed.item_id]
         return hits[:limit]
+
+    async def _face_hits(
+        self, collection: str, request: pb.SearchItemsRequest, limit: int, flt: store_filters.Filter | None
+    ) -> AsyncIterator[pb.SearchItemsResponse]:
+        """For each query face (or the one chosen), the items showing that person."""
+        if flt is not None:
+            raise invalid("filter", "face queries take no filter yet: search without one")
+        faces = await self.ctx.faces_of(collection)
+        query = request.face
+        if query.HasField("face_index") and query.face_index < 0:
+            raise invalid("face.face_index", f"face.face_index must be >= 0, got {query.face_index}")
+        image = await self.ctx.image(query.image, "face.image")
+        threshold = validation.min_score(request) if request.HasField("min_score") else SAME_PERSON_SCORE
+        selector = FaceSelector(index=query.face_index if query.HasField("face_index") else None)
+        resolved = await self.ctx.store.resolve(collection)
+        for result in await faces.search_image(resolved, image, selector, limit, threshold):
+            found = {p.id: p for p in await self.ctx.store.get(collection, [m.item_id for m in result.matches])}
+            rank = 0
+            for match in result.matches:
+                if match.item_id not in found:
+                    continue  # deleted since its faces were read
+                rank += 1
+                yield pb.SearchItemsResponse(
+                    item=convert.item(collection, found[match.item_id]), score=match.score, similarity=match.score,
+                    rank=rank, face=pb.FaceMatch(box=convert.box(match.box), query_face_index=result.query_index),
+                )
+
+    @unary_errors
+    async def DetectFaces(self, request: pb.DetectFacesRequest, context) -> pb.DetectFacesResponse:
+        if self.ctx.faces is None:
+            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED,
+                                      "this server has no face model: run `imagesearch models setup` and restart it")
+        detection = await self.ctx.faces.detect(await self.ctx.image(request.image))
+        return convert.detected_faces(detection)
 
     @stream_errors
     async def FindDuplicates(

@@ -18,6 +18,7 @@ from imagesearch.api.context import ServiceContext, ServiceLimits
 from imagesearch.api.ingest import Ingestor
 from imagesearch.api.items import ItemHandlers
 from imagesearch.api.search import SearchHandlers
+from imagesearch.faces.manager import FaceManager
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NsfwScorer
@@ -37,10 +38,11 @@ class ImageSearchService(CollectionHandlers, ItemHandlers, SearchHandlers, pb_gr
         limits: ServiceLimits,
         fetcher: UrlFetcher,
         nsfw: NsfwScorer,
+        faces: FaceManager | None = None,
     ) -> None:
         self.ctx = ServiceContext(
             store=store, model_sets=dict(model_sets), default_model_set=default_model_set, limits=limits,
-            fetcher=fetcher, nsfw=nsfw,
+            fetcher=fetcher, nsfw=nsfw, faces=faces,
         )
         self.ingestor = Ingestor(self.ctx)
         # One duplicate audit per collection at a time: an audit reads every item.

@@ -361,6 +361,9 @@ class FaceManager:
         """Wait for background reclusters, then close the face store."""
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._store.close()
+        close_detector = getattr(self._detector, "close", None)  # the Triton client's channel
+        if close_detector is not None:
+            await close_detector()
 
 
 def _to_store(face) -> FaceToStore:

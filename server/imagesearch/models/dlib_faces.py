@@ -40,3 +40,10 @@ def face_model_copier(filename: str) -> Callable[[Path], None]:
         tmp.replace(target)
 
     return copy
+
+
+def face_model_present(repository: Path) -> bool:
+    """Whether `imagesearch models setup` placed the face model in `repository` (its
+    config and every dlib file): the server then loads it and offers faces."""
+    folder = Path(repository) / "face_embedding"
+    return (folder / "config.pbtxt").exists() and all((folder / "1" / f).exists() for f in FACE_MODEL_FILES)

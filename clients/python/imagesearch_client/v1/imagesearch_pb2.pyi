@@ -72,7 +72,7 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals")
+    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals", "faces_enabled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,7 @@ class Collection(_message.Message):
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     SKIP_NSFW_SCORING_FIELD_NUMBER: _ClassVar[int]
     KEEP_ORIGINALS_FIELD_NUMBER: _ClassVar[int]
+    FACES_ENABLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     model_set: str
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
@@ -93,7 +94,8 @@ class Collection(_message.Message):
     max_nsfw_score: float
     skip_nsfw_scoring: bool
     keep_originals: bool
-    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ...) -> None: ...
+    faces_enabled: bool
+    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ..., faces_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection_id", "collection")
@@ -304,11 +306,12 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
+    __slots__ = ("parent", "image", "text", "item", "face", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -319,25 +322,64 @@ class SearchItemsRequest(_message.Message):
     image: Image
     text: str
     item: str
+    face: FaceQuery
     top_k: int
     min_score: float
     filter: Filter
     max_nsfw_score: float
     model_set: str
     include_query_item: bool
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+
+class FaceQuery(_message.Message):
+    __slots__ = ("image", "face_index")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    face_index: int
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., face_index: _Optional[int] = ...) -> None: ...
+
+class BoundingBox(_message.Message):
+    __slots__ = ("left", "top", "right", "bottom")
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    left: float
+    top: float
+    right: float
+    bottom: float
+    def __init__(self, left: _Optional[float] = ..., top: _Optional[float] = ..., right: _Optional[float] = ..., bottom: _Optional[float] = ...) -> None: ...
+
+class Point(_message.Message):
+    __slots__ = ("x", "y")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
+
+class FaceMatch(_message.Message):
+    __slots__ = ("box", "query_face_index")
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    box: BoundingBox
+    query_face_index: int
+    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., query_face_index: _Optional[int] = ...) -> None: ...
 
 class SearchItemsResponse(_message.Message):
-    __slots__ = ("item", "score", "similarity", "rank")
+    __slots__ = ("item", "score", "similarity", "rank", "face")
     ITEM_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     item: Item
     score: float
     similarity: float
     rank: int
-    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+    face: FaceMatch
+    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., face: _Optional[_Union[FaceMatch, _Mapping]] = ...) -> None: ...
 
 class FindDuplicatesRequest(_message.Message):
     __slots__ = ("parent", "threshold")
@@ -364,6 +406,32 @@ class DuplicatePair(_message.Message):
     item_b: str
     score: float
     def __init__(self, item_a: _Optional[str] = ..., item_b: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class DetectFacesRequest(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class DetectFacesResponse(_message.Message):
+    __slots__ = ("faces", "image_width", "image_height")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[DetectedFace]
+    image_width: int
+    image_height: int
+    def __init__(self, faces: _Optional[_Iterable[_Union[DetectedFace, _Mapping]]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ...) -> None: ...
+
+class DetectedFace(_message.Message):
+    __slots__ = ("box", "confidence", "landmarks")
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKS_FIELD_NUMBER: _ClassVar[int]
+    box: BoundingBox
+    confidence: float
+    landmarks: _containers.RepeatedCompositeFieldContainer[Point]
+    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
 
 class ModerateImageRequest(_message.Message):
     __slots__ = ("image",)

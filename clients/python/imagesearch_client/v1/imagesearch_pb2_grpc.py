@@ -121,6 +121,11 @@ class ImageSearchServiceStub:
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
                 response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesResponse.FromString,
                 _registered_method=True)
+        self.DetectFaces = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/DetectFaces',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.FromString,
+                _registered_method=True)
         self.ModerateImage = channel.unary_unary(
                 '/imagesearch.v1.ImageSearchService/ModerateImage',
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageRequest.SerializeToString,
@@ -257,6 +262,14 @@ class ImageSearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DetectFaces(self, request, context):
+        """Finds the faces in an image without storing anything. An image without faces gets
+        an empty list, not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ModerateImage(self, request, context):
         """Scores an image for NSFW content without storing it.
         """
@@ -351,6 +364,11 @@ def add_ImageSearchServiceServicer_to_server(servicer, server):
                     servicer.FindDuplicates,
                     request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.FromString,
                     response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesResponse.SerializeToString,
+            ),
+            'DetectFaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetectFaces,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.SerializeToString,
             ),
             'ModerateImage': grpc.unary_unary_rpc_method_handler(
                     servicer.ModerateImage,
@@ -818,6 +836,33 @@ class ImageSearchService:
             '/imagesearch.v1.ImageSearchService/FindDuplicates',
             imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesRequest.SerializeToString,
             imagesearch_dot_v1_dot_imagesearch__pb2.FindDuplicatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetectFaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/DetectFaces',
+            imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.FromString,
             options,
             channel_credentials,
             insecure,
