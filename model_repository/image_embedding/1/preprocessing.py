@@ -22,8 +22,11 @@ class InvalidImage(ValueError):
     """The bytes are not an image this model can embed; the message says why."""
 
 
-def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode `data` into an upright RGB image at least IMAGE_SIZE on its shorter side.
+def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = IMAGE_SIZE) -> Image.Image:
+    """Decode `data` into an upright RGB image at least `min_side` on its shorter side.
+
+    EXIF orientation is applied, so every model sees the photo the way a viewer shows it.
+    `min_side` None decodes at full size (OCR reads small text, so it must not draft).
 
     The pixel count is checked from the header before any pixel data is decoded, so a
     small file declaring huge dimensions (a decompression bomb) costs nothing. JPEGs are
@@ -44,9 +47,9 @@ def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
                 raise InvalidImage(
                     f"image is {width}x{height} pixels, more than the limit of {max_pixels}"
                 )
-            if image.format == "JPEG":
+            if image.format == "JPEG" and min_side is not None:
                 # Draft keeps both sides >= the request, so the later resize still downsamples.
-                image.draft("RGB", _draft_request(width, height))
+                image.draft("RGB", _draft_request(width, height, min_side))
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
@@ -76,9 +79,9 @@ def to_pixels(image: Image.Image) -> np.ndarray:
     return (pixels * (1.0 / 127.5) - 1.0).transpose(2, 0, 1)
 
 
-def _draft_request(width: int, height: int) -> tuple[int, int]:
-    """The draft size that keeps the shorter side >= IMAGE_SIZE, preserving aspect ratio."""
-    scale = IMAGE_SIZE / min(width, height)
+def _draft_request(width: int, height: int, min_side: int) -> tuple[int, int]:
+    """The draft size that keeps the shorter side >= `min_side`, preserving aspect ratio."""
+    scale = min_side / min(width, height)
     return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 

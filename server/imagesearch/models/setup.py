@@ -11,6 +11,7 @@ from imagesearch.models.efficientnet import OUTPUT_NAMES as EFFICIENTNET_OUTPUTS
 from imagesearch.models.efficientnet import export_efficientnet_lite0
 from imagesearch.models.minilm import copy_tokenizer, export_minilm
 from imagesearch.models.opennsfw import copy_open_nsfw
+from imagesearch.models.ppocr import copier as ppocr_copier
 
 
 class ExportExtrasMissing(RuntimeError):
@@ -51,6 +52,8 @@ ARTIFACTS: tuple[ModelArtifact, ...] = (
     ModelArtifact("text_embedding", "model.onnx", export_minilm),
     ModelArtifact("text_embedding", "tokenizer.json", copy_tokenizer),
     ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
+    # OCR: PP-OCRv6 small detection/recognition and the 0/180 line classifier, copied as shipped.
+    *(ModelArtifact("ocr", name, ppocr_copier(name)) for name in ("det.onnx", "cls.onnx", "rec.onnx")),
 )
 
 
