@@ -35,12 +35,23 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
 )
 from imagesearch.store.edge_filter import to_edge
-from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, Filter, wanted_indexes
+from imagesearch.ocr.grams import line_grams
+from imagesearch.ocr.lines import OcrLine
+from imagesearch.store.filters import (
+    FINGERPRINT_FIELD,
+    METADATA_FIELD,
+    NSFW_FIELD,
+    OCR_FIELD,
+    OCR_GRAMS_FIELD,
+    Filter,
+    wanted_indexes,
+)
 from imagesearch.store.journal import CreateFieldIndex, Delete, StoredPointData, Upsert, Write
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.rwlock import RWLock
@@ -57,6 +68,9 @@ ID_KEY = "id"
 METADATA_KEY = METADATA_FIELD
 FINGERPRINT_KEY = FINGERPRINT_FIELD
 NSFW_KEY = NSFW_FIELD  # the image's NSFW score, a float
+# OCR: the lines (a list of OcrLine payloads) and their n-grams (keyword list, see ocr/grams.py).
+OCR_KEY = OCR_FIELD
+OCR_GRAMS_KEY = OCR_GRAMS_FIELD
 # Exact duplicates are looked up by this payload path (keyword index, created on first use).
 SHA256_PATH = f"{FINGERPRINT_KEY}.sha256"
 
@@ -68,7 +82,18 @@ def payload(point: PointToStore) -> dict[str, Any]:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
     if point.nsfw_score is not None:
         body[NSFW_KEY] = float(point.nsfw_score)
+    if point.ocr_lines is not None:
+        body[OCR_KEY] = [line.to_payload() for line in point.ocr_lines]
+        grams = line_grams(point.ocr_lines)
+        if grams:
+            body[OCR_GRAMS_KEY] = grams
     return body
+
+
+def ocr_lines(stored: dict[str, Any]) -> tuple[OcrLine, ...] | None:
+    """The OCR lines of a stored payload; None when the point has no OCR record."""
+    raw = stored.get(OCR_KEY)
+    return None if raw is None else tuple(OcrLine.from_payload(line) for line in raw)
 
 
 def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> ScoredHit:
@@ -79,6 +104,7 @@ def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> 
         metadata=stored.get(METADATA_KEY, {}),
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
         nsfw_score=stored.get(NSFW_KEY),
+        ocr_lines=ocr_lines(stored),
     )
 
 
@@ -89,12 +115,14 @@ def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) 
         metadata=stored.get(METADATA_KEY, {}),
         vectors=vectors,
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
+        ocr_lines=ocr_lines(stored),
     )
 
 
 def payload_keys(with_fingerprint: bool) -> list[str]:
     """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
-    return [ID_KEY, METADATA_KEY, NSFW_KEY, FINGERPRINT_KEY] if with_fingerprint else [ID_KEY, METADATA_KEY, NSFW_KEY]
+    base = [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY]
+    return [*base, FINGERPRINT_KEY] if with_fingerprint else base
 
 
 def point_uuid(point_id: str) -> str:
@@ -159,6 +187,7 @@ class LiveCollection:
     settings: IndexSettings
     shard: EdgeShard
     moderation: ModerationPolicy = ModerationPolicy()
+    ocr: OcrPolicy = OcrPolicy()
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
@@ -262,6 +291,22 @@ class LiveCollection:
         points = [self._stored_point(record, True) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
+    async def filtered_points(
+        self, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt`, without vectors; `offset` is a shard point id."""
+        await self.ensure_indexes(flt)
+        request = ScrollRequest(
+            offset=offset,
+            limit=limit,
+            filter=to_edge(flt),
+            with_payload=PayloadSelector.Include(payload_keys(False)),
+            with_vector=False,
+        )
+        records, next_offset = await self.run(EdgeShard.scroll, request)
+        points = [self._stored_point(record, False) for record in records]
+        return points, None if next_offset is None else str(next_offset)
+
     async def get(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked (with_vectors: with their
         vectors and fingerprints)."""
@@ -303,6 +348,7 @@ class LiveCollection:
             # Replaced points stay counted in their old indexed segment until the next build.
             indexed_count=min(shard_info.indexed_vectors_count, count),
             moderation=self.moderation,
+            ocr=self.ocr,
         )
 
     async def close(self) -> None:

@@ -28,6 +28,7 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -79,6 +80,7 @@ class EdgeStore:
             model_set=sidecar.model_set,
             created_at=sidecar.created_at,
             moderation=sidecar.moderation,
+            ocr=sidecar.ocr,
             settings=self._index,
             shard=EdgeShard.load(str(paths.shard)),
         )
@@ -93,9 +95,13 @@ class EdgeStore:
             raise CollectionNotFound(f"collection {name!r} does not exist") from None
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
+        self,
+        name: str,
+        model_set: ModelSetRecord,
+        moderation: ModerationPolicy = ModerationPolicy(),
+        ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
-        """Create an empty collection with its moderation policy; CollectionExists if the name is taken."""
+        """Create an empty collection with its moderation and OCR policies; CollectionExists if the name is taken."""
         check_collection_name(name)
         check_model_set(model_set)
         async with self._catalog_lock:
@@ -104,13 +110,14 @@ class EdgeStore:
             if name in self._collections:
                 raise CollectionExists(f"collection {name!r} already exists")
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model_set=model_set, created_at=time.time(), moderation=moderation)
+            sidecar = Sidecar(model_set=model_set, created_at=time.time(), moderation=moderation, ocr=ocr)
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
                 paths=paths,
                 model_set=model_set,
                 created_at=sidecar.created_at,
                 moderation=moderation,
+                ocr=ocr,
                 settings=self._index,
                 shard=shard,
             )
@@ -137,6 +144,10 @@ class EdgeStore:
     async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, from memory."""
         return self._collection(name).moderation
+
+    async def ocr_policy(self, name: str) -> OcrPolicy:
+        """The collection's OCR policy, from memory."""
+        return self._collection(name).ocr
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -187,6 +198,12 @@ class EdgeStore:
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
         return await self._collection(name).get(ids, with_vectors)
+
+    async def filtered_points(
+        self, name: str, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt` (no vectors), and the next page's token."""
+        return await self._collection(name).filtered_points(flt, offset, limit)
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""

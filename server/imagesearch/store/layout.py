@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagesearch.store.base import ModelSetRecord, ModerationPolicy
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
@@ -62,6 +62,7 @@ class Sidecar:
     model_set: ModelSetRecord
     created_at: float
     moderation: ModerationPolicy = ModerationPolicy()
+    ocr: OcrPolicy = OcrPolicy()
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -71,6 +72,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "model_set": model_set_to_dict(sidecar.model_set),
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
+            **sidecar.ocr.to_dict(),
         },
         indent=2,
     )
@@ -90,6 +92,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
         moderation=ModerationPolicy.from_dict(raw),
+        ocr=OcrPolicy.from_dict(raw),
     )
 
 

@@ -27,6 +27,7 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -88,6 +89,7 @@ class RemoteQdrantStore:
         self._client = client
         self._models: dict[str, ModelSetRecord] = {}
         self._policies: dict[str, ModerationPolicy] = {}  # cached beside _models
+        self._ocr: dict[str, OcrPolicy] = {}  # likewise
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
 
@@ -102,12 +104,17 @@ class RemoteQdrantStore:
             if _is_not_found(error):
                 self._models.pop(name, None)
                 self._policies.pop(name, None)
+                self._ocr.pop(name, None)
                 self._indexed.pop(name, None)
                 raise CollectionNotFound(f"collection {name!r} does not exist") from error
             raise
 
     async def create_collection(
-        self, name: str, model_set: ModelSetRecord, moderation: ModerationPolicy = ModerationPolicy()
+        self,
+        name: str,
+        model_set: ModelSetRecord,
+        moderation: ModerationPolicy = ModerationPolicy(),
+        ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
         policy; CollectionExists if the name is taken."""
@@ -126,6 +133,7 @@ class RemoteQdrantStore:
                     "model_set": model_set_to_dict(model_set),
                     "created_at": time.time(),
                     **moderation.to_dict(),
+                    **ocr.to_dict(),
                 }
             },
         )
@@ -142,6 +150,7 @@ class RemoteQdrantStore:
         record = model_set_from_dict(ours)
         self._models[name] = record
         self._policies[name] = ModerationPolicy.from_dict(ours)
+        self._ocr[name] = OcrPolicy.from_dict(ours)
         return record, float(ours["created_at"]), info
 
     async def get_collection(self, name: str) -> CollectionInfo:
@@ -156,6 +165,7 @@ class RemoteQdrantStore:
             created_at=created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
             moderation=self._policies[name],
+            ocr=self._ocr[name],
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -174,6 +184,7 @@ class RemoteQdrantStore:
         await self._record(name)
         self._models.pop(name, None)
         self._policies.pop(name, None)
+        self._ocr.pop(name, None)
         self._indexed.pop(name, None)
         await self._client.delete_collection(name)
 
@@ -190,6 +201,13 @@ class RemoteQdrantStore:
         if name not in self._policies:
             await self._record(name)
         return self._policies[name]
+
+    async def ocr_policy(self, name: str) -> OcrPolicy:
+        """The collection's OCR policy, cached after the first call."""
+        check_collection_name(name)
+        if name not in self._ocr:
+            await self._record(name)
+        return self._ocr[name]
 
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
@@ -263,6 +281,24 @@ class RemoteQdrantStore:
                 collection_name=name, offset=offset, limit=limit, with_payload=payload_keys(True), with_vectors=True
             )
         points = [self._stored_point(record, True) for record in records]
+        return points, None if next_offset is None else str(next_offset)
+
+    async def filtered_points(
+        self, name: str, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt`, without vectors; `offset` is a Qdrant point id."""
+        await self.model_set(name)
+        await self._ensure_indexes(name, flt)
+        with self._translated(name):
+            records, next_offset = await self._client.scroll(
+                collection_name=name,
+                scroll_filter=to_remote(flt),
+                offset=offset,
+                limit=limit,
+                with_payload=payload_keys(False),
+                with_vectors=False,
+            )
+        points = [self._stored_point(record, False) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
     @staticmethod
