@@ -65,6 +65,15 @@ def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = IMAGE_SIZE) 
         raise InvalidImage(str(exc) or type(exc).__name__) from exc
 
 
+def decode_rgb_array(data: bytes, max_pixels: int) -> np.ndarray:
+    """Encoded bytes -> upright RGB uint8 array [H, W, 3] at full resolution (InvalidImage if unusable).
+
+    What a model that needs every pixel takes (OCR reads small text); EXIF orientation is
+    applied as in decode_rgb.
+    """
+    return np.asarray(decode_rgb(data, max_pixels, min_side=None))
+
+
 def to_pixels(image: Image.Image) -> np.ndarray:
     """Resize an RGB image to IMAGE_SIZE square and scale to [-1, 1], as float32 [3, H, W].
 

@@ -1,6 +1,7 @@
 """Triton Python-backend model: encoded image bytes in, the lines of text it shows out (JSON).
 
-Decoding is one function (`decode`), the pipeline (ocr_pipeline.py) takes a decoded RGB
+Decoding is one function (preprocessing.decode_rgb_array, shared with the other image
+models, EXIF orientation applied there), the pipeline (ocr_pipeline.py) takes a decoded RGB
 array: a later decode-once pipeline can feed it pixels directly. Each image's result is
 one JSON string: {"lines": [{"text", "confidence", "box": [[x, y] x4]}]}, boxes in the
 pixels of the upright (EXIF-rotated) image, clockwise from the text's top-left.
@@ -16,18 +17,13 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 from ocr_pipeline import OcrPipeline, PipelineParams
-from preprocessing import InvalidImage, decode_rgb
+from preprocessing import InvalidImage, decode_rgb_array
 
 INPUT_NAME = "IMAGE"
 OUTPUT_NAME = "LINES"
 MODEL_FILES = ("det.onnx", "cls.onnx", "rec.onnx")
 # The client maps errors starting with this prefix to INVALID_ARGUMENT: keep it stable.
 INVALID_PREFIX = "invalid image: "
-
-
-def decode(data: bytes, max_pixels: int) -> np.ndarray:
-    """Encoded bytes -> upright RGB uint8 [H, W, 3] at full resolution (InvalidImage if unusable)."""
-    return np.asarray(decode_rgb(data, max_pixels, min_side=None))
 
 
 def _session(path: str, threads: int) -> ort.InferenceSession:
@@ -77,7 +73,7 @@ class TritonPythonModel:
         return responses
 
     def _read(self, data: bytes) -> bytes:
-        lines = self._pipeline.read(decode(data, self._max_pixels))
+        lines = self._pipeline.read(decode_rgb_array(data, self._max_pixels))
         payload = {
             "lines": [
                 {"text": line.text, "confidence": round(line.confidence, 4),
