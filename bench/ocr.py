@@ -128,8 +128,12 @@ def _synthetic_lines(rng: np.random.Generator, count: int):
     )
 
 
-async def _query_latency(size: int, queries: int) -> dict[str, Any]:
-    """Build an embedded collection of `size` points (40% with 1-5 lines of text) and time searches."""
+async def _query_latency(size: int, queries: int, with_ocr: bool = True) -> dict[str, Any]:
+    """Build an embedded collection of `size` points (40% with 1-5 lines of text) and time searches.
+
+    with_ocr False stores the same points without OCR records (the disk baseline).
+    """
+    from imagesearch.ocr.grams import line_grams
     from imagesearch.ocr.query import parse_query
     from imagesearch.ocr.search import search_text
     from imagesearch.store.base import ModelRecord, ModelSetRecord, OcrPolicy, PointToStore, SpaceRecord
@@ -142,15 +146,21 @@ async def _query_latency(size: int, queries: int) -> dict[str, Any]:
         store = EdgeStore(Path(tmp), IndexSettings(threshold=0))
         await store.create_collection("c", model_set, ocr=OcrPolicy(True))
         texts: list[str] = []
+        grams = 0
         start = time.perf_counter()
         for base in range(0, size, 1000):
             batch = []
             for i in range(base, min(size, base + 1000)):
                 lines = _synthetic_lines(rng, int(rng.integers(1, 6))) if rng.random() < 0.4 else ()
                 texts.extend(line.text for line in lines[:1])
-                batch.append(PointToStore(f"p{i}", {"v": rng.standard_normal(4).astype(np.float32)}, ocr_lines=lines))
+                grams += len(line_grams(lines))
+                batch.append(PointToStore(f"p{i}", {"v": rng.standard_normal(4).astype(np.float32)},
+                                          ocr_lines=lines if with_ocr else None))
             await store.upsert("c", batch)
         ingest_s = time.perf_counter() - start
+        if not with_ocr:
+            await store.close()
+            return {"size": size, "disk_mib": round(_disk(Path(tmp)) / 2**20, 1)}
         words = [t.split()[0] for t in texts]
         cases = {
             "whole word": [w for w in rng.choice(words, queries)],
@@ -169,8 +179,15 @@ async def _query_latency(size: int, queries: int) -> dict[str, Any]:
             latency[name] = {"p50_ms": _median_ms(samples), "p95_ms": round(float(np.percentile(samples, 95)) * 1000, 2),
                              "found": f"{found}/{len(texts_)}"}
         await store.close()
-        disk = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-    return {"size": size, "ingest_s": round(ingest_s, 1), "disk_mib": round(disk / 2**20, 1), "latency": latency}
+        disk = _disk(Path(tmp))
+    baseline = await _query_latency(size, queries, with_ocr=False)
+    return {"size": size, "ingest_s": round(ingest_s, 1), "grams_per_point": round(grams / size, 1),
+            "disk_mib": round(disk / 2**20, 1), "disk_mib_without_ocr": baseline["disk_mib"], "latency": latency}
+
+
+def _disk(root: Path) -> int:
+    """Bytes of the files under `root` (qdrant-edge preallocates WAL and segment files)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,11 +21,11 @@ class PipelineParams:
     """Every threshold of the pipeline; model.py fills it from config.pbtxt's parameters."""
 
     # Detection runs with the shorter side scaled up to this (PaddleOCR's limit_type "min")...
-    det_min_side: int = 736
+    det_min_side: int = 480
     # ... and the longer side at most this (RapidOCR's max_side_len).
     det_max_side: int = 2000
     # The gate: detection scaled down to at most this many pixels first; no box there,
-    # no full reading.
+    # no full reading (0: no gate).
     gate_pixels: int = 320 * 224
     gate_box_threshold: float = 0.4
     # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
@@ -70,7 +70,7 @@ class OcrPipeline:
         """The lines of text in an RGB uint8 image [H, W, 3], in reading order; [] when there are none."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         bgr, top = _pad_strip(bgr)
-        if not self.has_text(bgr):
+        if self._params.gate_pixels and not self.has_text(bgr):
             return []
         best = self._attempt(bgr)
         if 0 < best.quality < self._params.retry_below:
