@@ -107,7 +107,7 @@ def batching_cost(quick: bool) -> dict[str, Any]:
     for chunk in (1, 8, 64):
         pipeline, _ = _load_pipeline(rec_chunk=chunk)
         samples = []
-        for _ in range(1 if quick else 3):
+        for _ in range(1 if quick else 2):
             start = time.perf_counter()
             for image in images:
                 pipeline.read(image)
