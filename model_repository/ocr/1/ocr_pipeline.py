@@ -31,8 +31,9 @@ class PipelineParams:
     # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
     min_confidence: float = 0.5
     # Whole-image rotations are tried only when the boxes found read this badly (mean
-    # confidence over all boxes, unreadable ones counting 0).
-    retry_below: float = 0.6
+    # confidence over all boxes, unreadable ones counting 0); 0: never (the default,
+    # measured in config.pbtxt).
+    retry_below: float = 0.0
     rec_chunk: int = 8
     detection: DetectionParams = field(default_factory=DetectionParams)
 
