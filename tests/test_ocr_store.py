@@ -1,4 +1,7 @@
-"""OCR lines in the real qdrant-edge engine: the policy, the payload, text search and the text filter."""
+"""OCR lines in the stores: the policy, the payload, text search and the text filter.
+
+Each test runs on the real qdrant-edge engine and on RemoteQdrantStore through
+qdrant-client's in-process local mode (the same client calls a Qdrant server gets)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from imagesearch.ocr.query import MatchMode, parse_query
 from imagesearch.ocr.search import search_text, verified_vector_search
 from imagesearch.store.base import ModelRecord, ModelSetRecord, OcrPolicy, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
+from imagesearch.store.remote import RemoteQdrantStore
+from qdrant_client import AsyncQdrantClient
 from imagesearch.store.filters import Filter, Match, OCR_GRAMS_FIELD, metadata_path
 from imagesearch.store.shard_config import IndexSettings
 
@@ -33,9 +38,15 @@ def vector(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    store = EdgeStore(tmp_path, IndexSettings(threshold=0))
+pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+
+
+@pytest.fixture(params=["edge", "remote"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "edge":
+        store = EdgeStore(tmp_path, IndexSettings(threshold=0))
+    else:
+        store = RemoteQdrantStore(None, client=AsyncQdrantClient(location=":memory:"))
     await store.create_collection("c", MODEL_SET, ocr=OcrPolicy(enabled=True))
     points = [
         PointToStore(id=name, vectors={SPACE: vector(i)}, metadata={"kind": name},
@@ -100,6 +111,19 @@ async def test_text_condition_filters_a_vector_search_in_the_engine(store: EdgeS
     hits = await verified_vector_search(store, "c", vector(3), parse_query("shots"), limit=5)
     assert [h.hit.id for h in hits] == ["paper"]
     assert hits[0].match.lines[0].line.text == "46K shots from 7858 movies"
-    # The engine indexed the n-gram list the first time it was filtered on.
-    info = await store._collection("c").run(lambda shard: shard.info())
-    assert OCR_GRAMS_FIELD in info.payload_schema
+    if isinstance(store, EdgeStore):
+        # The engine indexed the n-gram list the first time it was filtered on.
+        info = await store._collection("c").run(lambda shard: shard.info())
+        assert OCR_GRAMS_FIELD in info.payload_schema
+
+
+async def test_remote_policy_is_recorded() -> None:
+    store = RemoteQdrantStore(None, client=AsyncQdrantClient(location=":memory:"))
+    try:
+        await store.create_collection("on", MODEL_SET, ocr=OcrPolicy(enabled=True))
+        await store.create_collection("off", MODEL_SET)
+        store._ocr.clear()  # read back from the collection's metadata, not the cache
+        assert await store.ocr_policy("on") == OcrPolicy(enabled=True)
+        assert (await store.get_collection("off")).ocr == OcrPolicy(enabled=False)
+    finally:
+        await store.close()
