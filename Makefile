@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH)
-	$(PY) -m pip install -e '.[export,test]'
+	$(PY) -m pip install -e clients/python -e '.[export,test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""Benchmark 3: Search throughput at 16 concurrent clients, Triton dynamic batching on vs off.
+"""Benchmark 3: SearchItems throughput at 16 concurrent clients, Triton dynamic batching on vs off.
 
 Two Tritons run side by side, started with the server's own launcher: one on the real
 model repository, one on a generated copy whose config.pbtxt lacks the dynamic_batching
@@ -128,7 +128,7 @@ async def _run(p: dict[str, int]) -> Outcome:
     )
     notes = [
         f"ONNX Runtime in-process: {sweep[1]:.1f} images/s at batch 1, {sweep[16]:.1f} at batch 16: "
-        f"batching alone can gain at most {ceiling:.2f}x on this CPU; the rest of a Search "
+        f"batching alone can gain at most {ceiling:.2f}x on this CPU; the rest of a SearchItems "
         "(decode in the stub, gRPC, Python) is per image whatever the batch.",
     ]
     return Outcome(

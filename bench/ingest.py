@@ -1,4 +1,4 @@
-"""Benchmark 1: images/s through InsertStream vs the raw in-process encoder.
+"""Benchmark 1: images/s through ImportItems vs the raw in-process encoder.
 
 Both sides start from the same encoded JPEG bytes, so decode and resize are inside both
 figures; the raw side runs at its best batch size, which is the most a server on this
@@ -38,7 +38,7 @@ ALL_CHECKS = IngestMode("all checks (defaults: NSFW score, duplicate lookup)", F
 async def server_ingest(
     address: str, collection: str, images: Sequence[bytes], mode: IngestMode = ALL_CHECKS
 ) -> float:
-    """Create `collection` as `mode` says, stream `images` into it in one InsertStream; images/s.
+    """Create `collection` as `mode` says, stream `images` into it in one ImportItems call; images/s.
 
     Raises if any item failed: a rate that counts errors would flatter the server.
     """
@@ -48,7 +48,7 @@ async def server_ingest(
             InsertItem(image=data, id=str(i), duplicate_policy=mode.duplicate_policy) for i, data in enumerate(images)
         ]
         started = time.perf_counter()
-        failures = [o async for o in client.insert_stream(collection, items, timeout=STREAM_TIMEOUT_S) if not o.ok]
+        failures = [o async for o in client.import_items(collection, items, timeout=STREAM_TIMEOUT_S) if not o.ok]
         elapsed = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"{len(failures)} inserts failed, first: {failures[0]}")

@@ -1,6 +1,6 @@
-"""Benchmark 2: one-image Search latency, against encode + vector search in-process.
+"""Benchmark 2: one-image SearchItems latency, against encode + vector search in-process.
 
-The in-process reference for each query is the sum of the two steps a Search performs,
+The in-process reference for each query is the sum of the two steps a SearchItems call performs,
 each timed alone: encode the image (decode included, batch of one) with the model's own
 preprocessing and ONNX file, and search an embedded store holding the same vectors.
 Server and reference alternate query by query so drifting machine load hits both alike.
@@ -31,7 +31,7 @@ COLLECTION = "reference"
 
 
 async def timed_search(client: AsyncImageSearchClient, collection: str, image: bytes) -> float:
-    """Seconds for one Search call, all hits received."""
+    """Seconds for one SearchItems call, all hits received."""
     started = time.perf_counter()
     await client.search(collection, image, top_k=TOP_K)
     return time.perf_counter() - started
@@ -79,7 +79,7 @@ async def timed_triton(encoder: ImageEncoder, image: bytes) -> float:
 async def one_client_interleaved(
     address: str, triton_url: str, collection: str, reference: InProcessReference, images: Sequence[bytes]
 ) -> dict[str, list[float]]:
-    """Per image, alternating: server Search, the same image through Triton directly (what
+    """Per image, alternating: server SearchItems, the same image through Triton directly (what
     the API server waits for), and the in-process reference's encode and search steps."""
     latencies: dict[str, list[float]] = {"server": [], "triton": [], "encode": [], "search": []}
     triton = ImageEncoder(triton_url)

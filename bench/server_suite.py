@@ -110,7 +110,7 @@ async def _ingest(server: ServerProcess, encoder: InProcessEncoder, images: list
     table = format_table(
         ["path", "images/s (median)", "runs", "ratio to raw"],
         [
-            *([f"server InsertStream, {mode.label}", round(rate[key], 1), len(rates[key]), round(ratio[key], 3)]
+            *([f"server ImportItems, {mode.label}", round(rate[key], 1), len(rates[key]), round(ratio[key], 3)]
               for key, mode in modes.items()),
             [f"raw ONNX Runtime, batch {best_batch}", round(rate["raw"], 1), len(rates["raw"]), 1.0],
         ],
@@ -145,14 +145,14 @@ async def _ingest(server: ServerProcess, encoder: InProcessEncoder, images: list
 async def _query(
     server: ServerProcess, encoder: InProcessEncoder, images: list[bytes], p: dict[str, int], reference_dir: Path
 ) -> Outcome:
-    """Benchmark 2: Search at 1 and 8 clients vs in-process encode + search."""
+    """Benchmark 2: SearchItems at 1 and 8 clients vs in-process encode + search."""
     collection = "all_checks0"  # filled by the ingest benchmark with every image
     queries = [images[i % len(images)] for i in range(p["queries"])]
     reference = await InProcessReference.open(encoder, images, reference_dir)
     try:
         before = await inference_stats(server.triton_url)
         one = await one_client_interleaved(server.address, server.triton_url, collection, reference, queries)
-        # Two Triton requests per image in this phase (Search's own and the direct one).
+        # Two Triton requests per image in this phase (SearchItems's own and the direct one).
         triton_1 = stats_delta(before, await inference_stats(server.triton_url))
     finally:
         await reference.close()
@@ -168,8 +168,8 @@ async def _query(
     p50_ratio = s1["p50_ms"] / ref["p50_ms"]
     tail_ratio_8 = s8["p99_ms"] / s8["p50_ms"]
     rows = [
-        ["server Search, 1 client", s1["n"], s1["p50_ms"], s1["p99_ms"], round(p50_ratio, 3)],
-        [f"server Search, {CONCURRENT_CLIENTS} clients", s8["n"], s8["p50_ms"], s8["p99_ms"],
+        ["server SearchItems, 1 client", s1["n"], s1["p50_ms"], s1["p99_ms"], round(p50_ratio, 3)],
+        [f"server SearchItems, {CONCURRENT_CLIENTS} clients", s8["n"], s8["p50_ms"], s8["p99_ms"],
          round(s8["p50_ms"] / ref["p50_ms"], 3)],
         ["Triton embed called directly, 1 client", direct["n"], direct["p50_ms"], direct["p99_ms"],
          round(direct["p50_ms"] / ref["p50_ms"], 3)],
@@ -178,7 +178,7 @@ async def _query(
         ["  of which vector search", srch["n"], srch["p50_ms"], srch["p99_ms"], ""],
     ]
     notes = [
-        f"1 client, medians: Search {s1['p50_ms']:.1f} ms = Triton call {direct['p50_ms']:.1f} ms "
+        f"1 client, medians: SearchItems {s1['p50_ms']:.1f} ms = Triton call {direct['p50_ms']:.1f} ms "
         f"(in-process encode {enc['p50_ms']:.1f} ms; inside Triton {triton_1['queue_ms']} ms queued + "
         f"{triton_1['compute_ms']} ms computing per request) + vector search {srch['p50_ms']:.1f} ms + "
         f"about {s1['p50_ms'] - direct['p50_ms'] - srch['p50_ms']:.1f} ms in the API server and its gRPC "

@@ -39,7 +39,7 @@ from qdrant_edge import (
 from bench.build_contention import COLLECTION, queries_during_build, timed_searches
 from bench.common import Outcome, directory_bytes, format_table, goal, latency_summary, rss_bytes
 from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
-from imagesearch.store.collection import METADATA_KEY
+from imagesearch.store.points import METADATA_KEY
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.shard_config import IndexSettings

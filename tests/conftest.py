@@ -9,7 +9,7 @@ import pytest
 
 from imagesearch.launcher import api_server as launcher
 from imagesearch.launcher.triton import free_port  # noqa: F401 - re-exported for the tests
-from imagesearch_client import ImageSearchClient, InsertItem, InsertOutcome
+from imagesearch_client import ImageSearchClient, ImportOutcome, InsertItem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -63,14 +63,14 @@ class CorelIngest:
     """The session's collection of all 1,000 Corel originals, and how each insert went."""
 
     name: str
-    outcomes: list[InsertOutcome]
+    outcomes: list[ImportOutcome]
 
 
 @pytest.fixture(scope="session")
 def corel_collection(client: ImageSearchClient) -> CorelIngest:
     """All of Corel-1K in collection "corel", ingested once for every test that reads it."""
     client.create_collection(COREL_COLLECTION)
-    outcomes = sorted(client.insert_stream(COREL_COLLECTION, corel_items(range(COREL_SIZE)), timeout=900),
+    outcomes = sorted(client.import_items(COREL_COLLECTION, corel_items(range(COREL_SIZE)), timeout=900),
                       key=lambda o: o.index)
     failed = [o for o in outcomes if not o.ok]
     assert not failed, failed[:5]

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO_ROOT, ServerProcess, corel_path
 from imagesearch_client import InsertItem
+from imagesearch_client.errors import error_reason
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -122,7 +123,7 @@ def check_clip_search(client, collection: str, text: str, expected_text: np.ndar
     assert info.model_set == "clip" and info.dimension == expected_images.shape[1]
     assert list(info.spaces) == ["clip"] and info.spaces["clip"][3] is True
     items = [InsertItem(image=corel_path(i).read_bytes(), id=f"corel-{i}") for i in IMAGES]
-    assert all(o.ok for o in client.insert_stream(collection, items, timeout=300))
+    assert all(o.ok for o in client.import_items(collection, items, timeout=300))
     by_id = {f"corel-{i}": row for i, row in zip(IMAGES, expected_images)}
     query = by_id["corel-301"]
     hits = client.search(collection, corel_path(301).read_bytes(), top_k=20)
@@ -165,12 +166,13 @@ def test_clip_search_end_to_end(clip_repo: tuple[Path, Path], tmp_path: Path) ->
 
             # Collections of one set refuse queries that need the other.
             client.create_collection("offline-photos")
-            client.insert("offline-photos", InsertItem(image=corel_path(1).read_bytes(), id="one"))
+            client.create_item("offline-photos", InsertItem(image=corel_path(1).read_bytes(), id="one"))
             for collection, other in (("clip-photos", "offline"), ("offline-photos", "clip")):
                 for call, query in ((client.search_text, "a dog"), (client.search, corel_path(2).read_bytes())):
                     with pytest.raises(grpc.RpcError) as err:
                         call(collection, query, model_set=other)
                     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    assert error_reason(err.value) == "MODEL_SET_MISMATCH"
             assert client.search_text("offline-photos", "a beach")[0].id == "one"
     finally:
         server.stop()

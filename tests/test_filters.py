@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from conftest import corel_path
-from imagesearch.v1 import imagesearch_pb2 as pb
 from imagesearch_client import ImageSearchClient, InsertItem
+from imagesearch_client.errors import field_violations
 from imagesearch_client.filters import (
     datetime_range,
     exists,
@@ -20,6 +20,7 @@ from imagesearch_client.filters import (
     num_range,
     where,
 )
+from imagesearch_client.v1 import imagesearch_pb2 as pb
 from test_bad_input import expect_error
 
 COLLECTION = "filters"
@@ -44,7 +45,7 @@ def item_metadata(i: int) -> dict:
 def collection(client: ImageSearchClient) -> str:
     client.create_collection(COLLECTION)
     items = [InsertItem(image=corel_path(i).read_bytes(), id=f"f{i}", metadata=item_metadata(i)) for i in INDICES]
-    assert all(o.ok for o in client.insert_stream(COLLECTION, items, timeout=300))
+    assert all(o.ok for o in client.import_items(COLLECTION, items, timeout=300))
     return COLLECTION
 
 
@@ -84,14 +85,29 @@ def test_condition_kinds(client: ImageSearchClient, collection: str) -> None:
         assert ids_of(hits) == {i for i in INDICES if predicate(i)}, name
 
 
-def test_search_by_id_with_filter(client: ImageSearchClient, collection: str) -> None:
-    hits = client.search_by_id(collection, "f0", top_k=5, filter=where(must=[match("class", 3)]))
+def test_search_similar_with_filter(client: ImageSearchClient, collection: str) -> None:
+    hits = client.search_similar(collection, "f0", top_k=5, filter=where(must=[match("class", 3)]))
     assert len(hits) == 5 and all(h.metadata["class"] == 3 for h in hits)
 
 
+def test_text_search_with_filter(client: ImageSearchClient, collection: str) -> None:
+    hits = client.search_text(collection, "a beach", top_k=10, filter=where(must=[match("class", 5)]))
+    assert ids_of(hits) == {500 + i for i in range(10)}
+
+
+def test_count_and_list_with_filter(client: ImageSearchClient, collection: str) -> None:
+    flt = where(must=[match("camera.make", "acme"), num_range("class", lte=2)])
+    wanted = {i for i in INDICES if i % 2 == 1 and i // 100 <= 2}
+    assert client.count_items(collection, flt) == len(wanted)
+    assert client.count_items(collection) == len(INDICES)
+    assert ids_of(client.list_items(collection, filter=flt, page_size=4)) == wanted
+
+
 def test_metadata_numbers_round_trip(client: ImageSearchClient, collection: str) -> None:
-    [item] = client.get(collection, ["f101"])
+    item = client.get_item(collection, "f101")
     assert item.metadata["class"] == 1 and item.metadata["price"] == 2.5 and item.metadata["camera"] == {"make": "acme"}
+    # Whole numbers come back as integers, so integer matches work on them.
+    assert type(item.metadata["class"]) is int and type(item.metadata["n"]) is int
 
 
 def condition(**kwargs) -> pb.Filter:
@@ -121,8 +137,15 @@ BAD_FILTERS = {
 @pytest.mark.parametrize("kind", sorted(BAD_FILTERS))
 def test_bad_filters(client: ImageSearchClient, collection: str, kind: str) -> None:
     flt, words = BAD_FILTERS[kind]
-    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.search, collection, corel_path(0).read_bytes(), filter=flt)
+    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.search, collection, corel_path(0).read_bytes(), filter=flt,
+                       reason="FIELD_INVALID")
     assert words in err.details()
+    assert all(f.startswith("filter") for f in field_violations(err)), field_violations(err)
+    # Every call that takes a filter checks it the same way.
+    for call, args in ((client.count_items, (collection, flt)), (client.list_items_page, (collection, None, "", flt)),
+                       (client.purge_items, (collection, flt))):
+        again = expect_error(grpc.StatusCode.INVALID_ARGUMENT, call, *args, reason="FIELD_INVALID")
+        assert words in again.details(), call.__name__
 
 
 BAD_METADATA = {
@@ -139,5 +162,9 @@ BAD_METADATA = {
 def test_bad_metadata(client: ImageSearchClient, collection: str, kind: str) -> None:
     metadata, words = BAD_METADATA[kind]
     item = InsertItem(image=corel_path(0).read_bytes(), id="bad-metadata", metadata=metadata)
-    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.insert, collection, item)
+    err = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.create_item, collection, item, reason="FIELD_INVALID")
     assert words in err.details()
+    # UpdateItem checks new metadata by the same rules.
+    again = expect_error(grpc.StatusCode.INVALID_ARGUMENT, client.update_item, collection, "f0", metadata,
+                         reason="FIELD_INVALID")
+    assert words in again.details()

@@ -14,6 +14,7 @@ from imagesearch.store.base import ModelRecord, ModelSetRecord, SpaceRecord
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 from imagesearch_client import InsertItem
+from imagesearch_client.errors import error_reason
 
 OLD_OFFLINE = ModelSetRecord(
     "offline",
@@ -56,13 +57,14 @@ def test_other_versions_and_first_slice_collections_are_refused(server: ServerPr
                 for call, args in (
                     (client.search, (name, image)),
                     (client.search_text, (name, "a beach")),
-                    (client.insert, (name, InsertItem(image=image))),
+                    (client.create_item, (name, InsertItem(image=image))),
                 ):
                     with pytest.raises(grpc.RpcError) as info:
                         call(*args)
                     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                     assert "re-insert" in info.value.details(), info.value.details()
-                assert client.count(name) == 0  # reading and deleting still work
+                    assert error_reason(info.value) == "MODEL_SET_MISMATCH"
+                assert client.count_items(name) == 0  # reading and deleting still work
             assert client.get_collection("old-version").model_version == "0"
             client.delete_collection("first-slice")
     finally:

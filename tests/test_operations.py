@@ -11,7 +11,8 @@ import grpc
 import tritonclient.grpc as triton_grpc
 
 from conftest import ServerProcess, corel_path, free_port
-from imagesearch_client import ImageSearchClient, InsertItem
+from imagesearch.limits import MAX_ITEMS_PER_BATCH
+from imagesearch_client import AsyncImageSearchClient, ImageSearchClient, InsertItem
 
 
 def batch_counts(triton_port: int) -> dict[int, int]:
@@ -24,7 +25,7 @@ def batch_counts(triton_port: int) -> dict[int, int]:
 
 def test_concurrent_searches_are_batched(server: ServerProcess, client: ImageSearchClient) -> None:
     client.create_collection("batching")
-    client.insert("batching", InsertItem(image=corel_path(0).read_bytes(), id="only"))
+    client.create_item("batching", InsertItem(image=corel_path(0).read_bytes(), id="only"))
     before = batch_counts(server.triton_grpc_port)
     images = [corel_path(i).read_bytes() for i in range(0, 640, 10)]
     with ThreadPoolExecutor(16) as pool:
@@ -44,15 +45,18 @@ def test_concurrent_searches_are_batched(server: ServerProcess, client: ImageSea
 
 
 def test_metrics_endpoint(server: ServerProcess, client: ImageSearchClient) -> None:
-    client.list_collections()
+    assert client.list_collections_page().items is not None
     try:
-        client.count("missing-collection")
+        client.count_items("missing-collection")
     except grpc.RpcError:
         pass
+    else:
+        raise AssertionError("CountItems on a missing collection succeeded")
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
-    assert 'imagesearch_rpc_handled_total{code="OK",method="/imagesearch.v1.ImageSearch/ListCollections"}' in text
-    assert 'imagesearch_rpc_handled_total{code="NOT_FOUND",method="/imagesearch.v1.ImageSearch/Count"}' in text
-    assert 'imagesearch_rpc_duration_seconds_count{method="/imagesearch.v1.ImageSearch/ListCollections"}' in text
+    service = "/imagesearch.v1.ImageSearchService"
+    assert f'imagesearch_rpc_handled_total{{code="OK",method="{service}/ListCollections"}}' in text
+    assert f'imagesearch_rpc_handled_total{{code="NOT_FOUND",method="{service}/CountItems"}}' in text
+    assert f'imagesearch_rpc_duration_seconds_count{{method="{service}/ListCollections"}}' in text
 
 
 def port_is_open(port: int) -> bool:
@@ -79,7 +83,7 @@ def test_sigterm_drains_and_stops_triton(tmp_path, server: ServerProcess) -> Non
         with proc.client() as c:
             c.create_collection("drain")
             try:
-                for outcome in c.insert_stream("drain", items(), timeout=120):
+                for outcome in c.import_items("drain", items(), timeout=120):
                     if outcome.ok:
                         acknowledged.append(outcome.id)
             except grpc.RpcError as exc:
@@ -100,7 +104,11 @@ def test_sigterm_drains_and_stops_triton(tmp_path, server: ServerProcess) -> Non
     again.start()
     try:
         with again.client() as c:
-            found = {i.id for chunk in range(0, len(acknowledged), 500) for i in c.get("drain", acknowledged[chunk:chunk + 500])}
+            found = {
+                i.id
+                for chunk in range(0, len(acknowledged), MAX_ITEMS_PER_BATCH)
+                for i in c.batch_get_items("drain", acknowledged[chunk:chunk + MAX_ITEMS_PER_BATCH], allow_missing=True)
+            }
     finally:
         again.stop()
     assert found == set(acknowledged)
@@ -116,13 +124,13 @@ def test_background_index_build(tmp_path, server: ServerProcess) -> None:
         with proc.client() as c:
             c.create_collection("grows")
             items = [InsertItem(image=corel_path(i).read_bytes(), id=str(i)) for i in range(0, 1000, 4)]
-            assert all(o.ok for o in c.insert_stream("grows", items, timeout=300))
+            assert all(o.ok for o in c.import_items("grows", items, timeout=300))
             deadline = time.monotonic() + 120
-            while c.get_collection("grows").indexed_count == 0:
+            while c.get_collection("grows").indexed_item_count == 0:
                 assert time.monotonic() < deadline, "no index was built"
                 time.sleep(0.5)
             info = c.get_collection("grows")
-            assert info.count == len(items) and info.indexed_count > 0
+            assert info.item_count == len(items) and info.indexed_item_count > 0
             for i in (0, 404, 996):
                 hits = c.search("grows", corel_path(i).read_bytes(), top_k=5)
                 assert hits[0].id == str(i) and hits[0].score >= 0.99
@@ -135,6 +143,18 @@ def test_client_wait_serving(server: ServerProcess, client: ImageSearchClient) -
     with ImageSearchClient(f"127.0.0.1:{free_port()}") as nobody:
         try:
             nobody.wait_serving(timeout=1)
+        except TimeoutError as exc:
+            assert "not SERVING" in str(exc)
+        else:
+            raise AssertionError("wait_serving returned for a port nobody listens on")
+
+
+async def test_async_client_wait_serving(server: ServerProcess) -> None:
+    async with AsyncImageSearchClient(server.address) as c:
+        await c.wait_serving(timeout=10)
+    async with AsyncImageSearchClient(f"127.0.0.1:{free_port()}") as nobody:
+        try:
+            await nobody.wait_serving(timeout=1)
         except TimeoutError as exc:
             assert "not SERVING" in str(exc)
         else:

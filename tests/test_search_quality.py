@@ -30,9 +30,10 @@ def corel(corel_collection: CorelIngest) -> str:
 
 
 def test_all_images_stored(client: ImageSearchClient, corel: str) -> None:
-    assert client.count(corel) == N_IMAGES
+    assert client.count_items(corel) == N_IMAGES
     info = client.get_collection(corel)
-    assert info.count == N_IMAGES and info.dimension == 1280 and info.model_name
+    assert info.item_count == N_IMAGES and info.dimension == 1280 and info.model_name
+    assert info.id == corel and info.name == f"collections/{corel}" and info.create_time is not None
 
 
 def test_precision_at_10_and_self_match(client: ImageSearchClient, corel: str) -> None:
@@ -44,19 +45,25 @@ def test_precision_at_10_and_self_match(client: ImageSearchClient, corel: str) -
     for q, hits in results.items():
         assert len(hits) == 10
         assert [h.rank for h in hits] == list(range(1, 11))
-        assert all(0.0 <= h.score <= 1.0 for h in hits)
+        assert all(0.0 <= h.score <= 1.0 and -1.0 <= h.similarity <= 1.0 for h in hits), [
+            (h.id, h.score, h.similarity) for h in hits
+        ]
+        # Today's score is the similarity clamped at 0 (float32 on the wire).
+        assert all(abs(h.score - max(h.similarity, 0.0)) <= 1e-6 for h in hits)
         assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
         assert hits[0].id == f"corel-{q}", f"query {q} found {hits[0].id} first"
         assert hits[0].score >= 0.99, (q, hits[0].score)
         assert hits[0].metadata == {"class": q // 100, "file": f"{q}.jpg"}
 
 
-def test_search_by_id_excludes_self(client: ImageSearchClient, corel: str) -> None:
-    hits = client.search_by_id(corel, "corel-505", top_k=10)
+def test_search_similar_excludes_the_query_item(client: ImageSearchClient, corel: str) -> None:
+    hits = client.search_similar(corel, "corel-505", top_k=10)
     assert len(hits) == 10 and "corel-505" not in {h.id for h in hits}
+    assert [h.rank for h in hits] == list(range(1, 11))
     assert class_precision(505, hits) >= 0.8
-    with_self = client.search_by_id(corel, "corel-505", top_k=10, include_self=True)
+    with_self = client.search_similar(corel, "corel-505", top_k=10, include_query_item=True)
     assert with_self[0].id == "corel-505" and with_self[0].score >= 0.99
+    assert [h.id for h in with_self[1:]] == [h.id for h in hits[:9]]
 
 
 def test_min_score_cuts_the_tail(client: ImageSearchClient, corel: str) -> None:
@@ -70,21 +77,21 @@ def test_min_score_cuts_the_tail(client: ImageSearchClient, corel: str) -> None:
 def test_insert_replaces_existing_id(client: ImageSearchClient) -> None:
     name = "replace"
     client.create_collection(name)
-    client.insert(name, InsertItem(image=corel_path(400).read_bytes(), id="x", metadata={"v": 1}))
-    client.insert(name, InsertItem(image=corel_path(700).read_bytes(), id="x", metadata={"v": 2}))
-    assert client.count(name) == 1
+    client.create_item(name, InsertItem(image=corel_path(400).read_bytes(), id="x", metadata={"v": 1}))
+    client.create_item(name, InsertItem(image=corel_path(700).read_bytes(), id="x", metadata={"v": 2}))
+    assert client.count_items(name) == 1
     hits = client.search(name, corel_path(700).read_bytes(), top_k=5)
     assert [(h.id, h.metadata) for h in hits] == [("x", {"v": 2})] and hits[0].score >= 0.99
-    assert client.delete(name, ["x", "y"]) == 1 and client.count(name) == 0
+    assert client.batch_delete_items(name, ["x", "y"]) == 1 and client.count_items(name) == 0
 
 
 def test_server_made_ids(client: ImageSearchClient) -> None:
     name = "auto-ids"
     client.create_collection(name)
-    first = client.insert(name, InsertItem(image=corel_path(10).read_bytes()))
-    second = client.insert(name, InsertItem(image=corel_path(11).read_bytes()))
+    first = client.create_item(name, InsertItem(image=corel_path(10).read_bytes())).id
+    second = client.create_item(name, InsertItem(image=corel_path(11).read_bytes())).id
     assert first and second and first != second
-    assert {i.id for i in client.get(name, [first, second])} == {first, second}
+    assert [i.id for i in client.batch_get_items(name, [first, second])] == [first, second]
 
 
 def test_restart_keeps_data_and_results(server: ServerProcess, tmp_path) -> None:
@@ -96,12 +103,12 @@ def test_restart_keeps_data_and_results(server: ServerProcess, tmp_path) -> None
     try:
         with own.client() as c:
             c.create_collection("persist")
-            assert all(o.ok for o in c.insert_stream("persist", corel_items(indices), timeout=600))
+            assert all(o.ok for o in c.import_items("persist", corel_items(indices), timeout=600))
             before = search_all(c, "persist", queries)
         assert own.stop() == 0
         own.start()
         with own.client() as c:
-            assert c.count("persist") == len(indices)
+            assert c.count_items("persist") == len(indices)
             info = c.get_collection("persist")
             assert info.dimension == 1280
             after = search_all(c, "persist", queries)

@@ -16,10 +16,13 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
+from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
+
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.config import Settings
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
 from imagesearch.fetch.policy import AddressPolicy
+from imagesearch.http import GatewayConfig, HttpGateway, grpc_target
 from imagesearch.inference.errors import InferenceUnavailable
 from imagesearch.inference.model_sets import ServedModelSet, bind_model_set
 from imagesearch.inference.nsfw import NSFW_MODEL, NsfwScorer
@@ -28,11 +31,10 @@ from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS, ModelSe
 from imagesearch.models.setup import ensure_model_repository
 from imagesearch.store.base import VectorStore
 from imagesearch.store.factory import open_store
-from imagesearch.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearch"].full_name
+SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearchService"].full_name
 WATCH_INTERVAL_S = 2.0
 
 
@@ -49,6 +51,7 @@ class _Running:
     triton: TritonProcess | None
     metrics_http: object | None
     watcher: asyncio.Task
+    http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
 
 
 class ImageSearchServer:
@@ -57,6 +60,7 @@ class ImageSearchServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.port: int | None = None
+        self.http_port: int | None = None
         self._running: _Running | None = None
 
     def _local_triton(self) -> TritonProcess:
@@ -135,7 +139,7 @@ class ImageSearchServer:
             fetcher,
             nsfw,
         )
-        imagesearch_pb2_grpc.add_ImageSearchServicer_to_server(service, server)
+        imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -149,11 +153,33 @@ class ImageSearchServer:
             raise OSError(f"cannot listen on {s.listen}")
         await server.start()
         metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
+        # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
+        # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
+        try:
+            http = await self._start_http()
+        except BaseException:
+            await server.stop(None)
+            if metrics_http is not None:
+                metrics_http[0].shutdown()
+            raise
+        # --- end HTTP/JSON gateway ---
         watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
         self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http
         )
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+
+    async def _start_http(self) -> HttpGateway | None:
+        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""
+        s = self.settings
+        if not s.http_port:
+            return None
+        host = s.listen.rsplit(":", 1)[0]
+        gateway = HttpGateway(GatewayConfig(
+            host.strip("[]"), s.http_port, grpc_target(host, self.port), s.max_message_bytes, s.shutdown_grace_s
+        ))
+        self.http_port = await gateway.start()
+        return gateway
 
     async def _bind_model_sets(self, url: str) -> dict[str, ServedModelSet]:
         """Every model set Triton serves, by name; the default set is required.
@@ -221,6 +247,8 @@ class ImageSearchServer:
         with contextlib.suppress(asyncio.CancelledError):
             await running.watcher
         await running.health.enter_graceful_shutdown()
+        if running.http is not None:  # HTTP/JSON gateway: drains its calls while gRPC still serves them
+            await running.http.stop()
         await running.grpc_server.stop(self.settings.shutdown_grace_s)
         if running.metrics_http is not None:
             running.metrics_http[0].shutdown()

@@ -32,6 +32,13 @@ class Settings:
     metrics_port: int = field(
         default=9464, metadata={"help": "port of the Prometheus /metrics endpoint (0 disables it)"}
     )
+    http_port: int = field(
+        default=8080,
+        metadata={
+            "help": "port of the HTTP/JSON API (REST transcoding of the gRPC API, OpenAPI at /openapi.json; "
+            "see docs/http.md), on the host of --listen; 0 disables it"
+        },
+    )
     data_dir: Path = field(
         default=Path("data"), metadata={"help": "where the embedded vector store and Triton's work files live"}
     )

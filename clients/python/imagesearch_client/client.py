@@ -1,82 +1,39 @@
-"""Blocking and asyncio clients. Every call has a deadline (`timeout`, seconds).
+"""The blocking client. Every unary call has a deadline (the client's `timeout`, seconds).
 
-Failures raise grpc.RpcError; `err.code()` and `err.details()` say what went wrong.
+Failures raise grpc.RpcError: `err.code()` and `err.details()` say what went wrong, and
+imagesearch_client.errors reads the stable reason (`error_reason(err)`). Collections are
+given by ID ("corel") or resource name ("collections/corel"); items by their plain IDs.
 """
 
 from __future__ import annotations
 
 import time
-from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from imagesearch.v1 import imagesearch_pb2 as pb
-from imagesearch.v1 import imagesearch_pb2_grpc as pb_grpc
-from imagesearch_client.types import Collection, DuplicateGroup, Hit, InsertItem, InsertOutcome, Item, Moderation
+from imagesearch_client import messages
+from imagesearch_client.names import collection_name, item_name
+from imagesearch_client.types import (
+    Collection, DuplicateGroup, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
+)
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 
 DEFAULT_TIMEOUT_S = 30.0
-# Matches the server's default limit, so a 20 MB photo goes through.
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-]
-
-
-def _search_request(
-    collection: str, image: bytes | None, top_k: int | None, min_score: float | None, filter: pb.Filter | None,
-    image_url: str | None, max_nsfw_score: float | None = None, model_set: str = "",
-) -> pb.SearchRequest:
-    if image_url:
-        request = pb.SearchRequest(collection=collection, image_url=image_url, filter=filter, model_set=model_set)
-    else:
-        request = pb.SearchRequest(collection=collection, image=image or b"", filter=filter, model_set=model_set)
-    return _with_limits(request, top_k, min_score, max_nsfw_score)
-
-
-def _search_text_request(
-    collection: str, text: str, top_k: int | None, min_score: float | None, model_set: str = "",
-    filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
-) -> pb.SearchRequest:
-    request = pb.SearchRequest(collection=collection, text=text, model_set=model_set, filter=filter)
-    return _with_limits(request, top_k, min_score, max_nsfw_score)
-
-
-def _with_limits(
-    request: pb.SearchRequest, top_k: int | None, min_score: float | None, max_nsfw_score: float | None = None
-) -> pb.SearchRequest:
-    if max_nsfw_score is not None:
-        request.max_nsfw_score = max_nsfw_score
-    if top_k is not None:
-        request.top_k = top_k
-    if min_score is not None:
-        request.min_score = min_score
-    return request
-
-
-def _search_by_id_request(
-    collection: str, item_id: str, top_k: int | None, min_score: float | None, include_self: bool,
-    filter: pb.Filter | None = None,
-) -> pb.SearchByIdRequest:
-    request = pb.SearchByIdRequest(collection=collection, id=item_id, include_self=include_self, filter=filter)
-    if top_k is not None:
-        request.top_k = top_k
-    if min_score is not None:
-        request.min_score = min_score
-    return request
-
-
-def _items(response: pb.GetResponse) -> list[Item]:
-    return [Item.from_proto(i) for i in response.items]
+# No client-side cap on message sizes: the server's own limit decides (and says so with
+# RESOURCE_EXHAUSTED), so a photo the server accepts is never refused here.
+CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+HEALTH_POLL_S = 0.5
 
 
 class ImageSearchClient:
-    """Blocking client. Use as a context manager, or call close()."""
+    """Blocking client of imagesearch.v1. Use as a context manager, or call close()."""
 
     def __init__(self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = pb_grpc.ImageSearchStub(self._channel)
+        self._stub = pb_grpc.ImageSearchServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
 
@@ -102,214 +59,173 @@ class ImageSearchClient:
                 pass  # not listening yet, or starting
             if time.monotonic() > deadline:
                 raise TimeoutError(f"server not SERVING after {timeout:.0f} s")
-            time.sleep(0.5)
+            time.sleep(HEALTH_POLL_S)
+
+    # Collections
 
     def create_collection(
-        self, name: str, model_set: str = "", max_nsfw_score: float | None = None, skip_nsfw_scoring: bool = False
+        self, collection_id: str, model_set: str = "", max_nsfw_score: float | None = None,
+        skip_nsfw_scoring: bool = False, description: str = "",
     ) -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default); with
         max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
         are not scored (faster)."""
-        request = pb.CreateCollectionRequest(
-            name=name, model_set=model_set, max_nsfw_score=max_nsfw_score, skip_nsfw_scoring=skip_nsfw_scoring
-        )
+        request = messages.create_collection(collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description)
         return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
-    def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
-        """The NSFW score and label of an image (bytes or URL), which is not stored."""
-        request = pb.ModerateRequest(image_url=image_url) if image_url else pb.ModerateRequest(image_bytes=image or b"")
-        return Moderation.from_proto(self._stub.Moderate(request, timeout=self.timeout))
-
-    def get_collection(self, name: str) -> Collection:
+    def get_collection(self, collection: str) -> Collection:
         """Describes one collection."""
-        return Collection.from_proto(self._stub.GetCollection(pb.GetCollectionRequest(name=name), timeout=self.timeout))
+        request = pb.GetCollectionRequest(name=collection_name(collection))
+        return Collection.from_proto(self._stub.GetCollection(request, timeout=self.timeout))
 
-    def list_collections(self) -> list[Collection]:
-        """Every collection, sorted by name."""
-        response = self._stub.ListCollections(pb.ListCollectionsRequest(), timeout=self.timeout)
-        return [Collection.from_proto(c) for c in response.collections]
+    def list_collections(self, page_size: int | None = None) -> Iterator[Collection]:
+        """Every collection, sorted by ID, fetching pages as it goes."""
+        token = ""
+        while True:
+            page = self.list_collections_page(page_size, token)
+            yield from page.items
+            if not (token := page.next_page_token):
+                return
 
-    def delete_collection(self, name: str) -> None:
+    def list_collections_page(self, page_size: int | None = None, page_token: str = "") -> Page[Collection]:
+        """One page of collections (page_size: the server's default when None)."""
+        reply = self._stub.ListCollections(messages.list_collections(page_size, page_token), timeout=self.timeout)
+        return Page([Collection.from_proto(c) for c in reply.collections], reply.next_page_token)
+
+    def update_collection(
+        self, collection: str, description: str | None = None, max_nsfw_score: float | None = None,
+        clear_max_nsfw_score: bool = False,
+    ) -> Collection:
+        """Changes the fields given (None: unchanged); clear_max_nsfw_score removes the cap."""
+        request = messages.update_collection(collection, description, max_nsfw_score, clear_max_nsfw_score)
+        return Collection.from_proto(self._stub.UpdateCollection(request, timeout=self.timeout))
+
+    def delete_collection(self, collection: str) -> None:
         """Deletes a collection and its items."""
-        self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
+        self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=collection_name(collection)), timeout=self.timeout)
 
-    def insert(self, collection: str, item: InsertItem) -> str:
-        """Inserts one image; returns its id (the existing item's when skipped as a duplicate)."""
-        return self._stub.Insert(item.to_proto(collection), timeout=self.timeout).id
+    # Items
 
-    def insert_outcome(self, collection: str, item: InsertItem) -> InsertOutcome:
-        """Inserts one image; returns the whole outcome (duplicate found, skipped)."""
-        return InsertOutcome.from_proto(self._stub.Insert(item.to_proto(collection), timeout=self.timeout))
+    def create_item(self, collection: str, item: InsertItem) -> ItemResult:
+        """Stores one image (replacing an item with its ID); the stored item and any duplicate found."""
+        return ItemResult.from_proto(self._stub.CreateItem(item.to_proto(collection), timeout=self.timeout))
 
-    def find_duplicates(
-        self, collection: str, threshold: float | None = None, timeout: float | None = None
-    ) -> list[DuplicateGroup]:
-        """Groups of near-duplicate items in a collection, largest first."""
-        request = pb.FindDuplicatesRequest(collection=collection, threshold=threshold)
-        return [DuplicateGroup.from_proto(g) for g in self._stub.FindDuplicates(request, timeout=timeout or self.timeout)]
-
-    def insert_stream(
+    def import_items(
         self, collection: str, items: Iterable[InsertItem], timeout: float | None = None
-    ) -> Iterator[InsertOutcome]:
-        """Streams items in; yields one outcome per item as the server finishes it."""
-        requests = (item.to_proto(collection) for item in items)
-        for result in self._stub.InsertStream(requests, timeout=timeout):
-            yield InsertOutcome.from_proto(result)
+    ) -> Iterator[ImportOutcome]:
+        """Streams items in; yields one outcome per item as the server finishes it (not in
+        order: each carries its index). `timeout` bounds the whole stream (None: no deadline)."""
+        requests = (messages.import_request(collection, item) for item in items)
+        for reply in self._stub.ImportItems(requests, timeout=timeout):
+            yield ImportOutcome.from_proto(reply)
+
+    def get_item(self, collection: str, item_id: str) -> Item:
+        """Reads one item; NOT_FOUND (ITEM_NOT_FOUND) when it does not exist."""
+        request = pb.GetItemRequest(name=item_name(collection, item_id))
+        return Item.from_proto(self._stub.GetItem(request, timeout=self.timeout))
+
+    def list_items(
+        self, collection: str, filter: pb.Filter | None = None, page_size: int | None = None
+    ) -> Iterator[Item]:
+        """Every item (passing `filter`) in a stable order, fetching pages as it goes."""
+        token = ""
+        while True:
+            page = self.list_items_page(collection, page_size, token, filter)
+            yield from page.items
+            if not (token := page.next_page_token):
+                return
+
+    def list_items_page(
+        self, collection: str, page_size: int | None = None, page_token: str = "", filter: pb.Filter | None = None
+    ) -> Page[Item]:
+        """One page of items; the filter must be the same on every page."""
+        request = messages.list_items(collection, page_size, page_token, filter)
+        reply = self._stub.ListItems(request, timeout=self.timeout)
+        return Page([Item.from_proto(i) for i in reply.items], reply.next_page_token)
+
+    def batch_get_items(self, collection: str, item_ids: Iterable[str], allow_missing: bool = False) -> list[Item]:
+        """The items, in the order asked; with allow_missing those that exist, else NOT_FOUND if any is missing."""
+        request = messages.batch_get_items(collection, item_ids, allow_missing)
+        return [Item.from_proto(i) for i in self._stub.BatchGetItems(request, timeout=self.timeout).items]
+
+    def update_item(self, collection: str, item_id: str, metadata: dict, keys: list[str] | None = None) -> Item:
+        """Replaces the item's metadata, or (with `keys`) sets those top-level keys from
+        `metadata` and removes the ones it lacks; the image is not re-encoded."""
+        request = messages.update_item(collection, item_id, metadata, keys)
+        return Item.from_proto(self._stub.UpdateItem(request, timeout=self.timeout))
+
+    def delete_item(self, collection: str, item_id: str, allow_missing: bool = False) -> None:
+        """Deletes one item (NOT_FOUND when missing, unless allow_missing)."""
+        request = pb.DeleteItemRequest(name=item_name(collection, item_id), allow_missing=allow_missing)
+        self._stub.DeleteItem(request, timeout=self.timeout)
+
+    def batch_delete_items(self, collection: str, item_ids: Iterable[str]) -> int:
+        """Deletes items; returns how many existed."""
+        request = messages.batch_delete_items(collection, item_ids)
+        return self._stub.BatchDeleteItems(request, timeout=self.timeout).deleted_count
+
+    def purge_items(self, collection: str, filter: pb.Filter, force: bool = False) -> PurgeResult:
+        """Deletes every item passing `filter`; without force only counts them."""
+        reply = self._stub.PurgeItems(messages.purge_items(collection, filter, force), timeout=self.timeout)
+        return PurgeResult.from_proto(reply)
+
+    def count_items(self, collection: str, filter: pb.Filter | None = None) -> int:
+        """Number of items (passing `filter`)."""
+        return self._stub.CountItems(messages.count_items(collection, filter), timeout=self.timeout).item_count
+
+    # Search
 
     def search(
-        self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
-        filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
+        self, collection: str, image: bytes | None = None, image_url: str | None = None, top_k: int | None = None,
+        min_score: float | None = None, filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
         model_set: str = "",
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
-        request = _search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score, model_set)
-        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
+        request = messages.search_image(
+            collection, image, image_url, top_k=top_k, min_score=min_score, filter=filter,
+            max_nsfw_score=max_nsfw_score, model_set=model_set,
+        )
+        return self._hits(request)
 
     def search_text(
         self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
-        model_set: str = "", filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
+        filter: pb.Filter | None = None, max_nsfw_score: float | None = None, model_set: str = "",
     ) -> list[Hit]:
         """The stored images that best match the description `text`, best first."""
-        request = _search_text_request(collection, text, top_k, min_score, model_set, filter, max_nsfw_score)
-        return [Hit.from_proto(h) for h in self._stub.Search(request, timeout=self.timeout)]
-
-    def search_by_id(
-        self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
-        include_self: bool = False, filter: pb.Filter | None = None,
-    ) -> list[Hit]:
-        """The stored images most similar to the stored item `item_id`."""
-        request = _search_by_id_request(collection, item_id, top_k, min_score, include_self, filter)
-        return [Hit.from_proto(h) for h in self._stub.SearchById(request, timeout=self.timeout)]
-
-    def get(self, collection: str, ids: list[str]) -> list[Item]:
-        """The items among `ids` that exist."""
-        return _items(self._stub.Get(pb.GetRequest(collection=collection, ids=ids), timeout=self.timeout))
-
-    def delete(self, collection: str, ids: list[str]) -> int:
-        """Deletes items; returns how many existed."""
-        return self._stub.Delete(pb.DeleteRequest(collection=collection, ids=ids), timeout=self.timeout).deleted
-
-    def count(self, collection: str) -> int:
-        """Number of items in a collection."""
-        return self._stub.Count(pb.CountRequest(collection=collection), timeout=self.timeout).count
-
-
-class AsyncImageSearchClient:
-    """asyncio client with the same methods as ImageSearchClient, as coroutines."""
-
-    def __init__(self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = pb_grpc.ImageSearchStub(self._channel)
-        self.timeout = timeout
-
-    async def __aenter__(self) -> "AsyncImageSearchClient":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Closes the channel."""
-        await self._channel.close()
-
-    async def create_collection(
-        self, name: str, model_set: str = "", max_nsfw_score: float | None = None, skip_nsfw_scoring: bool = False
-    ) -> Collection:
-        """Creates an empty collection with `model_set` (empty: the server's default); with
-        max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
-        are not scored (faster)."""
-        request = pb.CreateCollectionRequest(
-            name=name, model_set=model_set, max_nsfw_score=max_nsfw_score, skip_nsfw_scoring=skip_nsfw_scoring
+        request = messages.search(
+            collection, text=text, top_k=top_k, min_score=min_score, filter=filter,
+            max_nsfw_score=max_nsfw_score, model_set=model_set,
         )
-        return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
+        return self._hits(request)
 
-    async def moderate(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
-        """The NSFW score and label of an image (bytes or URL), which is not stored."""
-        request = pb.ModerateRequest(image_url=image_url) if image_url else pb.ModerateRequest(image_bytes=image or b"")
-        return Moderation.from_proto(await self._stub.Moderate(request, timeout=self.timeout))
-
-    async def get_collection(self, name: str) -> Collection:
-        """Describes one collection."""
-        return Collection.from_proto(await self._stub.GetCollection(pb.GetCollectionRequest(name=name), timeout=self.timeout))
-
-    async def list_collections(self) -> list[Collection]:
-        """Every collection, sorted by name."""
-        response = await self._stub.ListCollections(pb.ListCollectionsRequest(), timeout=self.timeout)
-        return [Collection.from_proto(c) for c in response.collections]
-
-    async def delete_collection(self, name: str) -> None:
-        """Deletes a collection and its items."""
-        await self._stub.DeleteCollection(pb.DeleteCollectionRequest(name=name), timeout=self.timeout)
-
-    async def insert(self, collection: str, item: InsertItem) -> str:
-        """Inserts one image; returns its id (the existing item's when skipped as a duplicate)."""
-        return (await self._stub.Insert(item.to_proto(collection), timeout=self.timeout)).id
-
-    async def insert_outcome(self, collection: str, item: InsertItem) -> InsertOutcome:
-        """Inserts one image; returns the whole outcome (duplicate found, skipped)."""
-        return InsertOutcome.from_proto(await self._stub.Insert(item.to_proto(collection), timeout=self.timeout))
-
-    async def find_duplicates(
-        self, collection: str, threshold: float | None = None, timeout: float | None = None
-    ) -> list[DuplicateGroup]:
-        """Groups of near-duplicate items in a collection, largest first."""
-        request = pb.FindDuplicatesRequest(collection=collection, threshold=threshold)
-        call = self._stub.FindDuplicates(request, timeout=timeout or self.timeout)
-        return [DuplicateGroup.from_proto(g) async for g in call]
-
-    async def insert_stream(
-        self, collection: str, items: AsyncIterable[InsertItem] | Iterable[InsertItem], timeout: float | None = None
-    ) -> AsyncIterator[InsertOutcome]:
-        """Streams items in; yields one outcome per item as the server finishes it."""
-
-        async def requests() -> AsyncIterator[pb.InsertRequest]:
-            if hasattr(items, "__aiter__"):
-                async for item in items:
-                    yield item.to_proto(collection)
-            else:
-                for item in items:
-                    yield item.to_proto(collection)
-
-        async for result in self._stub.InsertStream(requests(), timeout=timeout):
-            yield InsertOutcome.from_proto(result)
-
-    async def search(
-        self, collection: str, image: bytes | None = None, top_k: int | None = None, min_score: float | None = None,
-        filter: pb.Filter | None = None, image_url: str | None = None, max_nsfw_score: float | None = None,
+    def search_similar(
+        self, collection: str, item_id: str, include_query_item: bool = False, top_k: int | None = None,
+        min_score: float | None = None, filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
         model_set: str = "",
     ) -> list[Hit]:
-        """The stored images most similar to `image` (or the image at `image_url`, which the
-        server downloads), best first; `filter`: see imagesearch_client.filters."""
-        request = _search_request(collection, image, top_k, min_score, filter, image_url, max_nsfw_score, model_set)
-        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
-
-    async def search_text(
-        self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
-        model_set: str = "", filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
-    ) -> list[Hit]:
-        """The stored images that best match the description `text`, best first."""
-        request = _search_text_request(collection, text, top_k, min_score, model_set, filter, max_nsfw_score)
-        return [Hit.from_proto(h) async for h in self._stub.Search(request, timeout=self.timeout)]
-
-    async def search_by_id(
-        self, collection: str, item_id: str, top_k: int | None = None, min_score: float | None = None,
-        include_self: bool = False, filter: pb.Filter | None = None,
-    ) -> list[Hit]:
-        """The stored images most similar to the stored item `item_id`."""
-        call = self._stub.SearchById(
-            _search_by_id_request(collection, item_id, top_k, min_score, include_self, filter), timeout=self.timeout
+        """The stored images most similar to the stored item `item_id` ("more like this")."""
+        request = messages.search_similar(
+            collection, item_id, include_query_item, top_k=top_k, min_score=min_score, filter=filter,
+            max_nsfw_score=max_nsfw_score, model_set=model_set,
         )
-        return [Hit.from_proto(h) async for h in call]
+        return self._hits(request)
 
-    async def get(self, collection: str, ids: list[str]) -> list[Item]:
-        """The items among `ids` that exist."""
-        return _items(await self._stub.Get(pb.GetRequest(collection=collection, ids=ids), timeout=self.timeout))
+    def _hits(self, request: pb.SearchItemsRequest) -> list[Hit]:
+        return [Hit.from_proto(h) for h in self._stub.SearchItems(request, timeout=self.timeout)]
 
-    async def delete(self, collection: str, ids: list[str]) -> int:
-        """Deletes items; returns how many existed."""
-        return (await self._stub.Delete(pb.DeleteRequest(collection=collection, ids=ids), timeout=self.timeout)).deleted
+    def find_duplicates(
+        self, collection: str, threshold: float | None = None, timeout: float | None = None
+    ) -> Iterator[DuplicateGroup]:
+        """Groups of near-duplicate and exact-duplicate items, each as soon as the server
+        completes it; `timeout` bounds the whole audit (None: the client's timeout)."""
+        request = messages.find_duplicates(collection, threshold)
+        for group in self._stub.FindDuplicates(request, timeout=timeout or self.timeout):
+            yield DuplicateGroup.from_proto(group)
 
-    async def count(self, collection: str) -> int:
-        """Number of items in a collection."""
-        return (await self._stub.Count(pb.CountRequest(collection=collection), timeout=self.timeout)).count
+    # Images
+
+    def moderate_image(self, image: bytes | None = None, image_url: str | None = None) -> Moderation:
+        """The NSFW score and label of an image (bytes or URL), which is not stored."""
+        reply = self._stub.ModerateImage(messages.moderate_image(image, image_url), timeout=self.timeout)
+        return Moderation.from_proto(reply)

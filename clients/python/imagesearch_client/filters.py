@@ -10,7 +10,7 @@ from typing import Iterable
 
 from google.protobuf import timestamp_pb2
 
-from imagesearch.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 
 def where(

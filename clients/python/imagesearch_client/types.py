@@ -1,125 +1,261 @@
-"""Plain dataclasses the client returns, and their conversions from the API messages."""
+"""Plain dataclasses the client takes and returns, and their conversions to and from the
+API messages. Items are named by their plain IDs here; the client builds the resource names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import grpc
 from google.protobuf import json_format, struct_pb2
+from google.rpc import status_pb2
 
-from imagesearch.v1 import imagesearch_pb2 as pb
+from imagesearch_client.errors import status_error_info, status_field_violations
+from imagesearch_client.names import collection_name, parse_collection_name, parse_item_name
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+
+T = TypeVar("T")
+
+_POLICIES = ("allow", "skip", "reject", "ignore")
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _optional(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def image_message(image: bytes | None, image_url: str | None) -> pb.Image:
+    """The Image message for bytes or a URL; ValueError for both (the API takes one)."""
+    if image and image_url:
+        raise ValueError("give the image's bytes or its URL, not both")
+    # Empty bytes still select `content`, so the server answers IMAGE_EMPTY for them.
+    return pb.Image(uri=image_url) if image_url else pb.Image(content=image or b"")
+
+
+def _whole_numbers_as_int(value: Any) -> Any:
+    # Struct numbers are doubles on the wire; the server stores whole numbers as integers
+    # (so integer matches work on them), and they come back as Python ints to match.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(v) for v in value]
+    return value
+
+
+def metadata_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """An item's metadata as plain Python values, whole numbers as int."""
+    return _whole_numbers_as_int(json_format.MessageToDict(struct))
+
+
+def _item_id(msg: pb.Item) -> str:
+    # A failed import's item carries only its name; the ID is in there.
+    if msg.item_id or not msg.name:
+        return msg.item_id
+    return parse_item_name(msg.name).item_id
+
+
+class Space(NamedTuple):
+    """One vector space's model; compares equal to the tuple (name, version, dimension, text_searchable)."""
+
+    model_name: str
+    model_version: str
+    dimension: int
+    text_searchable: bool
 
 
 @dataclass(frozen=True)
 class Collection:
-    """A collection, its model set and the model of its image-similarity space."""
+    """A collection: its model set, vector spaces (the image-similarity space first) and sizes."""
 
-    name: str
-    model_name: str
-    model_version: str
-    dimension: int
-    count: int
-    indexed_count: int
-    model_set: str = ""
-    # Space name -> (model name, version, dimension, text-searchable).
-    spaces: dict[str, tuple[str, str, int, bool]] = field(default_factory=dict)
-    max_nsfw_score: float | None = None  # moderation policy; None: inserts are not refused
+    id: str
+    name: str  # "collections/{id}"
+    model_set: str
+    spaces: dict[str, Space]
+    item_count: int
+    indexed_item_count: int
+    create_time: datetime | None = None
+    description: str = ""
+    max_nsfw_score: float | None = None  # None: inserts are not refused for their NSFW score
     skip_nsfw_scoring: bool = False  # inserts are not scored (and have no nsfw_score)
+
+    @property
+    def image_space(self) -> Space:
+        """The image-similarity space (the first)."""
+        return next(iter(self.spaces.values()))
+
+    @property
+    def model_name(self) -> str:
+        return self.image_space.model_name
+
+    @property
+    def model_version(self) -> str:
+        return self.image_space.model_version
+
+    @property
+    def dimension(self) -> int:
+        return self.image_space.dimension
 
     @classmethod
     def from_proto(cls, msg: pb.Collection) -> "Collection":
         spaces = {
-            s.name: (s.model.name, s.model.version, s.model.dimension, s.text_searchable) for s in msg.spaces
+            s.name: Space(s.model.name, s.model.version, s.model.dimension, s.text_searchable) for s in msg.spaces
         }
-        policy = msg.max_nsfw_score if msg.HasField("max_nsfw_score") else None
+        created = msg.create_time.ToDatetime() if msg.HasField("create_time") else None
         return cls(
-            msg.name, msg.model.name, msg.model.version, msg.model.dimension, msg.count, msg.indexed_count,
-            msg.model_set, spaces, policy, msg.skip_nsfw_scoring,
+            parse_collection_name(msg.name), msg.name, msg.model_set, spaces, msg.item_count,
+            msg.indexed_item_count, created, msg.description, _optional(msg, "max_nsfw_score"), msg.skip_nsfw_scoring,
         )
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One search result; score in 0..1, rank from 1; nsfw_score 0..1 (None if not kept)."""
+class Item:
+    """A stored item: its plain ID, metadata and NSFW score (None where not scored)."""
 
     id: str
-    score: float
-    rank: int
     metadata: dict[str, Any]
     nsfw_score: float | None = None
-
-    @classmethod
-    def from_proto(cls, msg: pb.SearchHit) -> "Hit":
-        nsfw = msg.nsfw_score if msg.HasField("nsfw_score") else None
-        return cls(msg.id, msg.score, msg.rank, json_format.MessageToDict(msg.metadata), nsfw)
-
-
-@dataclass(frozen=True)
-class Item:
-    """A stored item."""
-
-    id: str
-    metadata: dict[str, Any]
+    name: str = ""  # "collections/{collection}/items/{encoded id}"
 
     @classmethod
     def from_proto(cls, msg: pb.Item) -> "Item":
-        return cls(msg.id, json_format.MessageToDict(msg.metadata))
+        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The stored item an inserted image duplicates: the same bytes (`exact`) or a
+    near-duplicate scoring `score`; `skipped`: the "skip" policy kept it instead."""
+
+    id: str
+    exact: bool
+    score: float
+    skipped: bool
+
+    @classmethod
+    def from_proto(cls, msg: pb.Item) -> "Duplicate | None":
+        if not msg.HasField("duplicate"):
+            return None
+        dup = msg.duplicate
+        return cls(parse_item_name(dup.item).item_id, dup.exact, dup.score, dup.skipped)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What one insert did: the stored item (the existing one when skipped) and the
+    duplicate it found, if any."""
+
+    item: Item
+    duplicate: Duplicate | None = None
+
+    @property
+    def id(self) -> str:
+        return self.item.id
+
+    @property
+    def skipped(self) -> bool:
+        return self.duplicate is not None and self.duplicate.skipped
+
+    @classmethod
+    def from_proto(cls, msg: pb.Item) -> "ItemResult":
+        return cls(Item.from_proto(msg), Duplicate.from_proto(msg))
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one imported item was not stored: the status a failed CreateItem would have had."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str | None = None  # ErrorInfo.reason, e.g. "IMAGE_UNDECODABLE"
+    metadata: dict[str, str] = field(default_factory=dict)  # ErrorInfo.metadata
+    field_violations: dict[str, str] = field(default_factory=dict)  # BadRequest: field -> description
+
+    @classmethod
+    def from_proto(cls, status: status_pb2.Status) -> "ItemError":
+        info = status_error_info(status)
+        return cls(
+            _STATUS_CODES.get(status.code, grpc.StatusCode.UNKNOWN), status.message,
+            info.reason if info else None, dict(info.metadata) if info else {}, status_field_violations(status),
+        )
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What became of the item at `index` of an import: `error` is None when it was stored.
+
+    On failure `item` carries only the ID (when the request had one)."""
+
+    index: int
+    item: Item | None
+    duplicate: Duplicate | None = None
+    error: ItemError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def id(self) -> str:
+        return self.item.id if self.item is not None else ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.duplicate is not None and self.duplicate.skipped
+
+    @classmethod
+    def from_proto(cls, msg: pb.ImportItemsResponse) -> "ImportOutcome":
+        item = Item.from_proto(msg.item) if msg.HasField("item") else None
+        duplicate = Duplicate.from_proto(msg.item) if msg.HasField("item") else None
+        error = ItemError.from_proto(msg.error) if msg.HasField("error") and msg.error.code else None
+        return cls(msg.index, item, duplicate, error)
 
 
 @dataclass(frozen=True)
 class InsertItem:
     """One image to insert, as bytes or as a URL the server downloads; an empty id lets
-    the server make one."""
+    the server make one (a UUID); an existing id is replaced."""
 
     image: bytes = b""
     id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     image_url: str = ""
-    # "allow" (store and report), "skip" (keep the existing item) or "reject" (ALREADY_EXISTS).
+    # "allow" (store and report), "skip" (keep the existing item), "reject"
+    # (ALREADY_EXISTS, reason DUPLICATE_IMAGE) or "ignore" (store without looking).
     duplicate_policy: str = "allow"
 
-    def to_proto(self, collection: str) -> pb.InsertRequest:
+    def to_proto(self, collection: str) -> pb.CreateItemRequest:
+        """The CreateItem request for `collection` (an ID or a name)."""
+        if self.duplicate_policy not in _POLICIES:
+            raise ValueError(f"duplicate_policy must be one of {_POLICIES}, not {self.duplicate_policy!r}")
         metadata = struct_pb2.Struct()
         metadata.update(self.metadata)
-        return pb.InsertRequest(
-            collection=collection,
-            id=self.id,
-            image=self.image,
-            metadata=metadata,
-            image_url=self.image_url,
+        return pb.CreateItemRequest(
+            parent=collection_name(collection),
+            item_id=self.id,
+            image=image_message(self.image, self.image_url),
+            item=pb.Item(metadata=metadata),
             duplicate_policy=pb.DuplicatePolicy.Value(f"DUPLICATE_POLICY_{self.duplicate_policy.upper()}"),
         )
 
 
 @dataclass(frozen=True)
-class InsertOutcome:
-    """What became of one inserted item; `error_code` is empty on success.
+class Hit:
+    """One search result: score 0..1, raw cosine similarity -1..1, rank from 1."""
 
-    `duplicate_of` names the stored item the image duplicates ("" if none); `skipped`
-    says the "skip" policy kept that item instead (`id` is then its id).
-    """
-
-    index: int
     id: str
-    error_code: str = ""
-    error_message: str = ""
-    duplicate_of: str = ""
-    duplicate_exact: bool = False
-    duplicate_score: float = 0.0
-    skipped: bool = False
-    nsfw_score: float | None = None  # None where the collection skips NSFW scoring
-
-    @property
-    def ok(self) -> bool:
-        return not self.error_code
+    score: float
+    similarity: float
+    rank: int
+    metadata: dict[str, Any]
+    nsfw_score: float | None = None
 
     @classmethod
-    def from_proto(cls, msg: pb.InsertResult) -> "InsertOutcome":
-        dup = msg.duplicate_of
-        return cls(
-            msg.index, msg.id, msg.error.code, msg.error.message, dup.id, dup.exact, dup.score, msg.skipped,
-            msg.nsfw_score if msg.HasField("nsfw_score") else None,
-        )
+    def from_proto(cls, msg: pb.SearchItemsResponse) -> "Hit":
+        item = Item.from_proto(msg.item)
+        return cls(item.id, msg.score, msg.similarity, msg.rank, item.metadata, item.nsfw_score)
 
 
 @dataclass(frozen=True)
@@ -131,17 +267,40 @@ class Moderation:
     threshold: float
 
     @classmethod
-    def from_proto(cls, msg: pb.ModerateResponse) -> "Moderation":
+    def from_proto(cls, msg: pb.ModerateImageResponse) -> "Moderation":
         return cls(msg.nsfw_score, msg.nsfw, msg.threshold)
 
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """Stored items that are copies of one image; `pairs` are (a, b, score) links."""
+    """Stored items that are copies of one image (IDs sorted); `pairs` are (a, b, score) links."""
 
     ids: list[str]
     pairs: list[tuple[str, str, float]]
 
     @classmethod
-    def from_proto(cls, msg: pb.DuplicateGroup) -> "DuplicateGroup":
-        return cls(list(msg.ids), [(p.a, p.b, p.score) for p in msg.pairs])
+    def from_proto(cls, msg: pb.FindDuplicatesResponse) -> "DuplicateGroup":
+        def plain(name: str) -> str:
+            return parse_item_name(name).item_id
+
+        return cls([plain(n) for n in msg.items], [(plain(p.item_a), plain(p.item_b), p.score) for p in msg.pairs])
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """How many items a purge matched (and, with force, deleted), and up to 100 of their IDs."""
+
+    count: int
+    sample: list[str]
+
+    @classmethod
+    def from_proto(cls, msg: pb.PurgeItemsResponse) -> "PurgeResult":
+        return cls(msg.purge_count, [parse_item_name(n).item_id for n in msg.purge_sample])
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; pass `next_page_token` for the next ("" on the last page)."""
+
+    items: list[T]
+    next_page_token: str

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
+from imagesearch_client import names
+from imagesearch_client.v1 import imagesearch_pb2 as pb
 
+from imagesearch.dedup.detector import Duplicate, DuplicateGroup
 from imagesearch.models.model_sets import MODEL_SETS
-from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit
-from imagesearch.v1 import imagesearch_pb2 as pb
+from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit, StoredPoint
 
 
 def to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
@@ -34,24 +36,55 @@ def vector_spaces(model_set: ModelSetRecord) -> list[pb.VectorSpace]:
 
 
 def collection(info: CollectionInfo) -> pb.Collection:
-    """A store collection as the API message."""
+    """A store collection as the API resource."""
     created = timestamp_pb2.Timestamp()
     created.FromNanoseconds(int(info.created_at * 1e9))
     return pb.Collection(
-        name=info.name,
-        model=embedding_model(info.model),
-        count=info.count,
-        create_time=created,
-        indexed_count=info.indexed_count,
-        max_nsfw_score=info.moderation.max_score,
-        skip_nsfw_scoring=not info.moderation.scoring,
+        name=names.collection_name(info.name),
         model_set=info.model_set.name,
         spaces=vector_spaces(info.model_set),
+        item_count=info.count,
+        indexed_item_count=info.indexed_count,
+        create_time=created,
+        description=info.description,
+        max_nsfw_score=info.moderation.max_score,
+        skip_nsfw_scoring=not info.moderation.scoring,
     )
 
 
-def search_hit(hit: ScoredHit, rank: int) -> pb.SearchHit:
-    """A store hit as the API message, `rank` counting from 1."""
-    return pb.SearchHit(
-        id=hit.id, score=hit.score, metadata=to_struct(hit.metadata), rank=rank, nsfw_score=hit.nsfw_score
+def item(collection_id: str, point: StoredPoint | ScoredHit) -> pb.Item:
+    """A stored point (or a hit) as the API resource."""
+    return pb.Item(
+        name=names.item_name(collection_id, point.id),
+        item_id=point.id,
+        metadata=to_struct(point.metadata),
+        nsfw_score=point.nsfw_score,
+    )
+
+
+def search_hit(collection_id: str, hit: ScoredHit, rank: int) -> pb.SearchItemsResponse:
+    """A store hit as one streamed search response, `rank` counting from 1."""
+    return pb.SearchItemsResponse(
+        item=item(collection_id, hit), score=hit.score, similarity=hit.similarity, rank=rank
+    )
+
+
+def duplicate_info(collection_id: str, duplicate: Duplicate, skipped: bool) -> pb.DuplicateInfo:
+    """The stored item an inserted image duplicates."""
+    return pb.DuplicateInfo(
+        item=names.item_name(collection_id, duplicate.id), exact=duplicate.exact, score=duplicate.score,
+        skipped=skipped,
+    )
+
+
+def duplicate_group(collection_id: str, group: DuplicateGroup) -> pb.FindDuplicatesResponse:
+    """A group of duplicates with item names."""
+    return pb.FindDuplicatesResponse(
+        items=[names.item_name(collection_id, i) for i in group.ids],
+        pairs=[
+            pb.DuplicatePair(
+                item_a=names.item_name(collection_id, p.a), item_b=names.item_name(collection_id, p.b), score=p.score
+            )
+            for p in group.pairs
+        ],
     )

@@ -63,13 +63,15 @@ async def search_with_feedback(
     # Every candidate needs both scores; a candidate found by one search only gets its
     # other score computed from its stored vectors.
     text_scores = {h.id: h.score for h in text_hits}
+    text_similarities = {h.id: h.similarity for h in text_hits}
     image_scores = {h.id: h.score for h in image_hits}
     metadata = {h.id: h.metadata for h in (*text_hits, *image_hits)}
     nsfw_scores = {h.id: h.nsfw_score for h in (*text_hits, *image_hits)}
     missing = [i for i in metadata if i not in text_scores or i not in image_scores]
     for point in await store.get(collection, missing, with_vectors=True) if missing else []:
         if point.id not in text_scores:
-            text_scores[point.id] = _cosine(point.vectors[text_space], text_vector)
+            text_similarities[point.id] = _raw_cosine(point.vectors[text_space], text_vector)
+            text_scores[point.id] = min(max(text_similarities[point.id], 0.0), 1.0)
         if point.id not in image_scores:
             image_scores[point.id] = _cosine(point.vectors[image_space], centroid)
     fused = [
@@ -78,6 +80,7 @@ async def search_with_feedback(
             score=(text_scores[i] + feedback.weight * image_scores[i]) / (1.0 + feedback.weight),
             metadata=metadata[i],
             nsfw_score=nsfw_scores[i],
+            similarity=text_similarities[i],
         )
         for i in metadata
         if i in text_scores and i in image_scores  # both known unless deleted meanwhile
@@ -86,7 +89,11 @@ async def search_with_feedback(
     return [h for h in fused if h.score >= min_score][:limit]
 
 
+def _raw_cosine(vector: np.ndarray, unit: np.ndarray) -> float:
+    """Cosine of a stored vector with a unit vector, -1..1."""
+    return float(np.dot(vector, unit) / max(float(np.linalg.norm(vector)), 1e-12))
+
+
 def _cosine(vector: np.ndarray, unit: np.ndarray) -> float:
     """Cosine of a stored vector with a unit vector, clamped to 0..1 like the store's scores."""
-    value = float(np.dot(vector, unit) / max(float(np.linalg.norm(vector)), 1e-12))
-    return min(max(value, 0.0), 1.0)
+    return min(max(_raw_cosine(vector, unit), 0.0), 1.0)

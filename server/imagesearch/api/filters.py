@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import timezone
 
 from imagesearch.api.errors import invalid
-from imagesearch.api.validation import MAX_METADATA_DEPTH, METADATA_KEY_PATTERN
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+
+from imagesearch.api.validation import METADATA_KEY_PATTERN
+from imagesearch.limits import MAX_METADATA_DEPTH
 from imagesearch.store import filters as f
-from imagesearch.v1 import imagesearch_pb2 as pb
 
 MAX_CONDITIONS = 64
 MAX_FILTER_DEPTH = 4
@@ -16,6 +18,10 @@ MAX_MATCH_ANY_VALUES = 256
 MAX_KEYWORD_LENGTH = 1024
 KEY_SEGMENT = METADATA_KEY_PATTERN
 MAX_KEY_DEPTH = MAX_METADATA_DEPTH
+# Timestamps Python's datetime can hold (years 1-9999); protobuf allows the same range, but a
+# Timestamp message can carry any seconds value.
+MIN_TIMESTAMP_S = -62135596800  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @dataclass
@@ -83,6 +89,9 @@ def _condition(msg: pb.Condition, where: str, depth: int, budget: _Budget) -> f.
         return f.Range(key, **bounds)
     if kind == "datetime_range":
         bounds = _bounds(body, where)
+        for name, ts in bounds.items():
+            if not (MIN_TIMESTAMP_S <= ts.seconds <= MAX_TIMESTAMP_S and 0 <= ts.nanos < 1_000_000_000):
+                raise invalid(f"{where}.{name}", f"{where}.{name} must lie in years 1-9999 (seconds {ts.seconds})")
         return f.DatetimeRange(key, **{name: ts.ToDatetime(tzinfo=timezone.utc) for name, ts in bounds.items()})
     if kind == "exists":
         return f.Exists(key)

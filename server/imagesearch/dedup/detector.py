@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 import numpy as np
 
 from imagesearch.dedup.fingerprint import Fingerprint
 from imagesearch.dedup.rule import NearDuplicateRule
 from imagesearch.store.base import StoredPoint, VectorStore
-from imagesearch.store.collection import SHA256_PATH
+from imagesearch.store.points import SHA256_PATH
 from imagesearch.store.filters import Filter, Match
 
 SCAN_PAGE = 256
@@ -100,77 +101,95 @@ class DuplicateDetector:
     async def groups(
         self, name: str, threshold: float | None = None, space: str | None = None
     ) -> list[DuplicateGroup]:
-        """Every group of duplicates in the collection, largest first, judged in `space`
-        (the image-similarity space; None: the collection's first space).
+        """Every group of duplicates in the collection, largest first (see iter_groups)."""
+        found = [group async for group in self.iter_groups(name, threshold, space)]
+        return sorted(found, key=lambda g: (-len(g.ids), g.ids))
 
-        Each item is compared with its `rule.neighbours` nearest neighbours from the
-        vector index (above rule.min_similarity), so the work grows linearly with the
-        collection, not quadratically.
+    async def iter_groups(
+        self, name: str, threshold: float | None = None, space: str | None = None
+    ) -> AsyncIterator[DuplicateGroup]:
+        """The groups of duplicates in the collection, each yielded as soon as it is
+        complete, judged in `space` (the image-similarity space; None: the first space).
+
+        Two passes. The first links each item to its `rule.neighbours` nearest neighbours
+        above rule.min_similarity (vector queries only: cheap), which splits the collection
+        into candidate components; every pair the rule could accept lies inside one. The
+        second judges the pairs of one component at a time (the thumbnail alignment: the
+        expensive part) and yields its groups at once: no later item can join them. The
+        work grows linearly with the collection, not quadratically.
         """
         threshold = self.rule.min_copy_score if threshold is None else threshold
-        links = _UnionFind()
+        candidates = await self._candidate_pairs(name, space)
+        components = _UnionFind()
+        for a, b in candidates:
+            components.union(a, b)
+        members: dict[str, list[str]] = {}
+        for item in components.parent:
+            members.setdefault(components.find(item), []).append(item)
+        by_root: dict[str, list[tuple[str, str]]] = {}
+        for pair in candidates:
+            by_root.setdefault(components.find(pair[0]), []).append(pair)
+        for root, ids in members.items():
+            for group in await self._judge_component(name, ids, by_root[root], candidates, threshold):
+                yield group
+
+    async def _candidate_pairs(self, name: str, space: str | None) -> dict[tuple[str, str], float]:
+        """Pass 1: each item's nearest neighbours, as pairs with their cosine."""
         pairs: dict[tuple[str, str], float] = {}
+        slots = asyncio.Semaphore(SCAN_CONCURRENCY)
+
+        async def neighbours(point: StoredPoint) -> None:
+            async with slots:
+                hits = await self._store.search(
+                    name, _vector(point, space), self.rule.neighbours + 1, self.rule.min_similarity, space=space
+                )
+            for hit in hits:
+                if hit.id != point.id:
+                    pairs[_key(point.id, hit.id)] = hit.score
+
         offset: str | None = None
         while True:
             page, offset = await self._store.scroll(name, offset, SCAN_PAGE)
-            # A few items at a time keep both the store and the worker threads busy; a pair
-            # reached from both sides at once is merely judged twice.
-            slots = asyncio.Semaphore(SCAN_CONCURRENCY)
-
-            async def link(point: StoredPoint) -> None:
-                async with slots:
-                    fingerprint = Fingerprint.from_payload(point.fingerprint)
-                    await self._link_neighbours(
-                        name, space, point.id, _vector(point, space), fingerprint, threshold, links, pairs
-                    )
-
-            await asyncio.gather(*(link(p) for p in page if _vector(p, space) is not None and p.fingerprint))
+            await asyncio.gather(*(neighbours(p) for p in page if _vector(p, space) is not None))
             if offset is None:
-                break
-        members: dict[str, list[str]] = {}
-        for item in links.parent:
-            members.setdefault(links.find(item), []).append(item)
-        groups = []
-        for ids in members.values():
-            if len(ids) < 2:
-                continue
-            group_ids = tuple(sorted(ids))
-            inside = set(group_ids)
-            group_pairs = tuple(
-                DuplicatePair(a, b, score) for (a, b), score in sorted(pairs.items())
-                if score >= threshold and a in inside
-            )
-            groups.append(DuplicateGroup(group_ids, group_pairs))
-        return sorted(groups, key=lambda g: (-len(g.ids), g.ids))
+                return pairs
 
-    async def _link_neighbours(
+    async def _judge_component(
         self,
         name: str,
-        space: str | None,
-        item_id: str,
-        vector: np.ndarray,
-        fingerprint: Fingerprint,
+        ids: list[str],
+        component_pairs: list[tuple[str, str]],
+        similarities: dict[tuple[str, str], float],
         threshold: float,
-        links: _UnionFind,
-        pairs: dict[tuple[str, str], float],
-    ) -> None:
-        hits = await self._store.search(
-            name, vector, self.rule.neighbours + 1, self.rule.min_similarity, space=space, with_fingerprint=True
-        )
-        # Each pair is judged once, from whichever side finds it first.
-        todo = [h for h in hits if h.id != item_id and h.fingerprint and _key(item_id, h.id) not in pairs]
+    ) -> list[DuplicateGroup]:
+        """Pass 2 for one candidate component: the duplicate groups inside it."""
+        fingerprints = {
+            p.id: Fingerprint.from_payload(p.fingerprint)
+            for p in await self._store.get(name, ids, with_vectors=True)
+            if p.fingerprint
+        }
+        judged = [pair for pair in component_pairs if pair[0] in fingerprints and pair[1] in fingerprints]
         scores = await asyncio.gather(
             *(
-                asyncio.to_thread(self.rule.score, fingerprint, Fingerprint.from_payload(h.fingerprint), h.score)
-                for h in todo
+                asyncio.to_thread(self.rule.score, fingerprints[a], fingerprints[b], similarities[(a, b)])
+                for a, b in judged
             )
         )
-        for hit, score in zip(todo, scores):
-            key = _key(item_id, hit.id)
-            pairs[key] = score
+        links = _UnionFind()
+        linked = {}
+        for pair, score in zip(judged, scores):
             if score >= threshold:
-                links.union(*key)
-        links.find(item_id)
+                links.union(*pair)
+                linked[pair] = score
+        groups: dict[str, list[str]] = {}
+        for item in links.parent:
+            groups.setdefault(links.find(item), []).append(item)
+        result = []
+        for members in groups.values():
+            inside = set(members)
+            pairs = tuple(DuplicatePair(a, b, s) for (a, b), s in sorted(linked.items()) if a in inside)
+            result.append(DuplicateGroup(tuple(sorted(members)), pairs))
+        return result
 
 
 def _vector(point: StoredPoint, space: str | None) -> np.ndarray | None:

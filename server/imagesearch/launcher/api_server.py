@@ -28,6 +28,7 @@ class ServerProcess:
     extra_args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)  # 0 disables the endpoint
+    http_port: int = field(default_factory=free_port)  # the HTTP/JSON gateway; 0 disables it
     triton_grpc_port: int = field(default_factory=free_port)
     log_level: str = "INFO"
     process: subprocess.Popen | None = None
@@ -36,6 +37,11 @@ class ServerProcess:
     def address(self) -> str:
         """host:port of the gRPC API."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP/JSON API (meaningless when http_port is 0)."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def triton_url(self) -> str:
@@ -60,6 +66,7 @@ class ServerProcess:
             "--listen", self.address,
             "--data-dir", str(self.data_dir),
             "--metrics-port", str(self.metrics_port),
+            "--http-port", str(self.http_port),
             "--triton-grpc-port", str(self.triton_grpc_port),
             "--log-level", self.log_level,
             *self.extra_args,

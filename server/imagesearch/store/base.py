@@ -23,9 +23,17 @@ class StoreError(Exception):
 class CollectionNotFound(StoreError):
     """The named collection does not exist."""
 
+    def __init__(self, name: str) -> None:
+        super().__init__(f"collection {name!r} does not exist")
+        self.name = name
+
 
 class CollectionExists(StoreError):
     """A collection of that name already exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"collection {name!r} already exists")
+        self.name = name
 
 
 class InvalidCollectionName(StoreError):
@@ -132,6 +140,7 @@ class CollectionInfo:
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
+    description: str = ""
 
     @property
     def model(self) -> ModelRecord:
@@ -166,11 +175,13 @@ class StoredPoint:
     vectors: dict[str, np.ndarray] | None = None
     fingerprint: dict[str, Any] | None = None  # only when asked for
     ocr_lines: tuple[OcrLine, ...] | None = None  # None when the point has no OCR record
+    nsfw_score: float | None = None
 
 
 @dataclass(frozen=True)
 class ScoredHit:
-    """One search result: cosine similarity clamped to 0..1, best first."""
+    """One search result, best first: `score` in 0..1 (the cosine clamped at 0, or a fused
+    score), `similarity` the raw cosine of the query and the item in the space searched."""
 
     id: str
     score: float
@@ -178,6 +189,7 @@ class ScoredHit:
     fingerprint: dict[str, Any] | None = None  # only when asked for
     nsfw_score: float | None = None
     ocr_lines: tuple[OcrLine, ...] | None = None  # None when the point has no OCR record
+    similarity: float = 0.0
 
 
 class VectorStore(Protocol):
@@ -188,10 +200,11 @@ class VectorStore(Protocol):
         name: str,
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
+        description: str = "",
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space, its
-        moderation and OCR policies; CollectionExists if the name is taken."""
+        moderation and OCR policies and description; CollectionExists if the name is taken."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
@@ -229,11 +242,12 @@ class VectorStore(Protocol):
         filtered keys), best first."""
 
     async def scroll(
-        self, name: str, offset: str | None, limit: int
+        self, name: str, offset: str | None, limit: int, flt: Filter | None = None, with_vectors: bool = True
     ) -> tuple[list[StoredPoint], str | None]:
-        """A page of points with vectors (all spaces) and fingerprints, from `offset` (an
-        opaque token, None for the start); returns the page and the next token (None at
-        the end)."""
+        """A page of points passing `flt` in the engine's stable id order, from `offset` (a
+        point id, None for the start), with vectors (all spaces) and fingerprints when
+        `with_vectors`; returns the page and the next offset (None at the end). Offsets
+        stay valid while points are added or deleted."""
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
@@ -248,8 +262,17 @@ class VectorStore(Protocol):
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""
 
-    async def count(self, name: str) -> int:
-        """Number of points in the collection."""
+    async def count(self, name: str, flt: Filter | None = None) -> int:
+        """Number of points in the collection (passing `flt`)."""
+
+    async def update_metadata(self, name: str, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
+        """Replace a point's metadata, keeping its vectors and the rest of its payload;
+        returns the updated point, or None when it does not exist."""
+
+    async def update_collection(
+        self, name: str, description: str | None = None, moderation: ModerationPolicy | None = None
+    ) -> CollectionInfo:
+        """Change a collection's description and/or moderation policy (None: keep)."""
 
     async def close(self) -> None:
         """Flush and release every resource; the store is unusable afterwards."""

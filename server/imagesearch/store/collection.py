@@ -16,9 +16,8 @@ Two locks per collection:
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from qdrant_edge import (
@@ -41,141 +40,25 @@ from imagesearch.store.base import (
     StoredPoint,
 )
 from imagesearch.store.edge_filter import to_edge
-from imagesearch.ocr.grams import line_grams
-from imagesearch.ocr.lines import OcrLine
-from imagesearch.store.filters import (
-    FINGERPRINT_FIELD,
-    METADATA_FIELD,
-    NSFW_FIELD,
-    OCR_FIELD,
-    OCR_GRAMS_FIELD,
-    Filter,
-    wanted_indexes,
-)
+from imagesearch.store.filters import Filter, wanted_indexes
 from imagesearch.store.journal import CreateFieldIndex, Delete, StoredPointData, Upsert, Write
 from imagesearch.store.layout import CollectionPaths
+from imagesearch.store.points import (
+    ID_KEY,
+    MAX_SEARCH_LIMIT,
+    METADATA_KEY,
+    check_point_id,
+    check_vector,
+    check_vectors,
+    payload,
+    payload_keys,
+    point_uuid,
+    scored_hit,
+    search_space,
+    stored_point,
+)
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
-
-# Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
-# namespace maps each string to the same UUID forever, so no id table is needed.
-ID_NAMESPACE = uuid.UUID("5b0e1f3c-7f0a-4c52-9a43-6f2d8e0c7a11")
-MAX_ID_LENGTH = 256
-MAX_SEARCH_LIMIT = 1000
-# The payload is {ID_KEY: caller id, METADATA_KEY: caller metadata, FINGERPRINT_KEY:
-# duplicate-detection data}: caller keys live one level down and can never collide with ours.
-ID_KEY = "id"
-METADATA_KEY = METADATA_FIELD
-FINGERPRINT_KEY = FINGERPRINT_FIELD
-NSFW_KEY = NSFW_FIELD  # the image's NSFW score, a float
-# OCR: the lines (a list of OcrLine payloads) and their n-grams (keyword list, see ocr/grams.py).
-OCR_KEY = OCR_FIELD
-OCR_GRAMS_KEY = OCR_GRAMS_FIELD
-# Exact duplicates are looked up by this payload path (keyword index, created on first use).
-SHA256_PATH = f"{FINGERPRINT_KEY}.sha256"
-
-
-def payload(point: PointToStore) -> dict[str, Any]:
-    """The payload a point is stored with."""
-    body: dict[str, Any] = {ID_KEY: point.id, METADATA_KEY: dict(point.metadata)}
-    if point.fingerprint:
-        body[FINGERPRINT_KEY] = dict(point.fingerprint)
-    if point.nsfw_score is not None:
-        body[NSFW_KEY] = float(point.nsfw_score)
-    if point.ocr_lines is not None:
-        body[OCR_KEY] = [line.to_payload() for line in point.ocr_lines]
-        grams = line_grams(point.ocr_lines)
-        if grams:
-            body[OCR_GRAMS_KEY] = grams
-    return body
-
-
-def ocr_lines(stored: dict[str, Any]) -> tuple[OcrLine, ...] | None:
-    """The OCR lines of a stored payload; None when the point has no OCR record."""
-    raw = stored.get(OCR_KEY)
-    return None if raw is None else tuple(OcrLine.from_payload(line) for line in raw)
-
-
-def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> ScoredHit:
-    """A search result from a stored payload and the engine's cosine score."""
-    return ScoredHit(
-        id=stored[ID_KEY],
-        score=clamp_score(score),
-        metadata=stored.get(METADATA_KEY, {}),
-        fingerprint=stored.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
-        nsfw_score=stored.get(NSFW_KEY),
-        ocr_lines=ocr_lines(stored),
-    )
-
-
-def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) -> StoredPoint:
-    """A point read back: its payload, and its vectors and fingerprint when they were read."""
-    return StoredPoint(
-        id=stored[ID_KEY],
-        metadata=stored.get(METADATA_KEY, {}),
-        vectors=vectors,
-        fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
-        ocr_lines=ocr_lines(stored),
-    )
-
-
-def payload_keys(with_fingerprint: bool) -> list[str]:
-    """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
-    base = [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY]
-    return [*base, FINGERPRINT_KEY] if with_fingerprint else base
-
-
-def point_uuid(point_id: str) -> str:
-    """The shard id of a caller id."""
-    return str(uuid.uuid5(ID_NAMESPACE, point_id))
-
-
-def check_point_id(point_id: str) -> None:
-    """Raise ValueError unless `point_id` is a non-empty string of at most 256 characters."""
-    if not isinstance(point_id, str) or not 0 < len(point_id) <= MAX_ID_LENGTH:
-        raise ValueError(f"point id must be a string of 1-{MAX_ID_LENGTH} characters")
-
-
-def check_vector(vector: np.ndarray, dimension: int) -> list[float]:
-    """The vector as a list of floats, or ValueError if its shape is not (dimension,)."""
-    array = np.asarray(vector, dtype=np.float32)
-    if array.shape != (dimension,):
-        raise ValueError(f"vector has shape {array.shape}, the collection wants ({dimension},)")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("vector has non-finite values")
-    return array.tolist()
-
-
-def check_model_set(model_set: ModelSetRecord) -> None:
-    """ValueError unless the set has at least one space, unique names, positive dimensions."""
-    names = model_set.space_names
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"model set {model_set.name!r} needs spaces with distinct names, got {names}")
-    if any(space.model.dimension <= 0 for space in model_set.spaces):
-        raise ValueError("model dimension must be positive")
-
-
-def check_vectors(vectors: Mapping[str, np.ndarray], model_set: ModelSetRecord) -> dict[str, list[float]]:
-    """One checked vector per space of the set, or ValueError naming what is missing or extra."""
-    if set(vectors) != set(model_set.space_names):
-        raise ValueError(
-            f"point has vectors for spaces {sorted(vectors)}, the collection has {sorted(model_set.space_names)}"
-        )
-    return {space.name: check_vector(vectors[space.name], space.model.dimension) for space in model_set.spaces}
-
-
-def search_space(model_set: ModelSetRecord, space: str | None) -> tuple[str, int]:
-    """Name and dimension of the space a search runs in (None: the first), or ValueError."""
-    record = model_set.spaces[0] if space is None else model_set.space(space)
-    if record is None:
-        raise ValueError(f"the collection has no vector space {space!r} (it has {list(model_set.space_names)})")
-    return record.name, record.model.dimension
-
-
-def clamp_score(score: float) -> float:
-    """Cosine similarity mapped onto the 0..1 scale the API promises."""
-    return min(max(float(score), 0.0), 1.0)
-
 
 @dataclass
 class LiveCollection:
@@ -188,6 +71,7 @@ class LiveCollection:
     shard: EdgeShard
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
+    description: str = ""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
@@ -204,7 +88,7 @@ class LiveCollection:
         """Call a shard method in a worker thread while holding `access` shared."""
         async with self.access.shared():
             if self.closed:
-                raise CollectionNotFound(f"collection {self.name!r} does not exist")
+                raise CollectionNotFound(self.name)
             return await asyncio.to_thread(method, self.shard, *args)
 
     async def apply(self, write: Write) -> None:
@@ -282,13 +166,21 @@ class LiveCollection:
         hits = await self.run(EdgeShard.query, request)
         return [scored_hit(hit.payload, hit.score, with_fingerprint) for hit in hits]
 
-    async def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
-        """A page of points with vectors and fingerprints; `offset` is a shard point id."""
+    async def scroll(
+        self, offset: str | None, limit: int, flt: Filter | None = None, with_vectors: bool = True
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of points passing `flt`, by shard point id from `offset`; with vectors
+        and fingerprints when `with_vectors`."""
+        await self.ensure_indexes(flt)
         request = ScrollRequest(
-            offset=offset, limit=limit, with_payload=PayloadSelector.Include(payload_keys(True)), with_vector=True
+            offset=offset,
+            limit=limit,
+            filter=to_edge(flt) if flt is not None else None,
+            with_payload=PayloadSelector.Include(payload_keys(with_vectors)),
+            with_vector=with_vectors,
         )
         records, next_offset = await self.run(EdgeShard.scroll, request)
-        points = [self._stored_point(record, True) for record in records]
+        points = [self._stored_point(record, with_vectors) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
     async def filtered_points(
@@ -306,6 +198,20 @@ class LiveCollection:
         records, next_offset = await self.run(EdgeShard.scroll, request)
         points = [self._stored_point(record, False) for record in records]
         return points, None if next_offset is None else str(next_offset)
+
+    async def update_metadata(self, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
+        """Replace one point's metadata: read it whole and upsert it again under the write
+        lock (vectors, fingerprint and score unchanged; the journal sees a plain upsert)."""
+        async with self.write_lock:
+            records = await self.run(EdgeShard.retrieve, [point_uuid(point_id)], True, True)
+            if not records:
+                return None
+            record = records[0]
+            body = dict(record.payload)
+            body[METADATA_KEY] = dict(metadata)
+            vectors = record.vector if isinstance(record.vector, dict) else {"": record.vector}
+            await self.apply(Upsert((StoredPointData(str(record.id), vectors, body),)))
+        return stored_point(body, None)
 
     async def get(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked (with_vectors: with their
@@ -327,9 +233,12 @@ class LiveCollection:
             vectors = {name: np.asarray(v, dtype=np.float32) for name, v in raw.items()}
         return stored_point(record.payload, vectors)
 
-    async def count(self) -> int:
-        """Exact number of points."""
-        return await self.run(EdgeShard.count, CountRequest(exact=True))
+    async def count(self, flt: Filter | None = None) -> int:
+        """Exact number of points (passing `flt`)."""
+        if flt is None:
+            return await self.run(EdgeShard.count, CountRequest(exact=True))
+        await self.ensure_indexes(flt)
+        return await self.run(EdgeShard.count, CountRequest(exact=True, filter=to_edge(flt)))
 
     async def unindexed_count(self) -> int:
         """Points outside HNSW segments: what a query still has to scan exactly."""
@@ -349,6 +258,7 @@ class LiveCollection:
             indexed_count=min(shard_info.indexed_vectors_count, count),
             moderation=self.moderation,
             ocr=self.ocr,
+            description=self.description,
         )
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from qdrant_edge import EdgeShard
@@ -34,7 +34,8 @@ from imagesearch.store.base import (
     StoredPoint,
     check_collection_name,
 )
-from imagesearch.store.collection import LiveCollection, check_model_set
+from imagesearch.store.collection import LiveCollection
+from imagesearch.store.points import check_model_set
 from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
@@ -81,6 +82,7 @@ class EdgeStore:
             created_at=sidecar.created_at,
             moderation=sidecar.moderation,
             ocr=sidecar.ocr,
+            description=sidecar.description,
             settings=self._index,
             shard=EdgeShard.load(str(paths.shard)),
         )
@@ -92,13 +94,14 @@ class EdgeStore:
         try:
             return self._collections[name]
         except KeyError:
-            raise CollectionNotFound(f"collection {name!r} does not exist") from None
+            raise CollectionNotFound(name) from None
 
     async def create_collection(
         self,
         name: str,
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
+        description: str = "",
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection with its moderation and OCR policies; CollectionExists if the name is taken."""
@@ -108,9 +111,11 @@ class EdgeStore:
             if self._closed:
                 raise RuntimeError("the store is closed")
             if name in self._collections:
-                raise CollectionExists(f"collection {name!r} already exists")
+                raise CollectionExists(name)
             paths = CollectionPaths(self._root / name)
-            sidecar = Sidecar(model_set=model_set, created_at=time.time(), moderation=moderation, ocr=ocr)
+            sidecar = Sidecar(
+                model_set=model_set, created_at=time.time(), moderation=moderation, ocr=ocr, description=description
+            )
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
                 paths=paths,
@@ -118,6 +123,7 @@ class EdgeStore:
                 created_at=sidecar.created_at,
                 moderation=moderation,
                 ocr=ocr,
+                description=description,
                 settings=self._index,
                 shard=shard,
             )
@@ -191,9 +197,32 @@ class EdgeStore:
             vector, limit, min_score, space=space, flt=flt, with_fingerprint=with_fingerprint
         )
 
-    async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
-        """A page of points with vectors and fingerprints, and the next page's token."""
-        return await self._collection(name).scroll(offset, limit)
+    async def scroll(
+        self, name: str, offset: str | None, limit: int, flt: Filter | None = None, with_vectors: bool = True
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of points passing `flt` (with vectors and fingerprints when asked), and
+        the next page's offset."""
+        return await self._collection(name).scroll(offset, limit, flt, with_vectors)
+
+    async def update_metadata(self, name: str, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
+        """Replace a point's metadata; None when it does not exist."""
+        return await self._collection(name).update_metadata(point_id, metadata)
+
+    async def update_collection(
+        self, name: str, description: str | None = None, moderation: ModerationPolicy | None = None
+    ) -> CollectionInfo:
+        """Change the description and/or moderation policy, recorded in collection.json first."""
+        async with self._catalog_lock:
+            collection = self._collection(name)
+            sidecar = Sidecar(
+                model_set=collection.model_set,
+                created_at=collection.created_at,
+                moderation=collection.moderation if moderation is None else moderation,
+                description=collection.description if description is None else description,
+            )
+            await asyncio.to_thread(write_sidecar, collection.paths, sidecar)
+            collection.moderation, collection.description = sidecar.moderation, sidecar.description
+        return await collection.info()
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
@@ -209,9 +238,9 @@ class EdgeStore:
         """Delete points by id; returns how many existed."""
         return await self._collection(name).delete(ids)
 
-    async def count(self, name: str) -> int:
-        """Number of points in the collection."""
-        return await self._collection(name).count()
+    async def count(self, name: str, flt: Filter | None = None) -> int:
+        """Number of points in the collection (passing `flt`)."""
+        return await self._collection(name).count(flt)
 
     async def build_index(self, name: str) -> CollectionInfo:
         """Build the HNSW index of a collection now (in a child process) and wait for it.

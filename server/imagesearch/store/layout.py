@@ -63,6 +63,7 @@ class Sidecar:
     created_at: float
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
+    description: str = ""
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -73,6 +74,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
             **sidecar.ocr.to_dict(),
+            "description": sidecar.description,
         },
         indent=2,
     )
@@ -93,6 +95,8 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         created_at=float(raw["created_at"]),
         moderation=ModerationPolicy.from_dict(raw),
         ocr=OcrPolicy.from_dict(raw),
+        # Written since v1 of the API; older sidecars have none.
+        description=str(raw.get("description", "")),
     )
 
 

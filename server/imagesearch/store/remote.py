@@ -33,7 +33,8 @@ from imagesearch.store.base import (
     StoredPoint,
     check_collection_name,
 )
-from imagesearch.store.collection import (
+from imagesearch.store.points import (
+    METADATA_KEY,
     ID_KEY,
     MAX_SEARCH_LIMIT,
     check_model_set,
@@ -106,7 +107,7 @@ class RemoteQdrantStore:
                 self._policies.pop(name, None)
                 self._ocr.pop(name, None)
                 self._indexed.pop(name, None)
-                raise CollectionNotFound(f"collection {name!r} does not exist") from error
+                raise CollectionNotFound(name) from error
             raise
 
     async def create_collection(
@@ -114,6 +115,7 @@ class RemoteQdrantStore:
         name: str,
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
+        description: str = "",
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
@@ -121,7 +123,7 @@ class RemoteQdrantStore:
         check_collection_name(name)
         check_model_set(model_set)
         if await self._client.collection_exists(name):
-            raise CollectionExists(f"collection {name!r} already exists")
+            raise CollectionExists(name)
         await self._client.create_collection(
             collection_name=name,
             vectors_config={
@@ -134,6 +136,7 @@ class RemoteQdrantStore:
                     "created_at": time.time(),
                     **moderation.to_dict(),
                     **ocr.to_dict(),
+                    "description": description,
                 }
             },
         )
@@ -146,7 +149,7 @@ class RemoteQdrantStore:
             info = await self._client.get_collection(name)
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
-            raise CollectionNotFound(f"collection {name!r} does not exist")
+            raise CollectionNotFound(name)
         record = model_set_from_dict(ours)
         self._models[name] = record
         self._policies[name] = ModerationPolicy.from_dict(ours)
@@ -166,6 +169,7 @@ class RemoteQdrantStore:
             indexed_count=min(info.indexed_vectors_count or 0, count),
             moderation=self._policies[name],
             ocr=self._ocr[name],
+            description=str(((info.config.metadata or {}).get(METADATA_ROOT) or {}).get("description", "")),
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -273,14 +277,22 @@ class RemoteQdrantStore:
             )
         return [scored_hit(hit.payload, hit.score, with_fingerprint) for hit in response.points]
 
-    async def scroll(self, name: str, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
-        """A page of points with vectors and fingerprints; `offset` is a Qdrant point id."""
+    async def scroll(
+        self, name: str, offset: str | None, limit: int, flt: Filter | None = None, with_vectors: bool = True
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of points passing `flt`; `offset` is a Qdrant point id."""
         await self.model_set(name)
+        await self._ensure_indexes(name, flt)
         with self._translated(name):
             records, next_offset = await self._client.scroll(
-                collection_name=name, offset=offset, limit=limit, with_payload=payload_keys(True), with_vectors=True
+                collection_name=name,
+                offset=offset,
+                limit=limit,
+                scroll_filter=to_remote(flt) if flt is not None else None,
+                with_payload=payload_keys(with_vectors),
+                with_vectors=with_vectors,
             )
-        points = [self._stored_point(record, True) for record in records]
+        points = [self._stored_point(record, with_vectors) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
     async def filtered_points(
@@ -300,6 +312,33 @@ class RemoteQdrantStore:
             )
         points = [self._stored_point(record, False) for record in records]
         return points, None if next_offset is None else str(next_offset)
+    async def update_metadata(self, name: str, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
+        """Replace a point's metadata with Qdrant's set_payload (the other keys stay)."""
+        await self.model_set(name)
+        uuid_ = point_uuid(point_id)
+        with self._translated(name):
+            if not await self._client.retrieve(collection_name=name, ids=[uuid_], with_payload=False):
+                return None
+            await self._client.set_payload(
+                collection_name=name, payload={METADATA_KEY: dict(metadata)}, points=[uuid_], wait=True
+            )
+        found = await self.get(name, [point_id])
+        return found[0] if found else None
+
+    async def update_collection(
+        self, name: str, description: str | None = None, moderation: ModerationPolicy | None = None
+    ) -> CollectionInfo:
+        """Change the description and/or moderation policy in the collection's metadata."""
+        model_set, created_at, info = await self._record(name)
+        ours = dict((info.config.metadata or {}).get(METADATA_ROOT) or {})
+        if moderation is not None:
+            ours.update(moderation.to_dict())
+        if description is not None:
+            ours["description"] = description
+        with self._translated(name):
+            await self._client.update_collection(collection_name=name, metadata={METADATA_ROOT: ours})
+        self._policies.pop(name, None)
+        return await self.get_collection(name)
 
     @staticmethod
     def _stored_point(record: Any, with_vectors: bool) -> StoredPoint:
@@ -336,11 +375,13 @@ class RemoteQdrantStore:
                 )
         return len(existing)
 
-    async def count(self, name: str) -> int:
-        """Number of points in the collection."""
+    async def count(self, name: str, flt: Filter | None = None) -> int:
+        """Number of points in the collection (passing `flt`)."""
         await self.model_set(name)
+        await self._ensure_indexes(name, flt)
         with self._translated(name):
-            return (await self._client.count(collection_name=name, exact=True)).count
+            query_filter = to_remote(flt) if flt is not None else None
+            return (await self._client.count(collection_name=name, count_filter=query_filter, exact=True)).count
 
     async def close(self) -> None:
         """Close the client's connections."""

@@ -1,0 +1,79 @@
+"""Collection handlers: the standard methods on "collections/{collection}"."""
+
+from __future__ import annotations
+
+from google.protobuf import empty_pb2
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+
+from imagesearch.api import convert, pages, validation
+from imagesearch.api.context import ServiceContext
+from imagesearch.api.errors import invalid, unary_errors
+from imagesearch.api.ingest import Ingestor
+from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.store.base import ModerationPolicy
+
+UPDATABLE_COLLECTION_FIELDS = ("description", "max_nsfw_score")
+
+
+class CollectionHandlers:
+    """CreateCollection, GetCollection, ListCollections, UpdateCollection, DeleteCollection."""
+
+    ctx: ServiceContext
+    ingestor: Ingestor
+
+    @unary_errors
+    async def CreateCollection(self, request: pb.CreateCollectionRequest, context) -> pb.Collection:
+        collection_id = validation.collection_id(request.collection_id)
+        wanted = request.collection
+        set_name = validation.model_set_name(wanted.model_set or self.ctx.default_model_set, MODEL_SETS)
+        moderation = validation.moderation(wanted)
+        description = validation.description(wanted.description)
+        served = self.ctx.model_sets.get(set_name)
+        if served is None:
+            raise self.ctx.not_served(set_name, f"model set {set_name!r} was asked for")
+        info = await self.ctx.store.create_collection(collection_id, served.record, moderation, description)
+        return convert.collection(info)
+
+    @unary_errors
+    async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
+        collection_id = validation.collection_of(request.name, "name")
+        return convert.collection(await self.ctx.store.get_collection(collection_id))
+
+    @unary_errors
+    async def ListCollections(self, request: pb.ListCollectionsRequest, context) -> pb.ListCollectionsResponse:
+        size = validation.page_size(request.page_size)
+        digest = pages.request_digest("collections")
+        after = pages.decode(request.page_token, digest)
+        infos = [i for i in await self.ctx.store.list_collections() if after is None or i.name > after]
+        page = infos[:size]
+        token = pages.encode(page[-1].name, digest) if len(infos) > size else ""
+        return pb.ListCollectionsResponse(collections=[convert.collection(i) for i in page], next_page_token=token)
+
+    @unary_errors
+    async def UpdateCollection(self, request: pb.UpdateCollectionRequest, context) -> pb.Collection:
+        wanted = request.collection
+        collection_id = validation.collection_of(wanted.name, "collection.name")
+        paths = set(request.update_mask.paths) - {"*"} or set(UPDATABLE_COLLECTION_FIELDS)
+        unknown = paths - set(UPDATABLE_COLLECTION_FIELDS)
+        if unknown:
+            raise invalid("update_mask", f"update_mask names {sorted(unknown)}, which cannot change: only "
+                          f"{', '.join(UPDATABLE_COLLECTION_FIELDS)} can (the rest is fixed at creation)")
+        description = validation.description(wanted.description) if "description" in paths else None
+        moderation = None
+        if "max_nsfw_score" in paths:
+            current = await self.ctx.store.moderation(collection_id)
+            limit = (validation.unit_interval(wanted, "max_nsfw_score", "collection.max_nsfw_score")
+                     if wanted.HasField("max_nsfw_score") else None)
+            if limit is not None and not current.scoring:
+                raise invalid("collection.max_nsfw_score", f"collection {collection_id!r} skips NSFW scoring, so "
+                              "it cannot refuse inserts by score: create a collection that scores")
+            moderation = ModerationPolicy(scoring=current.scoring, max_score=limit)
+        info = await self.ctx.store.update_collection(collection_id, description, moderation)
+        return convert.collection(info)
+
+    @unary_errors
+    async def DeleteCollection(self, request: pb.DeleteCollectionRequest, context) -> empty_pb2.Empty:
+        collection_id = validation.collection_of(request.name, "name")
+        await self.ctx.store.delete_collection(collection_id)
+        self.ingestor.forget(collection_id)
+        return empty_pb2.Empty()

@@ -1,0 +1,30 @@
+"""`imagesearch serve`: run the server (its flags are the Settings of config.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from imagesearch.config import add_arguments, load_settings
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Adds `serve`."""
+    serve = subparsers.add_parser(
+        "serve", help="run the server (starts a local Triton unless --triton-url)",
+        description="Run the gRPC server. Every setting is a flag, an environment variable IMAGESEARCH_<NAME>, or a "
+        "key of the --config TOML file; flags beat the environment, which beats the file.",
+    )
+    add_arguments(serve)
+    serve.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Serves until SIGTERM/SIGINT."""
+    from imagesearch.app import ImageSearchServer  # the server's imports are heavy; other commands skip them
+
+    settings = load_settings(ns)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(ImageSearchServer(settings).run())
+    return 0

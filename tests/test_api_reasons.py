@@ -1,0 +1,223 @@
+"""Every ErrorReason of protos/imagesearch/v1/error_reason.proto, caused one by one.
+
+Each case makes a real request to the real handlers (fake encoders and fetcher, see
+tests/api_fakes.py) and checks the status code and ErrorInfo reason; a last test checks
+that the cases cover the enum, so a reason added to the proto needs a case here.
+
+Fakes stand in where the failure cannot be caused cheaply for real: an unreachable or
+slow URL (tests/test_url_ingest.py checks the real fetcher end to end), a stopped Triton
+(tests/test_operations.py kills the real one), and a bug (INTERNAL).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import grpc
+import pytest
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
+from imagesearch_client.v1.error_reason_pb2 import ErrorReason
+from PIL import Image
+
+from api_fakes import FakeServer, start_fake_server
+from conftest import corel_path
+from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
+from imagesearch.fetch.policy import FetchRefused
+from imagesearch.api import collections
+from imagesearch.models import model_sets
+from imagesearch.models.model_sets import ModelSetSpec, SpaceSpec
+from test_api_rules import reason
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+IMAGE_ONLY = ModelSetSpec(
+    name="image-only", image_model="image_embedding", spaces=(SpaceSpec("image", "EMBEDDING", "image"),),
+    image_query_space="image", text_query_space=None, setup_hint="(a test's set)",
+)
+P = "collections/r"
+CASES: dict[str, tuple[grpc.StatusCode, object]] = {}
+
+
+def case(name: str, code: grpc.StatusCode):
+    def register(trigger):
+        CASES[name] = (code, trigger)
+        return trigger
+    return register
+
+
+def image(**kwargs) -> pb.Image:
+    return pb.Image(**kwargs)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small real PNG whose header is rewritten to declare width x height pixels: the
+    header of a decompression bomb."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    chunk = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = chunk
+    data[29:33] = struct.pack(">I", zlib.crc32(chunk))
+    return bytes(data)
+
+
+def ppm() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "PPM")
+    return buffer.getvalue()
+
+
+def create(content: bytes, **fields):
+    return lambda s, f: s.CreateItem(pb.CreateItemRequest(parent=P, image=image(content=content), **fields))
+
+
+def search(**fields):
+    async def run(s, f):
+        return [hit async for hit in s.SearchItems(pb.SearchItemsRequest(parent=P, **fields))]
+    return run
+
+
+case("FIELD_INVALID", grpc.StatusCode.INVALID_ARGUMENT)(search(text="x", top_k=0))
+case("RESOURCE_NAME_INVALID", grpc.StatusCode.INVALID_ARGUMENT)(
+    lambda s, f: s.GetCollection(pb.GetCollectionRequest(name="collection/r")))
+case("IMAGE_EMPTY", grpc.StatusCode.INVALID_ARGUMENT)(create(b""))
+case("IMAGE_UNDECODABLE", grpc.StatusCode.INVALID_ARGUMENT)(create(corel_path(7).read_bytes()[:300]))
+case("IMAGE_FORMAT_UNSUPPORTED", grpc.StatusCode.INVALID_ARGUMENT)(create(ppm()))
+case("IMAGE_TOO_LARGE", grpc.StatusCode.INVALID_ARGUMENT)(create(png_declaring(60_000, 60_000)))
+case("PAGE_TOKEN_INVALID", grpc.StatusCode.INVALID_ARGUMENT)(
+    lambda s, f: s.ListItems(pb.ListItemsRequest(parent=P, page_token="bm90IGEgdG9rZW4")))
+case("COLLECTION_NOT_FOUND", grpc.StatusCode.NOT_FOUND)(
+    lambda s, f: s.GetCollection(pb.GetCollectionRequest(name="collections/none")))
+case("ITEM_NOT_FOUND", grpc.StatusCode.NOT_FOUND)(lambda s, f: s.GetItem(pb.GetItemRequest(name=f"{P}/items/none")))
+case("COLLECTION_ALREADY_EXISTS", grpc.StatusCode.ALREADY_EXISTS)(
+    lambda s, f: s.CreateCollection(pb.CreateCollectionRequest(collection_id="r", collection=pb.Collection())))
+case("DUPLICATE_IMAGE", grpc.StatusCode.ALREADY_EXISTS)(
+    create(corel_path(1).read_bytes(), item_id="copy", duplicate_policy=pb.DUPLICATE_POLICY_REJECT))
+case("MODEL_SET_MISMATCH", grpc.StatusCode.FAILED_PRECONDITION)(search(text="x", model_set="clip"))
+case("MODEL_SET_NOT_SERVED", grpc.StatusCode.FAILED_PRECONDITION)(
+    lambda s, f: s.CreateCollection(pb.CreateCollectionRequest(collection_id="c", collection=pb.Collection(
+        model_set="clip"))))
+
+
+@case("TEXT_SEARCH_UNSUPPORTED", grpc.StatusCode.FAILED_PRECONDITION)
+async def text_on_image_only(s, f):
+    return [h async for h in s.SearchItems(pb.SearchItemsRequest(parent="collections/image-only", text="x"))]
+
+
+case("NSFW_SCORE_TOO_HIGH", grpc.StatusCode.FAILED_PRECONDITION)(
+    lambda s, f: s.CreateItem(pb.CreateItemRequest(parent="collections/strict", image=image(content=red()))))
+
+
+@case("NSFW_SCORES_MISSING", grpc.StatusCode.FAILED_PRECONDITION)
+async def cap_without_scores(s, f):
+    request = pb.SearchItemsRequest(parent="collections/unscored", text="x", max_nsfw_score=0.5)
+    return [h async for h in s.SearchItems(request)]
+
+
+def fetch_failure(name: str, code: grpc.StatusCode, error: Exception) -> None:
+    url = f"http://example.test/{name}.jpg"
+
+    async def trigger(s, f: FakeServer):
+        f.fetcher.responses[url] = error
+        return await s.ModerateImage(pb.ModerateImageRequest(image=image(uri=url)))
+    case(name, code)(trigger)
+
+
+fetch_failure("URL_FORBIDDEN", grpc.StatusCode.PERMISSION_DENIED, FetchRefused("fake: a private address"))
+fetch_failure("URL_FETCH_TIMEOUT", grpc.StatusCode.DEADLINE_EXCEEDED, FetchTimeout("fake: too slow"))
+fetch_failure("URL_FETCH_FAILED", grpc.StatusCode.INVALID_ARGUMENT, FetchFailed("fake: HTTP 404"))
+
+
+def with_encoder(flag: str, request):
+    async def trigger(s, f: FakeServer):
+        setattr(f.image_encoder, flag, True)
+        try:
+            return await request(s, f)
+        finally:
+            setattr(f.image_encoder, flag, False)
+    return trigger
+
+
+case("INFERENCE_UNAVAILABLE", grpc.StatusCode.UNAVAILABLE)(with_encoder("unavailable", create(corel_path(9).read_bytes())))
+case("INTERNAL_ERROR", grpc.StatusCode.INTERNAL)(with_encoder("broken", create(corel_path(9).read_bytes())))
+
+
+AUDIT_GROUPS = 150
+LONG = "x" * 240  # long IDs make each group's response ~1 KB
+
+
+@case("OPERATION_ALREADY_RUNNING", grpc.StatusCode.RESOURCE_EXHAUSTED)
+async def second_audit(s, f: FakeServer):
+    # A reader that reads one group and stops: the first audit's responses fill gRPC's
+    # flow-control window, so it stays running (and holds the collection's audit).
+    channel = grpc.aio.insecure_channel(f.address, options=[("grpc.http2.bdp_probe", 0)])
+    first = pb_grpc.ImageSearchServiceStub(channel).FindDuplicates(
+        pb.FindDuplicatesRequest(parent="collections/audit"))
+    try:
+        await first.read()
+        return [g async for g in s.FindDuplicates(pb.FindDuplicatesRequest(parent="collections/audit"))]
+    finally:
+        first.cancel()
+        await channel.close()
+
+
+def red() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (250, 5, 5)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+async def served(tmp_path_factory, monkeypatch_module):
+    # The registry is read-only; the collection handlers see one with the test's set added.
+    monkeypatch_module.setattr(collections, "MODEL_SETS", {**model_sets.MODEL_SETS, IMAGE_ONLY.name: IMAGE_ONLY})
+    fake = await start_fake_server(tmp_path_factory.mktemp("reasons"), extra_sets=(IMAGE_ONLY,))
+    channel = grpc.aio.insecure_channel(fake.address)
+    stub = pb_grpc.ImageSearchServiceStub(channel)
+
+    async def collection(collection_id: str, **fields):
+        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id=collection_id,
+                                                               collection=pb.Collection(**fields)))
+    await collection("r")
+    await collection("image-only", model_set="image-only")
+    await collection("strict", max_nsfw_score=0.2)
+    await collection("unscored", skip_nsfw_scoring=True)
+    await stub.CreateItem(pb.CreateItemRequest(parent=P, item_id="a", image=image(content=corel_path(1).read_bytes())))
+    await collection("audit", skip_nsfw_scoring=True)
+    for index in range(AUDIT_GROUPS):  # each photo twice: AUDIT_GROUPS duplicate groups
+        for copy in (1, 2):
+            await stub.CreateItem(pb.CreateItemRequest(
+                parent="collections/audit", item_id=f"{LONG}-{index}-{copy}", duplicate_policy=pb.DUPLICATE_POLICY_IGNORE,
+                image=image(content=corel_path(index * 5).read_bytes())))
+    yield stub, fake
+    await channel.close()
+    await fake.stop()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_reason(served, name: str) -> None:
+    stub, fake = served
+    code, trigger = CASES[name]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await trigger(stub, fake)
+    assert caught.value.code() == code, caught.value.details()
+    assert reason(caught.value)[0] == name, caught.value.details()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_every_reason_has_a_case() -> None:
+    reasons = {n for n in ErrorReason.keys() if n != "ERROR_REASON_UNSPECIFIED"}
+    assert reasons == set(CASES), f"reasons without a case: {reasons - set(CASES)}; cases of no reason: " \
+                                  f"{set(CASES) - reasons}"
+
+
