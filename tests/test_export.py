@@ -52,10 +52,13 @@ def test_onnx_matches_pytorch(exported: Path) -> None:
 
 
 def test_ensure_model_repository_exports_once(tmp_path: Path) -> None:
-    for model in ("image_embedding", "text_embedding", "nsfw"):
+    for model in ("image_embedding", "text_embedding", "nsfw", "face_embedding"):
         (tmp_path / model / "1").mkdir(parents=True)
     written = ensure_model_repository(tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "face_embedding/1/dlib_face_recognition_resnet_model_v1.dat",
+        "face_embedding/1/mmod_human_face_detector.dat",
+        "face_embedding/1/shape_predictor_5_face_landmarks.dat",
         "image_embedding/1/class_text_embeddings.npy",
         "image_embedding/1/model.onnx",
         "nsfw/1/model.onnx",
@@ -63,6 +66,11 @@ def test_ensure_model_repository_exports_once(tmp_path: Path) -> None:
         "text_embedding/1/tokenizer.json",
     ]
     assert (tmp_path / "nsfw" / "1" / "model.onnx").stat().st_size > 1_000_000
+    # The dlib files are the face-recognition-models package's, byte for byte.
+    from imagesearch.models.dlib_faces import package_models_dir
+
+    for name in ("dlib_face_recognition_resnet_model_v1.dat", "mmod_human_face_detector.dat"):
+        assert (tmp_path / "face_embedding" / "1" / name).read_bytes() == (package_models_dir() / name).read_bytes()
     assert ensure_model_repository(tmp_path) == []
 
     # The bridge's class rows are unit MiniLM vectors, one per ImageNet class.

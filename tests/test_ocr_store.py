@@ -122,7 +122,8 @@ async def test_remote_policy_is_recorded() -> None:
     try:
         await store.create_collection("on", MODEL_SET, ocr=OcrPolicy(enabled=True))
         await store.create_collection("off", MODEL_SET)
-        store._ocr.clear()  # read back from the collection's metadata, not the cache
+        for name in ("on", "off"):  # read back from the collections' metadata, not the cache
+            store._settings.drop(name)
         assert await store.ocr_policy("on") == OcrPolicy(enabled=True)
         assert (await store.get_collection("off")).ocr == OcrPolicy(enabled=False)
     finally:

@@ -30,12 +30,19 @@ from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_
 from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS, ModelSetSpec
 from imagesearch.models.setup import ensure_model_repository
 from imagesearch.store.base import VectorStore
-from imagesearch.store.factory import open_store
+from imagesearch.store.datadir_lock import DataDirLock
+from imagesearch.store.factory import index_settings, open_store
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = imagesearch_pb2.DESCRIPTOR.services_by_name["ImageSearchService"].full_name
 WATCH_INTERVAL_S = 2.0
+
+
+def start_metrics_http(settings: Settings, registry: CollectorRegistry) -> tuple[object, object]:
+    """Serve /metrics on settings.metrics_bind_host (the API's host unless metrics_host says
+    otherwise; it used to be every interface); returns prometheus_client's (server, thread)."""
+    return start_http_server(settings.metrics_port, addr=settings.metrics_bind_host, registry=registry)
 
 
 @dataclass
@@ -62,6 +69,7 @@ class ImageSearchServer:
         self.port: int | None = None
         self.http_port: int | None = None
         self._running: _Running | None = None
+        self._data_lock: DataDirLock | None = None
 
     def _local_triton(self) -> TritonProcess:
         s = self.settings
@@ -92,7 +100,9 @@ class ImageSearchServer:
     async def start(self) -> None:
         """Starts every part; returns once the gRPC port accepts calls."""
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        # Before Triton writes under data_dir and the store's recovery deletes there: a
+        # second server on the same directory stops here (DataDirLocked names the first).
+        self._data_lock = DataDirLock.acquire(s.data_dir)
         triton = self._local_triton() if s.local_triton else None
         try:
             if triton is not None:
@@ -104,6 +114,7 @@ class ImageSearchServer:
             # A half-started server must not leave an orphaned Triton behind.
             if triton is not None:
                 await triton.stop()
+            self._release_data_dir()
             raise
 
     async def _start_serving(self, triton: TritonProcess | None) -> None:
@@ -117,7 +128,11 @@ class ImageSearchServer:
                     served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
                 )
         nsfw = NsfwScorer(url, timeout_s=s.inference_timeout_s)
-        store = open_store(s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, s.index_threshold, s.index_quantization)
+        store = open_store(
+            s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, index=index_settings(s),
+            qdrant_shard_number=s.qdrant_shard_number, qdrant_replication_factor=s.qdrant_replication_factor,
+            qdrant_cache_ttl_s=s.qdrant_cache_ttl_s,
+        )
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(
@@ -152,7 +167,7 @@ class ImageSearchServer:
         if not self.port:
             raise OSError(f"cannot listen on {s.listen}")
         await server.start()
-        metrics_http = start_http_server(s.metrics_port, registry=metrics.registry) if s.metrics_port else None
+        metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
         # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
         # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
         try:
@@ -259,7 +274,13 @@ class ImageSearchServer:
         await running.nsfw.close()
         if running.triton is not None:
             await running.triton.stop()
+        self._release_data_dir()
         log.info("stopped")
+
+    def _release_data_dir(self) -> None:
+        if self._data_lock is not None:
+            self._data_lock.release()
+            self._data_lock = None
 
     async def run(self) -> None:
         """Starts, serves until SIGTERM or SIGINT, then stops cleanly."""

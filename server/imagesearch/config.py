@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +32,12 @@ class Settings:
     )
     metrics_port: int = field(
         default=9464, metadata={"help": "port of the Prometheus /metrics endpoint (0 disables it)"}
+    )
+    # The endpoint used to listen on every interface while the API defaults to loopback
+    # (issue 10): it now follows the API's host unless told otherwise.
+    metrics_host: str = field(
+        default="",
+        metadata={"help": "address the /metrics endpoint listens on; empty: the host of --listen"},
     )
     http_port: int = field(
         default=8080,
@@ -62,7 +69,36 @@ class Settings:
     qdrant_url: str = field(
         default="", metadata={"help": "URL of a Qdrant server or cluster; empty uses the embedded engine"}
     )
-    qdrant_api_key: str = field(default="", metadata={"help": "API key for --qdrant-url"})
+    # Not in repr: Settings objects get logged. The flag form shows in `ps` to every user of
+    # the machine, so it is deprecated in favour of the file or the environment variable.
+    qdrant_api_key: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "API key for --qdrant-url (deprecated as a flag, visible in ps: use "
+            "--qdrant-api-key-file or the environment variable)"
+        },
+    )
+    qdrant_api_key_file: str = field(
+        default="",
+        metadata={"help": "file holding the API key for --qdrant-url (surrounding whitespace ignored)"},
+    )
+    # Qdrant cluster layout of collections created from now on (remote store only; k8s
+    # scale-out sets 6 and 2). 0 leaves the choice to the server (1 shard per node, 1 copy).
+    qdrant_shard_number: int = field(
+        default=0, metadata={"help": "shards of each new Qdrant collection (0: the server's default)"}
+    )
+    qdrant_replication_factor: int = field(
+        default=0,
+        metadata={"help": "copies of each shard of a new Qdrant collection (0: the server's default, 1)"},
+    )
+    qdrant_cache_ttl_s: float = field(
+        default=5.0,
+        metadata={
+            "help": "how long an API replica trusts its cached copy of a Qdrant collection's model set "
+            "and moderation policy before reading them again (remote store only)"
+        },
+    )
     index_threshold: int = field(
         default=20_000,
         metadata={"help": "unindexed points in a collection that trigger a background HNSW build"},
@@ -73,6 +109,31 @@ class Settings:
             "help": "vector quantization of collections created from now on, embedded store only: int8 "
             "(builds and walks the index on int8 copies, rescored with the float vectors: faster builds "
             "and queries for ~20%% more memory, see docs/benchmarks.md) or none",
+        },
+    )
+    index_journal_max_mb: int = field(
+        default=1024,
+        metadata={
+            "help": "embedded store: MiB of writes journaled to disk during one index build; past it the "
+            "build is abandoned and retried later"
+        },
+    )
+    index_retry_base_s: float = field(
+        default=60.0,
+        metadata={"help": "embedded store: pause after a failed index build, doubled per consecutive failure"},
+    )
+    index_retry_max_s: float = field(
+        default=3600.0, metadata={"help": "embedded store: longest pause between failed index builds"}
+    )
+    index_disk_margin: float = field(
+        default=2.0,
+        metadata={"help": "embedded store: an index build starts only with this many times the shard's size free"},
+    )
+    max_filter_indexes: int = field(
+        default=32,
+        metadata={
+            "help": "payload indexes a collection creates for filtered metadata keys; further keys are "
+            "filtered without an index"
         },
     )
     max_message_mb: int = field(
@@ -98,6 +159,18 @@ class Settings:
         default=10.0, metadata={"help": "deadline of one image_url download, redirects included"}
     )
     url_max_redirects: int = field(default=3, metadata={"help": "redirects an image_url download may follow"})
+    # Faces (faces/manager.py FaceSettings; docs/faces.md).
+    faces_min_listed: int = field(
+        default=2,
+        metadata={"help": "faces a person needs before it is listed (one-off faces are mostly passers-by)"},
+    )
+    faces_recluster_every: int = field(
+        default=1000,
+        metadata={
+            "help": "new faces in a collection after which its people are reclustered in the background "
+            "(0: only on demand; cost grows with faces squared, see docs/benchmarks.md)"
+        },
+    )
     shutdown_grace_s: float = field(
         default=30.0, metadata={"help": "on SIGTERM, how long in-flight calls may take to finish"}
     )
@@ -107,6 +180,16 @@ class Settings:
     def local_triton(self) -> bool:
         """True when the server starts and supervises its own tritonserver."""
         return not self.triton_url
+
+    @property
+    def metrics_bind_host(self) -> str:
+        """Where /metrics listens: metrics_host, else the host part of `listen`."""
+        if self.metrics_host:
+            return self.metrics_host
+        if self.listen.startswith("unix:"):
+            return "127.0.0.1"
+        host = self.listen.rsplit(":", 1)[0] if ":" in self.listen else self.listen
+        return host.strip("[]") or "127.0.0.1"
 
     @property
     def max_message_bytes(self) -> int:
@@ -163,5 +246,23 @@ def load_settings(
             values[name] = environ[ENV_PREFIX + name.upper()]
         if args is not None and getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
+    if args is not None and getattr(args, "qdrant_api_key", None) is not None:
+        warnings.warn(
+            "--qdrant-api-key shows the key to every user of this machine (ps, /proc); use "
+            f"--qdrant-api-key-file or {ENV_PREFIX}QDRANT_API_KEY instead. The flag will be removed.",
+            FutureWarning,
+            stacklevel=2,
+        )
     typed = {name: _coerce(v, str(names[name].type)) for name, v in values.items()}
+    _read_key_file(typed)
     return Settings(**typed)
+
+
+def _read_key_file(values: dict[str, Any]) -> None:
+    """Fill qdrant_api_key from qdrant_api_key_file; both at once is a mistake worth stopping on."""
+    path = values.get("qdrant_api_key_file")
+    if not path:
+        return
+    if values.get("qdrant_api_key"):
+        raise ValueError("qdrant_api_key and qdrant_api_key_file are both set; set one of them")
+    values["qdrant_api_key"] = Path(path).read_text(encoding="utf-8").strip()

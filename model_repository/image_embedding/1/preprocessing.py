@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Callable, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,17 +23,40 @@ class InvalidImage(ValueError):
     """The bytes are not an image this model can embed; the message says why."""
 
 
-def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = IMAGE_SIZE) -> Image.Image:
-    """Decode `data` into an upright RGB image at least `min_side` on its shorter side.
+class Decoded(NamedTuple):
+    """A decoded upright RGB image and the upright size of the full-resolution original
+    (JPEG draft decoding may have scaled it down; positions found in `image` map back to
+    the original by original_size[0] / image.width). A NamedTuple, not a dataclass: tests
+    load this file without registering it as a module, which dataclasses need."""
 
-    EXIF orientation is applied, so every model sees the photo the way a viewer shows it.
-    `min_side` None decodes at full size (OCR reads small text, so it must not draft).
+    image: Image.Image
+    original_size: tuple[int, int]
+
+
+def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode `data` into an upright RGB image at least IMAGE_SIZE on its shorter side.
 
     The pixel count is checked from the header before any pixel data is decoded, so a
     small file declaring huge dimensions (a decompression bomb) costs nothing. JPEGs are
     decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, which is
     several times faster than decoding full size and resizing afterwards.
     """
+    return _decode(data, max_pixels, _draft_request).image
+
+
+def decode_rgb_long_side(data: bytes, max_pixels: int, long_side: int) -> Decoded:
+    """Like decode_rgb, but the JPEG draft keeps the longer side >= `long_side` (face
+    detection wants resolution where the embedding models want a 224 square)."""
+
+    def request(width: int, height: int) -> tuple[int, int]:
+        scale = long_side / max(width, height)
+        return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+    return _decode(data, max_pixels, request)
+
+
+def _decode(data: bytes, max_pixels: int, draft_request: Callable[[int, int], tuple[int, int]]) -> Decoded:
+    """decode_rgb's work, with the JPEG draft size chosen by `draft_request(width, height)`."""
     if not data:
         raise InvalidImage("empty input")
     try:
@@ -47,12 +71,14 @@ def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = IMAGE_SIZE) 
                 raise InvalidImage(
                     f"image is {width}x{height} pixels, more than the limit of {max_pixels}"
                 )
-            if image.format == "JPEG" and min_side is not None:
+            if image.format == "JPEG":
                 # Draft keeps both sides >= the request, so the later resize still downsamples.
-                image.draft("RGB", _draft_request(width, height, min_side))
+                image.draft("RGB", draft_request(width, height))
             image.load()
             image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+            # Orientations 5-8 swap the axes; draft scaling keeps the aspect ratio.
+            swapped = (image.width > image.height) != (width > height)
+            return Decoded(_to_rgb(image), (height, width) if swapped else (width, height))
     except InvalidImage:
         raise
     except Image.UnidentifiedImageError as exc:
@@ -68,10 +94,10 @@ def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = IMAGE_SIZE) 
 def decode_rgb_array(data: bytes, max_pixels: int) -> np.ndarray:
     """Encoded bytes -> upright RGB uint8 array [H, W, 3] at full resolution (InvalidImage if unusable).
 
-    What a model that needs every pixel takes (OCR reads small text); EXIF orientation is
-    applied as in decode_rgb.
+    What a model that needs every pixel takes (OCR reads small text, so no draft scaling);
+    EXIF orientation is applied as in decode_rgb.
     """
-    return np.asarray(decode_rgb(data, max_pixels, min_side=None))
+    return np.asarray(_decode(data, max_pixels, lambda width, height: (width, height)).image)
 
 
 def to_pixels(image: Image.Image) -> np.ndarray:
@@ -88,9 +114,9 @@ def to_pixels(image: Image.Image) -> np.ndarray:
     return (pixels * (1.0 / 127.5) - 1.0).transpose(2, 0, 1)
 
 
-def _draft_request(width: int, height: int, min_side: int) -> tuple[int, int]:
-    """The draft size that keeps the shorter side >= `min_side`, preserving aspect ratio."""
-    scale = min_side / min(width, height)
+def _draft_request(width: int, height: int) -> tuple[int, int]:
+    """The draft size that keeps the shorter side >= IMAGE_SIZE, preserving aspect ratio."""
+    scale = IMAGE_SIZE / min(width, height)
     return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 

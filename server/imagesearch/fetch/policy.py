@@ -1,7 +1,8 @@
 """Which addresses the server may fetch from: public ones, plus an allow-list.
 
 A URL's host can be made to resolve anywhere, so the check is on every resolved address
-(and the connection then goes to exactly those addresses; fetcher.py), not on the name.
+(and the connection then goes to exactly those addresses; fetcher.py), not on the name,
+and once more on the address of every socket the fetcher dials (dial.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # 100.100.100.200 (Alibaba) sits in shared address space, so each is named explicitly.
 CLOUD_METADATA = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+)
+# IPv6 ranges Python's ipaddress calls global that still reach non-public hosts (issue 10):
+# 6to4 (2002::/16) embeds an IPv4 address a relay router turns back into IPv4, so
+# 2002:7f00:1:: can end up at 127.0.0.1 or at a private network behind a 6to4 gateway;
+# fec0::/10 is the deprecated site-local range, still routed inside some networks.
+NON_PUBLIC_IPV6 = (
+    ("6to4", ipaddress.ip_network("2002::/16")),
+    ("site-local", ipaddress.ip_network("fec0::/10")),
 )
 
 
@@ -71,6 +80,10 @@ def _kind(ip: IpAddress) -> str | None:
     """The kind of non-public address `ip` is, or None for a public one."""
     if ip in CLOUD_METADATA:
         return "cloud metadata"
+    if isinstance(ip, ipaddress.IPv6Address):
+        for kind, network in NON_PUBLIC_IPV6:
+            if ip in network:
+                return kind
     for kind, test in (
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),

@@ -13,6 +13,7 @@ from tritonclient.grpc.aio import (
 )
 from tritonclient.utils import InferenceServerException
 
+from imagesearch.inference.channel import triton_channel_args
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
 
 INPUT_NAME = "IMAGE"
@@ -37,7 +38,8 @@ class TritonModelClient:
     def __init__(self, url: str, model: str, timeout_s: float = 30.0) -> None:
         self._model = model
         self._timeout_s = timeout_s
-        self._client = InferenceServerClient(url)
+        # Round robin over every Triton a dns:/// (headless Service) target resolves to.
+        self._client = InferenceServerClient(url, channel_args=triton_channel_args(url))
 
     async def is_ready(self) -> bool:
         """True when the server and the model accept requests; never raises."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -12,14 +14,27 @@ import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
+
+from imagesearch.child_env import scrubbed_environment
 
 LOG_FILE_NAME = "tritonserver.log"
 LOG_READ_BYTES = 256 * 1024
 LOG_TAIL_LINES = 20
 POLL_INTERVAL_S = 0.25
+# Triton's APIs that change or expose the server beyond inference: model load/unload and the
+# repository index, shared-memory registration, trace and log settings. imagesearch uses none
+# of them, so they are locked behind a header whose value is a random key made per start
+# (issue 10, hole 10). Triton listens on 127.0.0.1 only; the key keeps out what can reach that
+# address without seeing this host's process list (a container sharing the network namespace);
+# a local user who can read Triton's command line can read the key.
+RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
+ADMIN_HEADER = "imagesearch-triton-admin"
+# linux/prctl.h: deliver a signal to this process when its parent thread exits.
+PR_SET_PDEATHSIG = 1
 
 
 class TritonStartError(RuntimeError):
@@ -51,7 +66,10 @@ class TritonInstallation:
         """Locate the binary, the Python backend and the stub for this interpreter's version."""
         spec = importlib.util.find_spec("pytriton")
         if spec is None or spec.origin is None:
-            raise TritonStartError("the nvidia-pytriton package is not installed")
+            raise TritonStartError(
+                "the nvidia-pytriton package is not installed: pip install 'imagesearch[local-triton]' "
+                "to run a local Triton, or set triton_url to an external one"
+            )
         root = Path(spec.origin).parent / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
         found = cls(
@@ -125,6 +143,9 @@ class TritonProcess:
                 # Own process group: a Ctrl-C in the terminal reaches only the parent, which
                 # then stops Triton with stop() so in-flight requests drain first.
                 start_new_session=True,
+                # ... and a parent killed without that chance (kill -9, OOM killer) takes
+                # Triton with it, so a restart never finds an orphan holding the GPU and ports.
+                preexec_fn=die_with_parent(),
             )
 
     async def wait_ready(self, timeout_s: float) -> None:
@@ -190,6 +211,7 @@ class TritonProcess:
 
     def _arguments(self, backend_dir: Path) -> list[str]:
         config = self._config
+        admin_key = secrets.token_hex(32)
         return [
             f"--model-repository={Path(config.model_repository).resolve()}",
             f"--backend-directory={backend_dir}",
@@ -205,6 +227,8 @@ class TritonProcess:
             "--metrics-address=127.0.0.1",
             f"--metrics-port={config.metrics_port}",
             "--allow-gpu-metrics=false",
+            f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={admin_key}",
+            f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={admin_key}",
         ]
 
     def _log_tail(self) -> str:
@@ -251,14 +275,15 @@ def _link_backend_directory(installation: TritonInstallation, backends: Path) ->
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment with PATH and LD_LIBRARY_PATH fixed for the Python stub.
+    """This process's environment without its secrets (child_env.py: Triton and the model
+    code it runs need no credential), with PATH and LD_LIBRARY_PATH fixed for the Python stub.
 
     The stub runs Python in isolated mode and finds packages through the `python3` first on
     PATH, so this interpreter's bin directory (the virtual environment) goes first. It
     also links libpython dynamically: this interpreter's own LIBDIR goes first, or another
     patch release's libpython is loaded and models fail to load.
     """
-    env = dict(os.environ)
+    env = scrubbed_environment()
     env["PATH"] = os.pathsep.join(
         [str(Path(sys.executable).parent), env.get("PATH", "")]
     ).rstrip(os.pathsep)
@@ -267,6 +292,31 @@ def _environment() -> dict[str, str]:
         part for part in (libdir, env.get("LD_LIBRARY_PATH", "")) if part
     )
     return env
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child receive `signum` when this process dies (Linux).
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits: Triton is started
+    from the event loop's thread, which lives as long as the server. SIGKILL rather than
+    SIGTERM: nobody is left to escalate if Triton's own drain hangs; its Python-backend
+    stubs watch their parent and exit within a second of it (tests/test_process_tree.py).
+    Returns None where prctl does not exist (the child then outlives a killed parent).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    # Resolved here, in the parent: between fork and exec the child must not load libraries.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        if prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+            os._exit(126)
+        # The parent may have died between fork and prctl: then no signal will ever come.
+        if os.getppid() != parent:
+            os._exit(0)
+
+    return arm
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from imagesearch.models.bridge import export_class_embeddings
+from imagesearch.models.dlib_faces import FACE_MODEL_FILES, face_model_copier
 from imagesearch.models.efficientnet import OUTPUT_NAMES as EFFICIENTNET_OUTPUTS
 from imagesearch.models.efficientnet import export_efficientnet_lite0
 from imagesearch.models.minilm import copy_tokenizer, export_minilm
@@ -52,6 +53,7 @@ ARTIFACTS: tuple[ModelArtifact, ...] = (
     ModelArtifact("text_embedding", "model.onnx", export_minilm),
     ModelArtifact("text_embedding", "tokenizer.json", copy_tokenizer),
     ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
+    *(ModelArtifact("face_embedding", name, face_model_copier(name)) for name in FACE_MODEL_FILES),
     # OCR: PP-OCRv6 small detection/recognition and the 0/180 line classifier, copied as shipped.
     *(ModelArtifact("ocr", name, ppocr_copier(name)) for name in ("det.onnx", "cls.onnx", "rec.onnx")),
 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from imagesearch.ocr.lines import OcrLine
 from imagesearch.store.filters import Filter
+
+if TYPE_CHECKING:
+    from imagesearch.store.originals import OriginalsUsage
 
 # Collection names become directory names (embedded store) and Qdrant collection names:
 # keep them to a portable, unambiguous alphabet.
@@ -38,6 +41,18 @@ class CollectionExists(StoreError):
 
 class InvalidCollectionName(StoreError):
     """The name does not match COLLECTION_NAME_PATTERN."""
+
+
+class AliasNotFound(StoreError):
+    """No alias of that name."""
+
+
+class AliasExists(StoreError):
+    """The alias name is already an alias or a collection (or a collection name an alias)."""
+
+
+class OriginalsNotKept(StoreError):
+    """The collection was created without keep_originals: it has no image bytes to re-run."""
 
 
 def check_collection_name(name: str) -> None:
@@ -161,6 +176,11 @@ class PointToStore:
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     nsfw_score: float | None = None
+    # Features computed for it besides fingerprint and NSFW score (features.Feature values,
+    # e.g. "ocr", "faces"), recorded so that reads can tell what an item lacks.
+    features: frozenset[str] = frozenset()
+    # The image bytes, kept only by collections created with keep_originals (originals.py).
+    original: bytes | None = None
     # The lines OCR read (collections with OCR on; () when the image shows no text); None:
     # not read, nothing stored.
     ocr_lines: tuple[OcrLine, ...] | None = None
@@ -174,6 +194,8 @@ class StoredPoint:
     metadata: dict[str, Any]
     vectors: dict[str, np.ndarray] | None = None
     fingerprint: dict[str, Any] | None = None  # only when asked for
+    # Features it was stored without (stored before they existed, or skipped): features.py.
+    missing_features: tuple[str, ...] = ()
     ocr_lines: tuple[OcrLine, ...] | None = None  # None when the point has no OCR record
     nsfw_score: float | None = None
 
@@ -192,6 +214,41 @@ class ScoredHit:
     similarity: float = 0.0
 
 
+@dataclass(frozen=True)
+class Alias:
+    """Another name for a collection (aliases.py)."""
+
+    name: str
+    collection: str
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One snapshot a store holds.
+
+    name: the snapshot's id within its collection; collection: the collection, or
+        ALL_COLLECTIONS for a snapshot of every collection; location: where the file is
+        (a path for the embedded store, the Qdrant snapshot name for a remote one);
+        checksum: SHA-256 of the manifest's content digests (embedded) or Qdrant's file checksum.
+    """
+
+    name: str
+    collection: str
+    created_at: float
+    size_bytes: int
+    checksum: str
+    location: str
+    item_count: int | None = None  # None when the store cannot tell without reading it (remote)
+    model_sets: tuple[str, ...] = ()
+
+
+# The collection part of the name of a snapshot of all collections (AIP-159 wildcard).
+ALL_COLLECTIONS = "-"
+
+# progress(done, total): called as a snapshot or restore advances (items).
+Progress = Callable[[int, int], None]
+
+
 class VectorStore(Protocol):
     """Async interface over a Qdrant engine. Ids are the caller's strings."""
 
@@ -201,6 +258,7 @@ class VectorStore(Protocol):
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
+        keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space, its
@@ -273,6 +331,59 @@ class VectorStore(Protocol):
         self, name: str, description: str | None = None, moderation: ModerationPolicy | None = None
     ) -> CollectionInfo:
         """Change a collection's description and/or moderation policy (None: keep)."""
+
+    async def keeps_originals(self, name: str) -> bool:
+        """Whether the collection keeps its items' original bytes (created with
+        keep_originals; embedded store only). The insert path sets PointToStore.original
+        for such collections."""
+
+    async def get_original(self, name: str, point_id: str) -> bytes | None:
+        """An item's original bytes, None if it has none; OriginalsNotKept."""
+
+    async def originals_usage(self, name: str) -> "OriginalsUsage":
+        """Count and bytes of the kept originals (walks the folder: admin calls only)."""
+
+    async def resolve(self, name: str) -> str:
+        """The collection `name` designates: itself, or the collection of alias `name`.
+        Every other method accepts an alias where it takes a collection name."""
+
+    async def create_alias(self, alias: str, collection: str) -> Alias:
+        """Create `alias` for an existing collection; AliasExists if the name is taken by an
+        alias or a collection, CollectionNotFound if the collection is missing."""
+
+    async def switch_alias(self, alias: str, collection: str) -> Alias:
+        """Point an existing alias at another collection atomically (requests see the old
+        collection or the new one, never an error); AliasNotFound / CollectionNotFound."""
+
+    async def delete_alias(self, alias: str) -> None:
+        """Remove an alias (not its collection); AliasNotFound if missing."""
+
+    async def list_aliases(self, collection: str | None = None) -> list[Alias]:
+        """Every alias, or those of `collection`, sorted by name."""
+
+    async def create_snapshot(self, collection: str | None, progress: Progress | None = None) -> SnapshotInfo:
+        """Snapshot one collection (None: all) while serving; writes are blocked at most for a
+        flush. CollectionNotFound if missing."""
+
+    async def list_snapshots(self, collection: str | None = None) -> list[SnapshotInfo]:
+        """The snapshots of `collection` (None: of every collection and the all-collection
+        ones), oldest first."""
+
+    async def delete_snapshot(self, collection: str, snapshot: str) -> None:
+        """Delete one snapshot; snapshots.SnapshotNotFound if missing."""
+
+    async def restore_snapshot(
+        self,
+        collection: str,
+        snapshot: str,
+        served: Sequence[ModelSetRecord] | None,
+        target: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[CollectionInfo]:
+        """Create the collection(s) of a snapshot (under `target` when restoring a one-collection
+        snapshot under another name). Refuses, changing nothing: a snapshot whose model set is
+        not in `served` (snapshots.ModelSetNotServed; None: no check), a corrupt or truncated one
+        (snapshots.SnapshotCorrupt), an existing collection (CollectionExists)."""
 
     async def close(self) -> None:
         """Flush and release every resource; the store is unusable afterwards."""

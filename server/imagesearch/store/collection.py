@@ -16,6 +16,7 @@ Two locks per collection:
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -40,8 +41,8 @@ from imagesearch.store.base import (
     StoredPoint,
 )
 from imagesearch.store.edge_filter import to_edge
-from imagesearch.store.filters import Filter, wanted_indexes
-from imagesearch.store.journal import CreateFieldIndex, Delete, StoredPointData, Upsert, Write
+from imagesearch.store.filters import Filter, indexes_to_create, wanted_indexes
+from imagesearch.store.journal import CreateFieldIndex, Delete, JournalFile, StoredPointData, Upsert, Write
 from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.points import (
     ID_KEY,
@@ -60,6 +61,9 @@ from imagesearch.store.points import (
 from imagesearch.store.rwlock import RWLock
 from imagesearch.store.shard_config import IndexSettings
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class LiveCollection:
     """An open collection; every method may raise CollectionNotFound once it is closed."""
@@ -75,10 +79,12 @@ class LiveCollection:
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
-    journal: list[Write] | None = None
+    journal: JournalFile | None = None
     closed: bool = False
     # Payload paths with an index; read from the shard on first use, then kept up to date.
     indexed_paths: set[str] | None = None
+    # Filtered-on paths left without an index by settings.max_filter_indexes.
+    unindexed_paths: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -95,7 +101,7 @@ class LiveCollection:
         """Apply a write (caller holds write_lock) and journal it if a build is running."""
         await self.run(EdgeShard.update, write.operation())
         if self.journal is not None:
-            self.journal.append(write)
+            await self.journal.append(write)
 
     async def upsert(self, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable (WAL) when this returns."""
@@ -124,19 +130,29 @@ class LiveCollection:
         """Create the payload indexes `flt` wants that the shard lacks.
 
         An index is created once per key, typed after the first condition seen on it; a
-        later condition of another type still works (the engine reads the payload).
+        later condition of another type still works (the engine reads the payload). At most
+        settings.max_filter_indexes caller keys get one (filters.indexes_to_create says why
+        the others are filtered unindexed rather than refused).
         """
         wanted = wanted_indexes(flt)
-        if not wanted or (self.indexed_paths is not None and wanted.keys() <= self.indexed_paths):
+        if not wanted or (
+            self.indexed_paths is not None and wanted.keys() <= self.indexed_paths | self.unindexed_paths
+        ):
             return
         async with self.write_lock:
             if self.indexed_paths is None:
                 info = await self.run(EdgeShard.info)
                 self.indexed_paths = set(info.payload_schema)
-            for path, kind in wanted.items():
-                if path not in self.indexed_paths:
-                    await self.apply(CreateFieldIndex(path, kind))
-                    self.indexed_paths.add(path)
+            create, skipped = indexes_to_create(wanted, self.indexed_paths, self.settings.max_filter_indexes)
+            for path, kind in create.items():
+                await self.apply(CreateFieldIndex(path, kind))
+                self.indexed_paths.add(path)
+            if skipped - self.unindexed_paths:
+                log.warning(
+                    "collection %s has %d filter indexes (setting max_filter_indexes); filtering on %s unindexed",
+                    self.name, self.settings.max_filter_indexes, ", ".join(sorted(skipped - self.unindexed_paths)),
+                )
+                self.unindexed_paths |= skipped
 
     async def search(
         self,

@@ -7,7 +7,10 @@ to its write-ahead log before applying it, and acknowledged batches were seen to
 ~10 ms of GIL-holding time per call).
 
 HNSW indexes are built in a child process on a copy of the shard (indexer.py), started
-automatically once `IndexSettings.threshold` points are outside the index.
+automatically once `IndexSettings.threshold` points are outside the index; after a failed
+build, automatic ones pause with an exponential backoff (build_retry.py).
+
+The data directory is locked (datadir_lock.py) before start-up recovery looks at it.
 """
 
 from __future__ import annotations
@@ -34,14 +37,21 @@ from imagesearch.store.base import (
     StoredPoint,
     check_collection_name,
 )
+from imagesearch.store.aliases import AliasTable
+from imagesearch.store.build_retry import BuildBackoff
 from imagesearch.store.collection import LiveCollection
-from imagesearch.store.points import check_model_set
+from imagesearch.store.datadir_lock import DataDirLock
+from imagesearch.store.edge_admin import EdgeAdmin
+from imagesearch.store.migrations import prepare_data_dir
+from imagesearch.store.originals import ORIGINALS_DIR, OriginalsStore
+from imagesearch.store.points import check_model_set, point_uuid
 from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
 from imagesearch.store.layout import (
     CollectionPaths,
     Sidecar,
     fsync_dir,
+    open_live_shard,
     read_sidecar,
     recover,
     write_sidecar,
@@ -51,22 +61,42 @@ from imagesearch.store.shard_config import IndexSettings, edge_config
 log = logging.getLogger(__name__)
 
 
-class EdgeStore:
-    """The embedded store. Construct it before serving: it opens every collection on disk."""
+class EdgeStore(EdgeAdmin):
+    """The embedded store. Construct it before serving: it locks the data dir
+    (datadir_lock.DataDirLocked when another process has it open), migrates its format
+    forward (migrations.py; FormatTooNew for a newer one) and opens every collection on disk.
+    Aliases, snapshots and originals: edge_admin.py."""
 
     def __init__(self, data_dir: Path, index: IndexSettings = IndexSettings()) -> None:
-        self._root = Path(data_dir) / "collections"
-        self._root.mkdir(parents=True, exist_ok=True)
+        # Before anything looks at the directory: migration and recovery rewrite and delete.
+        self._lock = DataDirLock.acquire(Path(data_dir))
+        self._data_dir = Path(data_dir)
+        try:
+            prepare_data_dir(self._data_dir)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._root = self._data_dir / "collections"
         self._index = index
+        self._aliases = AliasTable(self._data_dir)
+        self._originals: dict[str, OriginalsStore] = {}  # collections that keep originals
         self._collections: dict[str, LiveCollection] = {}
         self._builds: dict[str, asyncio.Task[BuildReport]] = {}
+        self._backoff = BuildBackoff(index.retry_base_s, index.retry_max_s)
         # Two cores: one optimize() child at a time, whatever the number of collections.
         self._build_slot = asyncio.Semaphore(1)
         self._catalog_lock = asyncio.Lock()
         self._closed = False
-        for directory in sorted(self._root.iterdir()):
-            if directory.is_dir():
-                self._open_existing(CollectionPaths(directory))
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            for directory in sorted(self._root.iterdir()):
+                if directory.is_dir():
+                    self._open_existing(CollectionPaths(directory))
+        except BaseException:
+            for collection in self._collections.values():
+                collection.shard.close()
+            self._lock.release()
+            raise
 
     def _open_existing(self, paths: CollectionPaths) -> None:
         if not paths.sidecar.exists():
@@ -76,6 +106,11 @@ class EdgeStore:
             return
         recover(paths)
         sidecar = read_sidecar(paths)
+        shard, fell_back = open_live_shard(paths)
+        if fell_back:
+            log.warning("collection %s: the index swapped in before a crash did not load; serving the previous shard", paths.name)
+        if sidecar.keep_originals:
+            self._originals[paths.name] = OriginalsStore(paths.root / ORIGINALS_DIR)
         self._collections[paths.name] = LiveCollection(
             paths=paths,
             model_set=sidecar.model_set,
@@ -84,7 +119,7 @@ class EdgeStore:
             ocr=sidecar.ocr,
             description=sidecar.description,
             settings=self._index,
-            shard=EdgeShard.load(str(paths.shard)),
+            shard=shard,
         )
 
     def _collection(self, name: str) -> LiveCollection:
@@ -92,7 +127,7 @@ class EdgeStore:
             raise RuntimeError("the store is closed")
         check_collection_name(name)
         try:
-            return self._collections[name]
+            return self._collections[self._aliases.resolve(name)]
         except KeyError:
             raise CollectionNotFound(name) from None
 
@@ -102,19 +137,24 @@ class EdgeStore:
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
+        keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
-        """Create an empty collection with its moderation and OCR policies; CollectionExists if the name is taken."""
+        """Create an empty collection with its moderation policy; CollectionExists if the name
+        is taken (by a collection or an alias). keep_originals: store each item's image bytes
+        (originals.py) so that reprocess.py can re-run the models later. ocr: whether inserts
+        read the text in the images (docs/ocr.md)."""
         check_collection_name(name)
         check_model_set(model_set)
         async with self._catalog_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
-            if name in self._collections:
+            if name in self._collections or self._aliases.is_alias(name):
                 raise CollectionExists(name)
             paths = CollectionPaths(self._root / name)
             sidecar = Sidecar(
-                model_set=model_set, created_at=time.time(), moderation=moderation, ocr=ocr, description=description
+                model_set=model_set, created_at=time.time(), moderation=moderation, description=description,
+                keep_originals=keep_originals, ocr=ocr,
             )
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
@@ -128,6 +168,8 @@ class EdgeStore:
                 shard=shard,
             )
             self._collections[name] = collection
+            if keep_originals:
+                self._originals[name] = OriginalsStore(paths.root / ORIGINALS_DIR)
         return await collection.info()
 
     def _create_on_disk(self, paths: CollectionPaths, sidecar: Sidecar) -> EdgeShard:
@@ -168,9 +210,14 @@ class EdgeStore:
     async def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; CollectionNotFound if missing."""
         async with self._catalog_lock:
+            if self._aliases.is_alias(name):
+                raise CollectionNotFound(f"{name!r} is an alias of {self._aliases.resolve(name)!r}: delete the alias")
             collection = self._collection(name)
             del self._collections[name]
+            self._originals.pop(name, None)
+            self._aliases.drop_collection(name)
             await self._stop_build(name)
+            self._backoff.forget(name)
             await collection.close()
             collection.paths.sidecar.unlink()
             await asyncio.to_thread(shutil.rmtree, collection.paths.root)
@@ -178,6 +225,10 @@ class EdgeStore:
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable when this returns; may start an index build."""
         collection = self._collection(name)
+        originals = self._originals.get(collection.name)
+        if originals is not None:
+            # Before the items: an item never lacks its original (originals.py).
+            await asyncio.to_thread(_put_originals, originals, points)
         await collection.upsert(points)
         await self._maybe_start_build(collection)
 
@@ -236,7 +287,12 @@ class EdgeStore:
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""
-        return await self._collection(name).delete(ids)
+        collection = self._collection(name)
+        deleted = await collection.delete(ids)
+        originals = self._originals.get(collection.name)
+        if originals is not None:
+            await asyncio.to_thread(originals.delete, [point_uuid(i) for i in ids])
+        return deleted
 
     async def count(self, name: str, flt: Filter | None = None) -> int:
         """Number of points in the collection (passing `flt`)."""
@@ -253,7 +309,7 @@ class EdgeStore:
         return await collection.info()
 
     async def _maybe_start_build(self, collection: LiveCollection) -> None:
-        if self._index.threshold <= 0 or collection.name in self._builds:
+        if self._index.threshold <= 0 or collection.name in self._builds or not self._backoff.allows(collection.name):
             return
         if await collection.unindexed_count() > self._index.threshold:
             self._start_build(collection)
@@ -281,8 +337,13 @@ class EdgeStore:
     def _build_done(self, name: str, task: asyncio.Task[BuildReport]) -> None:
         if self._builds.get(name) is task:
             del self._builds[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("index build of %s failed", name, exc_info=task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            self._backoff.succeeded(name)
+            return
+        pause = self._backoff.failed(name)
+        log.error("index build of %s failed; next automatic try in %.0f s", name, pause, exc_info=task.exception())
 
     async def _stop_build(self, name: str) -> None:
         task = self._builds.get(name)
@@ -301,3 +362,10 @@ class EdgeStore:
             for collection in self._collections.values():
                 await collection.close()
             self._collections.clear()
+            self._lock.release()
+
+
+def _put_originals(originals: OriginalsStore, points: Sequence[PointToStore]) -> None:
+    for point in points:
+        if point.original is not None:
+            originals.put(point_uuid(point.id), point.original)

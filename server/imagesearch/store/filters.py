@@ -21,6 +21,8 @@ NSFW_FIELD = "nsfw"
 # and their character n-grams as a keyword list the engine filters on (imagesearch.ocr.grams).
 OCR_FIELD = "ocr"
 OCR_GRAMS_FIELD = "ocr_grams"
+# Payload indexes a collection creates on its own for caller metadata keys (indexes_to_create).
+DEFAULT_MAX_FILTER_INDEXES = 32
 
 
 def metadata_path(key: str) -> str:
@@ -137,3 +139,32 @@ def wanted_indexes(flt: Filter | None) -> dict[str, IndexType]:
         if kind is not None:
             wanted.setdefault(condition.key, kind)
     return wanted
+
+
+def indexes_to_create(
+    wanted: dict[str, IndexType], indexed: set[str], limit: int
+) -> tuple[dict[str, IndexType], set[str]]:
+    """Of the `wanted` indexes the collection lacks, those to create now, and the paths left
+    without an index because the collection already has `limit` indexes on caller metadata.
+
+    Every filter key used to get a permanent payload index, created under the write lock:
+    up to 64 per request and without bound overall (issue 10). The cap counts caller
+    metadata paths only; the server's own (fingerprint.sha256, nsfw) are always created.
+    Past the cap a filter still works, unindexed: the engine reads the payloads of the
+    candidates, which costs query time but never correctness, and refusing the search
+    would break callers over an internal optimisation.
+    """
+    prefix = METADATA_FIELD + "."
+    caller_indexed = sum(1 for path in indexed if path.startswith(prefix))
+    create: dict[str, IndexType] = {}
+    skipped: set[str] = set()
+    for path, kind in wanted.items():
+        if path in indexed:
+            continue
+        if path.startswith(prefix):
+            if caller_indexed >= limit:
+                skipped.add(path)
+                continue
+            caller_indexed += 1
+        create[path] = kind
+    return create, skipped

@@ -3,29 +3,31 @@
 qdrant-edge builds HNSW only inside optimize(), which holds the GIL for the whole build
 (minutes per 100k points), and a shard directory can be opened by one EdgeShard only. So:
 
-(a) with writes blocked: flush the live shard, copy its directory (WAL included: without
-    it the copy restarts operation numbers and silently ignores later updates of old
-    points) to shard.building/, start journaling writes (journal.py); unblock.
+(a) with writes blocked: check the disk has room (free >= shard size x disk_margin), flush
+    the live shard, copy its directory (WAL included: without it the copy restarts
+    operation numbers and silently ignores later updates of old points) to
+    shard.building/, start journaling writes to build.journal (journal.py); unblock.
 (b) `python -m imagesearch.store.indexer <shard.building>` runs optimize() in a child
     process, niced; the event loop just waits for its "built" line. Queries and writes go
     on meanwhile.
-(c) with writes blocked: send the journal to the child, which replays it into the built
-    copy, flushes and exits; then, with queries blocked too (for one close + one load),
-    swap directories and open the new live shard. Loading a shard holds the GIL (about
-    half a second at 100k points), so the replay happens in the child: the serving process
-    loads the built shard once. See layout.py for why a crash at any point leaves a valid
-    shard.
+(c) with writes blocked: tell the child to replay the journal file into the built copy,
+    flush and exit; then, with queries blocked too (for one close + one load), swap
+    directories and open the new live shard; the old one is deleted only once the new one
+    has loaded, and comes back if it does not. Loading a shard holds the GIL (about half a
+    second at 100k points), so the replay happens in the child: the serving process loads
+    the built shard once. See layout.py for why a crash at any point leaves a valid shard.
 
 A failed or cancelled build changes nothing but the time spent: the live shard is the
-source of truth until the swap. The journal holds the writes of one build in memory.
+source of truth until the swap. A journal that outgrows its bound abandons the build
+(JournalOverflow) as soon as it does, instead of at the swap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
-import pickle
 import shutil
 import sys
 import time
@@ -36,18 +38,31 @@ from typing import Any, Coroutine
 from qdrant_edge import EdgeShard
 
 import imagesearch
+from imagesearch.child_env import scrubbed_environment
 from imagesearch.store.base import StoreError
 from imagesearch.store.collection import LiveCollection
-from imagesearch.store.journal import Write, replay
-from imagesearch.store.layout import recover, swap_in_building
+from imagesearch.store.journal import JournalFile, read_journal, replay
+from imagesearch.store.layout import CollectionPaths, open_live_shard, recover, swap_in_building
 
 # The child's line on stdout once optimize() is done and it waits for the journal.
 BUILT_MARKER = "imagesearch-index-built"
+# The parent's line on the child's stdin once the journal file is complete.
+REPLAY_COMMAND = "replay"
 STDERR_TAIL_BYTES = 2000
+
+log = logging.getLogger(__name__)
 
 
 class IndexBuildError(StoreError):
-    """The child process could not build the index."""
+    """The index could not be built or swapped in; the live shard is unchanged."""
+
+
+class InsufficientDiskSpace(IndexBuildError):
+    """Not enough free disk for a build to start (it copies the shard)."""
+
+
+class JournalOverflow(IndexBuildError):
+    """The writes made during the build outgrew IndexSettings.journal_max_bytes."""
 
 
 @dataclass(frozen=True)
@@ -65,19 +80,22 @@ class BuildReport:
 async def build_index(collection: LiveCollection) -> BuildReport:
     """Index `collection` on a copy in a child process and swap the copy in."""
     paths = collection.paths
-    child = BuildChild(paths.building)
+    child = BuildChild(paths.building, paths.journal)
+    journal: JournalFile | None = None
     try:
         started = time.monotonic()
-        await _snapshot(collection)
+        journal = await _snapshot(collection)
         copied = time.monotonic()
         await child.start()
-        await child.built()
+        await _built_unless_overflow(child, journal)
         optimized = time.monotonic()
-        journaled = await _uninterrupted(_swap(collection, child))
+        journaled = await _uninterrupted(_swap(collection, child, journal))
         swapped = time.monotonic()
     finally:
         await child.kill()
         collection.journal = None
+        if journal is not None:
+            await journal.discard()
         if paths.building.exists():
             await asyncio.to_thread(shutil.rmtree, paths.building, True)
     info = await collection.info()
@@ -91,37 +109,72 @@ async def build_index(collection: LiveCollection) -> BuildReport:
     )
 
 
-async def _snapshot(collection: LiveCollection) -> None:
+async def _snapshot(collection: LiveCollection) -> JournalFile:
     """Step (a): a consistent copy of the live shard, and journaling from then on."""
     paths = collection.paths
     async with collection.write_lock:
         await collection.run(EdgeShard.flush)
         if paths.building.exists():
             await asyncio.to_thread(shutil.rmtree, paths.building)
+        await asyncio.to_thread(check_free_space, paths, collection.settings.disk_margin)
         await asyncio.to_thread(shutil.copytree, paths.shard, paths.building)
-        collection.journal = []
+        journal = await JournalFile.create(paths.journal, collection.settings.journal_max_bytes)
+        collection.journal = journal
+        return journal
+
+
+def check_free_space(paths: CollectionPaths, margin: float) -> None:
+    """InsufficientDiskSpace unless the disk of `paths` has `margin` x the shard's size free."""
+    shard_bytes = sum(f.stat().st_size for f in paths.shard.rglob("*") if f.is_file())
+    free = shutil.disk_usage(paths.root).free
+    if free < shard_bytes * margin:
+        message = (
+            f"not building the index of {paths.name}: {free / 2**20:.0f} MiB free on the disk of {paths.root}, "
+            f"the build needs the shard's {shard_bytes / 2**20:.0f} MiB x {margin:g} (setting index_disk_margin)"
+        )
+        log.error(message)
+        raise InsufficientDiskSpace(message)
+
+
+async def _built_unless_overflow(child: "BuildChild", journal: JournalFile) -> None:
+    """Wait for step (b); JournalOverflow as soon as the journal fails, without waiting for
+    an optimize() that could only end in an abandoned swap."""
+    built = asyncio.ensure_future(child.built())
+    failed = asyncio.ensure_future(journal.failed.wait())
+    try:
+        await asyncio.wait({built, failed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (built, failed):
+            task.cancel()
+        await asyncio.gather(built, failed, return_exceptions=True)
+    if journal.failure is not None:
+        raise JournalOverflow(journal.failure)
+    built.result()
 
 
 class BuildChild:
     """The child process that builds the index of a shard copy (step b) and replays the
     journal into it (step c)."""
 
-    def __init__(self, shard_dir: Path) -> None:
+    def __init__(self, shard_dir: Path, journal_path: Path) -> None:
         self._shard_dir = shard_dir
+        self._journal_path = journal_path
         self._process: asyncio.subprocess.Process | None = None
         self._stderr_tail = b""
         self._stderr_reader: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Start `python -m imagesearch.store.indexer SHARD_DIR`."""
+        """Start `python -m imagesearch.store.indexer SHARD_DIR JOURNAL`, without our secrets
+        in its environment."""
         package_root = str(Path(imagesearch.__file__).resolve().parent.parent)
-        env = dict(os.environ)
+        env = scrubbed_environment()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "imagesearch.store.indexer",
             str(self._shard_dir),
+            str(self._journal_path),
             env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -143,10 +196,15 @@ class BuildChild:
                 return
         await self._failed()
 
-    async def replay(self, journal: list[Write]) -> None:
-        """Hand the journal over and wait for the child to apply it, flush and exit."""
+    @property
+    def pid(self) -> int | None:
+        """The child's process id once started."""
+        return self._process.pid if self._process else None
+
+    async def replay(self) -> None:
+        """Tell the child the journal file is complete; wait for it to apply it, flush and exit."""
         assert self._process is not None and self._process.stdin is not None
-        self._process.stdin.write(pickle.dumps(journal, protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.write(f"{REPLAY_COMMAND}\n".encode())
         await self._process.stdin.drain()
         self._process.stdin.close()
         await self._process.stdout.read()
@@ -169,24 +227,29 @@ class BuildChild:
             await self._stderr_reader
 
 
-async def _swap(collection: LiveCollection, child: BuildChild) -> int:
+async def _swap(collection: LiveCollection, child: BuildChild, journal: JournalFile) -> int:
     """Step (c): bring the copy up to date and make it the live shard; returns journal size."""
     paths = collection.paths
     async with collection.write_lock:
         if collection.closed:
             raise IndexBuildError(f"collection {collection.name!r} was closed during its index build")
-        journal = collection.journal or []
-        await child.replay(journal)
+        collection.journal = None
+        if journal.failure is not None:
+            raise JournalOverflow(journal.failure)
+        await journal.finish()
+        await child.replay()
         async with collection.access.exclusive():
-            collection.journal = None
             await asyncio.to_thread(collection.shard.close)
             try:
                 await asyncio.to_thread(swap_in_building, paths)
             finally:
-                # Whatever the renames reached, recover() leaves one complete shard/.
+                # Whatever the renames reached, recover() and open_live_shard() leave one
+                # complete shard/, loaded: the new one, or the old one if the new one fails.
                 await asyncio.to_thread(recover, paths)
-                collection.shard = await asyncio.to_thread(EdgeShard.load, str(paths.shard))
-    return len(journal)
+                collection.shard, fell_back = await asyncio.to_thread(open_live_shard, paths)
+    if fell_back:
+        raise IndexBuildError(f"the indexed shard of {collection.name!r} did not load; the previous one serves on")
+    return journal.count
 
 
 async def _uninterrupted(step: Coroutine[Any, Any, int]) -> int:
@@ -209,15 +272,18 @@ async def _uninterrupted(step: Coroutine[Any, Any, int]) -> int:
     return result
 
 
-def build_and_replay(shard_dir: Path) -> dict[str, int]:
+def build_and_replay(shard_dir: Path, journal_path: Path) -> dict[str, int]:
     """Child side: build the index of the shard at `shard_dir` (optimize() holds the GIL
-    throughout), say so on stdout, then replay the pickled journal read from stdin."""
+    throughout), say so on stdout, wait for the parent's word that the journal file is
+    complete, then replay it record by record."""
     shard = EdgeShard.load(str(shard_dir))
     try:
         shard.optimize()
         print(BUILT_MARKER, flush=True)
-        journal = pickle.loads(sys.stdin.buffer.read())
-        replayed = replay(shard, journal)
+        command = sys.stdin.readline().strip()
+        if command != REPLAY_COMMAND:
+            sys.exit(f"expected {REPLAY_COMMAND!r} on stdin, got {command[:40]!r}: build abandoned")
+        replayed = replay(shard, read_journal(journal_path))
         shard.flush()
         info = shard.info()
         return {"points": info.points_count, "indexed": info.indexed_vectors_count, "replayed": replayed}
@@ -226,8 +292,8 @@ def build_and_replay(shard_dir: Path) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m imagesearch.store.indexer SHARD_DIR  (the journal comes on stdin)")
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m imagesearch.store.indexer SHARD_DIR JOURNAL_FILE")
     # A build is background work: on a small machine it must yield the cores to serving.
     os.nice(10)
-    print(json.dumps(build_and_replay(Path(sys.argv[1]))))
+    print(json.dumps(build_and_replay(Path(sys.argv[1]), Path(sys.argv[2]))))

@@ -6,26 +6,44 @@
                           collection and is discarded at startup.
         shard/            the live qdrant-edge shard (the only one ever served)
         shard.building/   a copy being indexed by a child process (see indexer.py)
-        shard.old/        the previous live shard during the swap that ends an index build
+        build.journal     writes made during that build, replayed into the copy (journal.py)
+        shard.old/        the previous live shard, kept until the new one has loaded
+        shard.trash/      a directory being deleted (renamed first, so that a half-deleted
+                          directory never carries a name recovery would trust)
 
-The swap is two renames: shard -> shard.old, then shard.building -> shard. The building copy
-has every acknowledged write (the journal is replayed and flushed into it before the first
-rename), and shard.old has them too (its WAL), so whichever of the two a crash leaves
-behind is a complete shard. `recover` settles every possible leftover state.
+The swap (`swap_in_building`) is two renames: shard -> shard.old, then shard.building ->
+shard. The building copy has every acknowledged write (the journal is replayed and flushed
+into it before the first rename), and shard.old has them too (its WAL), so whichever of the
+two a crash leaves behind is a complete shard. shard.old is removed only once the new shard
+has loaded (`open_live_shard`) and before any write reaches it; if the new shard does not
+load, shard.old becomes the live shard again. States a crash can leave, and what start-up
+does (`recover`, then `open_live_shard`):
+
+    shard + building (+ journal)   the swap had not begun: drop the copy and the journal
+    old + building                 between the renames: old -> shard, drop the copy
+    shard + old                    new shard in place, not yet loaded: load it, then drop
+                                   old; if it does not load, drop it and bring old back
+    shard + trash                  a deletion was under way: finish it
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from qdrant_edge import EdgeShard
+
 from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,14 @@ class CollectionPaths:
     def old(self) -> Path:
         return self.root / "shard.old"
 
+    @property
+    def trash(self) -> Path:
+        return self.root / "shard.trash"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "build.journal"
+
 
 @dataclass(frozen=True)
 class Sidecar:
@@ -64,6 +90,7 @@ class Sidecar:
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
     description: str = ""
+    keep_originals: bool = False  # originals.py; format 2 and later
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -75,6 +102,8 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             **sidecar.moderation.to_dict(),
             **sidecar.ocr.to_dict(),
             "description": sidecar.description,
+            "keep_originals": sidecar.keep_originals,
+            "format_version": COLLECTION_FORMAT_VERSION,
         },
         indent=2,
     )
@@ -90,6 +119,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
 def read_sidecar(paths: CollectionPaths) -> Sidecar:
     """Read collection.json; raises OSError/ValueError/KeyError when missing or corrupt."""
     raw = json.loads(paths.sidecar.read_text(encoding="utf-8"))
+    check_collection_version(paths.name, raw)
     return Sidecar(
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
@@ -97,6 +127,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         ocr=OcrPolicy.from_dict(raw),
         # Written since v1 of the API; older sidecars have none.
         description=str(raw.get("description", "")),
+        keep_originals=bool(raw.get("keep_originals", False)),
     )
 
 
@@ -110,19 +141,50 @@ def fsync_dir(path: Path) -> None:
 
 
 def recover(paths: CollectionPaths) -> None:
-    """Bring a collection directory back to `shard/` only, after a crash at any point."""
+    """Settle the renames a crash interrupted; leaves `shard/`, plus `shard.old/` when the
+    new shard of a swap still has to prove it loads (see open_live_shard)."""
     if not paths.shard.exists() and paths.old.exists():
         # Died between the two renames of a swap: the old live shard is complete.
         os.replace(paths.old, paths.shard)
-    for leftover in (paths.building, paths.old):
+    for leftover in (paths.building, paths.trash):
         if leftover.exists():
             shutil.rmtree(leftover)
+    paths.journal.unlink(missing_ok=True)
     fsync_dir(paths.root)
+
+
+def open_live_shard(paths: CollectionPaths) -> tuple[EdgeShard, bool]:
+    """Load `shard/` (after recover). If it does not load and `shard.old/` is there, the
+    swapped-in shard is dropped and the old one loaded instead; returns the shard and
+    whether that fallback happened. `shard.old/` is gone once this returns."""
+    try:
+        shard = EdgeShard.load(str(paths.shard))
+    except Exception:  # noqa: BLE001 - the engine raises its own error types for a bad shard
+        if not paths.old.exists():
+            raise
+        log.exception("the new shard of %s does not load; going back to the previous one", paths.root)
+        discard(paths, paths.shard)
+        os.replace(paths.old, paths.shard)
+        fsync_dir(paths.root)
+        return EdgeShard.load(str(paths.shard)), True
+    if paths.old.exists():
+        discard(paths, paths.old)
+    return shard, False
+
+
+def discard(paths: CollectionPaths, directory: Path) -> None:
+    """Delete a shard directory: rename it to shard.trash/ first, so that a crash halfway
+    through never leaves a partial directory under a name recovery would load."""
+    if paths.trash.exists():
+        shutil.rmtree(paths.trash)
+    os.replace(directory, paths.trash)
+    fsync_dir(paths.root)
+    shutil.rmtree(paths.trash)
 
 
 def swap_in_building(paths: CollectionPaths) -> None:
-    """Replace the live shard directory by the indexed copy (both closed by the caller)."""
+    """Move the indexed copy into place, keeping the old live shard as shard.old/ until the
+    new one has loaded (both closed by the caller; open_live_shard finishes the swap)."""
     os.replace(paths.shard, paths.old)
     os.replace(paths.building, paths.shard)
     fsync_dir(paths.root)
-    shutil.rmtree(paths.old)

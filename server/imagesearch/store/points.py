@@ -12,6 +12,7 @@ from imagesearch.limits import MAX_ITEM_ID_LENGTH, MAX_TOP_K
 from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, StoredPoint
 from imagesearch.ocr.grams import line_grams
 from imagesearch.ocr.lines import OcrLine
+from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, missing_features, stamp
 from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, OCR_FIELD, OCR_GRAMS_FIELD
 
 # Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
@@ -40,6 +41,7 @@ def payload(point: PointToStore) -> dict[str, Any]:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
     if point.nsfw_score is not None:
         body[NSFW_KEY] = float(point.nsfw_score)
+    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, point.features)
     if point.ocr_lines is not None:
         body[OCR_KEY] = [line.to_payload() for line in point.ocr_lines]
         grams = line_grams(point.ocr_lines)
@@ -75,15 +77,19 @@ def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) 
         metadata=stored.get(METADATA_KEY, {}),
         vectors=vectors,
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
+        missing_features=missing_features(stored),
         nsfw_score=stored.get(NSFW_KEY),
         ocr_lines=ocr_lines(stored),
     )
 
 
 def payload_keys(with_fingerprint: bool) -> list[str]:
-    """The payload keys a read returns: fingerprints (kilobytes each) only when asked."""
-    base = [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY]
-    return [*base, FINGERPRINT_KEY] if with_fingerprint else base
+    """The payload keys a read returns: fingerprints (kilobytes each) only when asked; else a
+    probe of the fingerprint, enough to tell whether an item has one (features.py). OCR lines
+    (a few hundred bytes per image with text) always."""
+    if with_fingerprint:
+        return [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY, FEATURES_KEY, FINGERPRINT_KEY]
+    return [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY, FEATURES_KEY, FINGERPRINT_PROBE]
 
 
 def point_uuid(point_id: str) -> str:

@@ -5,16 +5,19 @@ The collection's ModelSetRecord and creation time live in the collection's own m
 without it belong to someone else on the same server and are invisible to this store.
 The server builds its HNSW index itself, in the background.
 
-Each collection's ModelSetRecord is cached after first use, so a search or upsert is one
-round trip; a collection dropped behind our back surfaces as CollectionNotFound through
-the server's NOT_FOUND answer.
+Each collection's settings (model set, moderation policy) are cached for a few seconds
+(remote_cache.py: several API replicas share one Qdrant, and what each may see is stated
+there), so a search or upsert is one round trip; a collection dropped behind our back
+surfaces as CollectionNotFound through the server's NOT_FOUND answer.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 import grpc
 import numpy as np
@@ -48,9 +51,13 @@ from imagesearch.store.points import (
     search_space,
     stored_point,
 )
-from imagesearch.store.filters import Filter, wanted_indexes
-from imagesearch.store.records import model_set_from_dict, model_set_to_dict
+from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
+from imagesearch.store.remote_admin import RemoteAdmin
+from imagesearch.store.remote_cache import CollectionSettings, SettingsCache
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
+
+log = logging.getLogger(__name__)
 
 METADATA_ROOT = "imagesearch"
 # Same reasoning as IndexSettings.hnsw_ef: 0.97 recall@10 at under 2 ms per query.
@@ -72,8 +79,20 @@ def _is_not_found(error: Exception) -> bool:
     return isinstance(error, ValueError) and "not found" in str(error)
 
 
-class RemoteQdrantStore:
-    """Qdrant over gRPC. Pass `client` to use an already-built AsyncQdrantClient instead."""
+@dataclass(frozen=True)
+class ClusterLayout:
+    """How Qdrant lays out collections created from now on; 0 leaves it to the server."""
+
+    shard_number: int = 0
+    replication_factor: int = 0
+
+
+class RemoteQdrantStore(RemoteAdmin):
+    """Qdrant over gRPC. Pass `client` to use an already-built AsyncQdrantClient instead.
+
+    `cache_ttl_s`: how long a collection's settings read from Qdrant are trusted (0: read
+    them for every call); `clock` is the cache's time source (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -81,6 +100,10 @@ class RemoteQdrantStore:
         api_key: str | None = None,
         *,
         client: AsyncQdrantClient | None = None,
+        layout: ClusterLayout = ClusterLayout(),
+        cache_ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_filter_indexes: int = DEFAULT_MAX_FILTER_INDEXES,
     ) -> None:
         if client is None:
             if not url:
@@ -88,11 +111,13 @@ class RemoteQdrantStore:
             # check_compatibility would call the REST port, which gRPC-only setups don't expose.
             client = AsyncQdrantClient(url=url, api_key=api_key, prefer_grpc=True, check_compatibility=False)
         self._client = client
-        self._models: dict[str, ModelSetRecord] = {}
-        self._policies: dict[str, ModerationPolicy] = {}  # cached beside _models
-        self._ocr: dict[str, OcrPolicy] = {}  # likewise
+        self._layout = layout
+        self._settings = SettingsCache(cache_ttl_s, clock)
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
+        # Caller keys a collection filters on without an index (past max_filter_indexes).
+        self._max_filter_indexes = max_filter_indexes
+        self._unindexed: dict[str, set[str]] = {}
 
     @contextmanager
     def _translated(self, name: str) -> Iterator[None]:
@@ -103,10 +128,9 @@ class RemoteQdrantStore:
             raise
         except Exception as error:
             if _is_not_found(error):
-                self._models.pop(name, None)
-                self._policies.pop(name, None)
-                self._ocr.pop(name, None)
+                self._settings.drop(name)
                 self._indexed.pop(name, None)
+                self._unindexed.pop(name, None)
                 raise CollectionNotFound(name) from error
             raise
 
@@ -116,60 +140,62 @@ class RemoteQdrantStore:
         model_set: ModelSetRecord,
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
+        keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
-        policy; CollectionExists if the name is taken."""
+        policy; CollectionExists if the name is taken. keep_originals is embedded-only
+        (originals live beside the shard): ValueError here."""
+        if keep_originals:
+            raise ValueError("keeping originals is supported by the embedded store only")
         check_collection_name(name)
         check_model_set(model_set)
         if await self._client.collection_exists(name):
             raise CollectionExists(name)
+        settings = CollectionSettings.new(model_set, moderation, description, ocr)
         await self._client.create_collection(
             collection_name=name,
             vectors_config={
                 space.name: models.VectorParams(size=space.model.dimension, distance=models.Distance.COSINE)
                 for space in model_set.spaces
             },
-            metadata={
-                METADATA_ROOT: {
-                    "model_set": model_set_to_dict(model_set),
-                    "created_at": time.time(),
-                    **moderation.to_dict(),
-                    **ocr.to_dict(),
-                    "description": description,
-                }
-            },
+            shard_number=self._layout.shard_number or None,
+            replication_factor=self._layout.replication_factor or None,
+            metadata={METADATA_ROOT: settings.to_metadata()},
         )
         return await self.get_collection(name)
 
-    async def _record(self, name: str) -> tuple[ModelSetRecord, float, Any]:
-        """The collection's ModelSetRecord, creation time and Qdrant info; NotFound if not ours."""
+    async def _record(self, name: str) -> tuple[CollectionSettings, Any]:
+        """The collection's settings, read now (and cached), and its Qdrant info; NotFound if not ours."""
         check_collection_name(name)
         with self._translated(name):
             info = await self._client.get_collection(name)
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(name)
-        record = model_set_from_dict(ours)
-        self._models[name] = record
-        self._policies[name] = ModerationPolicy.from_dict(ours)
-        self._ocr[name] = OcrPolicy.from_dict(ours)
-        return record, float(ours["created_at"]), info
+        if collection_version(ours) > COLLECTION_FORMAT_VERSION:
+            raise FormatTooNew(f"collection {name!r}", collection_version(ours), COLLECTION_FORMAT_VERSION)
+        return self._settings.put(name, CollectionSettings.from_metadata(ours)), info
+
+    async def _cached(self, name: str) -> CollectionSettings:
+        """The collection's settings, from the cache while fresh."""
+        check_collection_name(name)
+        return self._settings.get(name) or (await self._record(name))[0]
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
-        model_set, created_at, info = await self._record(name)
+        settings, info = await self._record(name)
         with self._translated(name):
             count = (await self._client.count(collection_name=name, exact=True)).count
         return CollectionInfo(
             name=name,
-            model_set=model_set,
+            model_set=settings.model_set,
             count=count,
-            created_at=created_at,
+            created_at=settings.created_at,
             indexed_count=min(info.indexed_vectors_count or 0, count),
-            moderation=self._policies[name],
-            ocr=self._ocr[name],
-            description=str(((info.config.metadata or {}).get(METADATA_ROOT) or {}).get("description", "")),
+            moderation=settings.moderation,
+            description=settings.description,
+            ocr=settings.ocr,
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -186,32 +212,22 @@ class RemoteQdrantStore:
     async def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; CollectionNotFound if missing."""
         await self._record(name)
-        self._models.pop(name, None)
-        self._policies.pop(name, None)
-        self._ocr.pop(name, None)
+        self._settings.drop(name)
         self._indexed.pop(name, None)
+        self._unindexed.pop(name, None)
         await self._client.delete_collection(name)
 
     async def model_set(self, name: str) -> ModelSetRecord:
-        """The collection's model set, cached after the first call."""
-        check_collection_name(name)
-        if name not in self._models:
-            await self._record(name)
-        return self._models[name]
+        """The collection's model set (cached for cache_ttl_s)."""
+        return (await self._cached(name)).model_set
 
     async def moderation(self, name: str) -> ModerationPolicy:
-        """The collection's moderation policy, cached after the first call."""
-        check_collection_name(name)
-        if name not in self._policies:
-            await self._record(name)
-        return self._policies[name]
+        """The collection's moderation policy (cached for cache_ttl_s)."""
+        return (await self._cached(name)).moderation
 
     async def ocr_policy(self, name: str) -> OcrPolicy:
-        """The collection's OCR policy, cached after the first call."""
-        check_collection_name(name)
-        if name not in self._ocr:
-            await self._record(name)
-        return self._ocr[name]
+        """The collection's OCR policy (cached for cache_ttl_s)."""
+        return (await self._cached(name)).ocr
 
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
@@ -232,21 +248,29 @@ class RemoteQdrantStore:
             await self._client.upsert(collection_name=name, points=structs, wait=True)
 
     async def _ensure_indexes(self, name: str, flt: Filter | None) -> None:
-        """Create the payload indexes `flt` wants that the collection lacks."""
+        """Create the payload indexes `flt` wants that the collection lacks, up to
+        max_filter_indexes on caller keys (filters.indexes_to_create)."""
         wanted = wanted_indexes(flt)
         known = self._indexed.get(name)
-        if not wanted or (known is not None and wanted.keys() <= known):
+        unindexed = self._unindexed.setdefault(name, set())
+        if not wanted or (known is not None and wanted.keys() <= known | unindexed):
             return
         with self._translated(name):
             if known is None:
                 info = await self._client.get_collection(name)
                 known = self._indexed[name] = set(info.payload_schema or {})
-            for path, kind in wanted.items():
-                if path not in known:
-                    await self._client.create_payload_index(
-                        collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
-                    )
-                    known.add(path)
+            create, skipped = indexes_to_create(wanted, known, self._max_filter_indexes)
+            for path, kind in create.items():
+                await self._client.create_payload_index(
+                    collection_name=name, field_name=path, field_schema=REMOTE_SCHEMAS[kind], wait=True
+                )
+                known.add(path)
+            if skipped - unindexed:
+                log.warning(
+                    "collection %s has %d filter indexes (setting max_filter_indexes); filtering on %s unindexed",
+                    name, self._max_filter_indexes, ", ".join(sorted(skipped - unindexed)),
+                )
+                unindexed |= skipped
 
     async def search(
         self,
@@ -328,16 +352,13 @@ class RemoteQdrantStore:
     async def update_collection(
         self, name: str, description: str | None = None, moderation: ModerationPolicy | None = None
     ) -> CollectionInfo:
-        """Change the description and/or moderation policy in the collection's metadata."""
-        model_set, created_at, info = await self._record(name)
-        ours = dict((info.config.metadata or {}).get(METADATA_ROOT) or {})
-        if moderation is not None:
-            ours.update(moderation.to_dict())
-        if description is not None:
-            ours["description"] = description
+        """Change the description and/or moderation policy: the next version of the
+        collection's settings, in its Qdrant metadata (other replicas see it within the TTL)."""
+        settings, _ = await self._record(name)
+        changed = settings.updated(moderation, description)
         with self._translated(name):
-            await self._client.update_collection(collection_name=name, metadata={METADATA_ROOT: ours})
-        self._policies.pop(name, None)
+            await self._client.update_collection(collection_name=name, metadata={METADATA_ROOT: changed.to_metadata()})
+        self._settings.drop(name)
         return await self.get_collection(name)
 
     @staticmethod

@@ -17,6 +17,7 @@ from qdrant_edge import (
 )
 
 from imagesearch.store.base import ModelSetRecord
+from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES
 
 QUANTIZATIONS = ("none", "int8")
 
@@ -45,6 +46,20 @@ class IndexSettings:
         configuration.
     quantization_oversampling: with int8, how many more candidates than asked for are
         rescored (recall against the cost of reading float vectors).
+    max_filter_indexes: payload indexes a collection creates on its own for filtered caller
+        metadata keys; keys past it are filtered unindexed (filters.indexes_to_create). Each
+        index is permanent and costs memory per point; 32 covers any sane metadata schema.
+    journal_max_bytes: bound on the file of writes journaled during one build
+        (journal.py); past it the build is abandoned. A journaled offline-set insert
+        pickles to 15.2 KB of vectors (measured, 1280 + 384 floats) plus its fingerprint,
+        so the 1 GiB default holds somewhat under 70k inserts made during one build.
+    retry_base_s / retry_max_s: after a failed build, automatic builds of that collection
+        wait retry_base_s, doubling per consecutive failure up to retry_max_s (each try
+        copies the whole shard; without a pause a failing build was retried by the very
+        next insert). An explicit build_index() is not held back.
+    disk_margin: a build starts only when the free space on the data directory's disk is
+        at least disk_margin times the shard's size: the copy takes 1x, the index and the
+        journal come on top of it.
     """
 
     threshold: int = 20_000
@@ -54,10 +69,19 @@ class IndexSettings:
     full_scan_threshold_kb: int = 10_000
     quantization: str = "int8"
     quantization_oversampling: float = 2.0
+    max_filter_indexes: int = DEFAULT_MAX_FILTER_INDEXES
+    journal_max_bytes: int = 1 << 30
+    retry_base_s: float = 60.0
+    retry_max_s: float = 3600.0
+    disk_margin: float = 2.0
 
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {self.quantization!r}")
+        if self.max_filter_indexes < 0 or self.journal_max_bytes <= 0 or self.disk_margin < 1:
+            raise ValueError("max_filter_indexes >= 0, journal_max_bytes > 0 and disk_margin >= 1 are required")
+        if not 0 <= self.retry_base_s <= self.retry_max_s:
+            raise ValueError("0 <= retry_base_s <= retry_max_s is required")
 
     def search_params(self) -> SearchParams:
         """Parameters every query runs with (quantization settings are ignored by shards

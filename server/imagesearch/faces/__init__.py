@@ -1,0 +1,1 @@
+"""Faces: scores, people (incremental grouping, reclustering, edits) and their orchestration."""

@@ -1,0 +1,153 @@
+"""Format versions: the format-1 fixture (written by commit d7d3941's own code) opens with
+the current code, migrated in place, with every item, vector, payload and setting intact;
+newer formats are refused; a kill -9 during a migration leaves each record old or new."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imagesearch.store.edge import EdgeStore
+from imagesearch.store.features import KNOWN_FEATURES
+from imagesearch.store.format import DATA_FORMAT_VERSION, FORMAT_FILE, FormatTooNew, read_data_dir_version
+from imagesearch.store.migrations import prepare_data_dir
+
+FIXTURE = Path(__file__).parent / "fixtures" / "format_v1"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def v1_data_dir(tmp_path: Path) -> Path:
+    with tarfile.open(FIXTURE / "data.tar.xz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    return tmp_path / "data"
+
+
+async def _all_points(store: EdgeStore, name: str):
+    points, offset = [], None
+    while True:
+        page, offset = await store.scroll(name, offset, 100)
+        points.extend(page)
+        if offset is None:
+            return points
+
+
+def test_format_1_fixture_opens_migrated_with_everything_intact(v1_data_dir: Path, caplog) -> None:
+    expected = json.loads((FIXTURE / "expected.json").read_text())
+    vectors = np.load(FIXTURE / "expected.npz")
+    assert read_data_dir_version(v1_data_dir) == 1
+    caplog.set_level(logging.INFO, logger="imagesearch.store.migrations")
+
+    async def check() -> None:
+        store = EdgeStore(v1_data_dir)
+        try:
+            infos = {i.name: i for i in await store.list_collections()}
+            assert set(infos) == set(expected["collections"])
+            for name, want in expected["collections"].items():
+                info = infos[name]
+                assert info.count == want["count"]
+                assert info.created_at == want["created_at"]
+                assert info.moderation.to_dict() == want["moderation"]
+                assert info.model_set.name == want["model_set"]["name"]
+                assert [[s.name, s.model.name, s.model.version, s.model.dimension] for s in info.model_set.spaces] \
+                    == want["model_set"]["spaces"]
+                assert not await store.keeps_originals(name)
+                points = {p.id: p for p in await _all_points(store, name)}
+                assert set(points) == set(want["items"])
+                got = {p.id: p for p in await store.get(name, list(want["items"]))}
+                for point_id, item in want["items"].items():
+                    point = points[point_id]
+                    assert point.metadata == item["metadata"] == got[point_id].metadata
+                    assert point.fingerprint == item["fingerprint"]
+                    for space, vector in point.vectors.items():
+                        np.testing.assert_array_equal(vector, vectors[f"{name}/{point_id}/{space}"])
+                    assert got[point_id].nsfw_score == item["nsfw"]
+                    # Stored before OCR and faces existed; "unscored" items also lack NSFW.
+                    lacking = {"ocr", "faces"} | ({"nsfw"} if item["nsfw"] is None else set())
+                    assert set(got[point_id].missing_features) == lacking
+                    assert set(got[point_id].missing_features) <= set(KNOWN_FEATURES)
+                    first = info.model_set.spaces[0].name
+                    hits = await store.search(name, point.vectors[first], 5)
+                    assert [h.id for h in hits] == want["top5_by_own_vector"][point_id]
+                    assert hits[0].nsfw_score == item["nsfw"]
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+    assert read_data_dir_version(v1_data_dir) == DATA_FORMAT_VERSION
+    for name in expected["collections"]:
+        record = json.loads((v1_data_dir / "collections" / name / "collection.json").read_text())
+        assert record["format_version"] == 2 and record["keep_originals"] is False
+    assert "format 1 -> 2" in caplog.text and "corel12" in caplog.text
+    # A second start finds nothing to do.
+    assert not prepare_data_dir(v1_data_dir).migrated
+
+
+def test_newer_data_dir_is_refused_untouched(tmp_path: Path) -> None:
+    (tmp_path / FORMAT_FILE).write_text(json.dumps({"format_version": DATA_FORMAT_VERSION + 1}))
+    with pytest.raises(FormatTooNew) as caught:
+        EdgeStore(tmp_path)
+    assert caught.value.found == DATA_FORMAT_VERSION + 1
+    assert f"format {DATA_FORMAT_VERSION + 1}" in str(caught.value)
+    assert not (tmp_path / "collections").exists()
+
+
+def test_newer_collection_is_refused_before_any_migration(v1_data_dir: Path) -> None:
+    sidecar = v1_data_dir / "collections" / "capped" / "collection.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "format_version": 99}))
+    before = {p: p.read_bytes() for p in (v1_data_dir / "collections").glob("*/collection.json")}
+    with pytest.raises(FormatTooNew) as caught:
+        EdgeStore(v1_data_dir)
+    assert caught.value.found == 99 and "capped" in str(caught.value)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (v1_data_dir / FORMAT_FILE).exists()
+
+
+MIGRATE_CHILD = "import sys; from pathlib import Path; from imagesearch.store.migrations import prepare_data_dir; " \
+                "prepare_data_dir(Path(sys.argv[1]))"
+
+
+def test_kill_9_during_migration_leaves_each_record_old_or_new(tmp_path: Path) -> None:
+    """Many format-1 records (sidecars only: the migration does not open shards), a real
+    migration in a child process, killed with SIGKILL as soon as the first record is new."""
+    template = json.loads((FIXTURE / "expected.json").read_text())["collections"]["corel12"]
+    record = {"model_set": {"name": "offline", "spaces": [
+        {"name": s[0], "model": {"name": s[1], "version": s[2], "dimension": s[3]}}
+        for s in template["model_set"]["spaces"]]}, "created_at": 1.0, "nsfw_scoring": True, "max_nsfw_score": None}
+    names = [f"c{i:04d}" for i in range(400)]
+    for name in names:
+        (tmp_path / "collections" / name).mkdir(parents=True)
+        (tmp_path / "collections" / name / "collection.json").write_text(json.dumps(record))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", MIGRATE_CHILD, str(tmp_path)], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        if b"format_version" in (tmp_path / "collections" / names[0] / "collection.json").read_bytes():
+            break
+        time.sleep(0.001)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    states = []
+    for name in names:
+        raw = json.loads((tmp_path / "collections" / name / "collection.json").read_text())  # never half-written
+        states.append(raw.get("format_version", 1))
+        assert {k: v for k, v in raw.items() if k not in ("format_version", "keep_originals")} == record
+    print(f"\nkilled with {states.count(2)} of {len(names)} records migrated")
+    if child.returncode == -signal.SIGKILL and states.count(2) < len(names):
+        assert read_data_dir_version(tmp_path) == 1  # the marker is written last
+    report = prepare_data_dir(tmp_path)
+    assert read_data_dir_version(tmp_path) == DATA_FORMAT_VERSION
+    assert len(report.migrated) == states.count(1)
+    for name in names:
+        assert json.loads((tmp_path / "collections" / name / "collection.json").read_text())["format_version"] == 2
