@@ -84,6 +84,15 @@ async def test_lines_are_stored_and_read_back(store: EdgeStore) -> None:
     assert photo.ocr_lines == () and unread.ocr_lines is None
 
 
+def test_payload_stamps_the_ocr_feature_when_ocr_ran() -> None:
+    from imagesearch.store.points import payload
+
+    vectors = {SPACE: vector(0)}
+    assert "ocr" in payload(PointToStore(id="a", vectors=vectors, ocr_lines=()))["features"]
+    assert "ocr" not in payload(PointToStore(id="b", vectors=vectors))["features"]
+    assert payload(PointToStore(id="c", vectors=vectors, ocr_lines=(OcrLine("x", 0.9, BOX),)))["ocr_grams"] == ["x"]
+
+
 async def test_text_search_finds_partial_fuzzy_and_cjk_text(store: EdgeStore) -> None:
     assert await ids(store, "8885") == ["shop"]
     assert await ids(store, "re16") == ["car"]

@@ -12,7 +12,7 @@ from imagesearch.limits import MAX_ITEM_ID_LENGTH, MAX_TOP_K
 from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, StoredPoint
 from imagesearch.ocr.grams import line_grams
 from imagesearch.ocr.lines import OcrLine
-from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, missing_features, stamp
+from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, Feature, missing_features, stamp
 from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, OCR_FIELD, OCR_GRAMS_FIELD
 
 # Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
@@ -41,7 +41,9 @@ def payload(point: PointToStore) -> dict[str, Any]:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
     if point.nsfw_score is not None:
         body[NSFW_KEY] = float(point.nsfw_score)
-    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, point.features)
+    # Lines read (even none) make the OCR feature present; None means OCR did not run.
+    extra = set(point.features) | ({Feature.OCR.value} if point.ocr_lines is not None else set())
+    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, extra)
     if point.ocr_lines is not None:
         body[OCR_KEY] = [line.to_payload() for line in point.ocr_lines]
         grams = line_grams(point.ocr_lines)
