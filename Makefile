@@ -51,7 +51,12 @@ clients/node/node_modules: clients/node/package.json clients/node/package-lock.j
 	cd clients/node && npm ci --no-audit --no-fund
 	touch $@
 
-node-deps: clients/node/node_modules
+# buf (npm @bufbuild/buf), which lints the proto in tests/test_protos.py.
+protos/node_modules: protos/package.json protos/package-lock.json
+	cd protos && npm ci --no-audit --no-fund
+	touch $@
+
+node-deps: clients/node/node_modules protos/node_modules
 
 model: install
 	@if $(PY) -c "$(MODELS_CURRENT)"; then \

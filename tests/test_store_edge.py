@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagesearch.store.points import MAX_SEARCH_LIMIT
+
 from imagesearch.store.base import (
     CollectionExists,
     CollectionNotFound,
@@ -116,8 +118,8 @@ async def test_points_roundtrip(store: EdgeStore) -> None:
         await store.upsert("c", [PointToStore(id="x" * 257, vectors={SPACE: vectors[0]})])
     with pytest.raises(ValueError):
         await store.upsert("c", [PointToStore(id="b", vectors={SPACE: np.ones(DIM + 1)})])
-    with pytest.raises(ValueError):
-        await store.search("c", vectors[0], 1001)
+    with pytest.raises(ValueError):  # top_k's limit plus the query item itself
+        await store.search("c", vectors[0], MAX_SEARCH_LIMIT + 1)
 
 
 async def test_search_matches_exact_ranking(store: EdgeStore) -> None:

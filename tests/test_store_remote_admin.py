@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from imagesearch.store.base import AliasExists, AliasNotFound, ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
+from imagesearch.store.base import AliasExists, AliasNotFound, OriginalsUnsupported, ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
 from imagesearch.store.remote import RemoteQdrantStore
 
 SET = ModelSetRecord("s", (SpaceRecord("v", ModelRecord("m", "1", 4)),))
@@ -36,7 +36,7 @@ async def test_aliases_switch_and_resolve(store: RemoteQdrantStore) -> None:
     await store.delete_alias("live")
     with pytest.raises(AliasNotFound):
         await store.delete_alias("live")
-    with pytest.raises(ValueError):
+    with pytest.raises(OriginalsUnsupported):
         await store.create_collection("kept", SET, keep_originals=True)
 
 

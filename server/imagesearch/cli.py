@@ -12,11 +12,21 @@ import sys
 
 import grpc
 
-from imagesearch.commands import collections, duplicates, ingest, items, models, moderate, search, serve
+from imagesearch.commands import (
+    collections,
+    duplicates,
+    ingest,
+    items,
+    models,
+    moderate,
+    search,
+    serve,
+    snapshot,
+)
 
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
-COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate)
+COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, snapshot)
 
 
 def build_parser() -> argparse.ArgumentParser:

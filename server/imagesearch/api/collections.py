@@ -10,7 +10,7 @@ from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import invalid, unary_errors
 from imagesearch.api.ingest import Ingestor
 from imagesearch.models.model_sets import MODEL_SETS
-from imagesearch.store.base import ModerationPolicy
+from imagesearch.store.base import ModerationPolicy, OriginalsUnsupported
 
 UPDATABLE_COLLECTION_FIELDS = ("description", "max_nsfw_score")
 
@@ -31,13 +31,21 @@ class CollectionHandlers:
         served = self.ctx.model_sets.get(set_name)
         if served is None:
             raise self.ctx.not_served(set_name, f"model set {set_name!r} was asked for")
-        info = await self.ctx.store.create_collection(collection_id, served.record, moderation, description)
-        return convert.collection(info)
+        try:
+            info = await self.ctx.store.create_collection(
+                collection_id, served.record, moderation, description, keep_originals=wanted.keep_originals
+            )
+        except OriginalsUnsupported as exc:
+            raise invalid("collection.keep_originals", str(exc)) from None
+        return await self._resource(info)
+
+    async def _resource(self, info) -> pb.Collection:
+        return convert.collection(info, await self.ctx.store.keeps_originals(info.name))
 
     @unary_errors
     async def GetCollection(self, request: pb.GetCollectionRequest, context) -> pb.Collection:
         collection_id = validation.collection_of(request.name, "name")
-        return convert.collection(await self.ctx.store.get_collection(collection_id))
+        return await self._resource(await self.ctx.store.get_collection(collection_id))
 
     @unary_errors
     async def ListCollections(self, request: pb.ListCollectionsRequest, context) -> pb.ListCollectionsResponse:
@@ -47,7 +55,7 @@ class CollectionHandlers:
         infos = [i for i in await self.ctx.store.list_collections() if after is None or i.name > after]
         page = infos[:size]
         token = pages.encode(page[-1].name, digest) if len(infos) > size else ""
-        return pb.ListCollectionsResponse(collections=[convert.collection(i) for i in page], next_page_token=token)
+        return pb.ListCollectionsResponse(collections=[await self._resource(i) for i in page], next_page_token=token)
 
     @unary_errors
     async def UpdateCollection(self, request: pb.UpdateCollectionRequest, context) -> pb.Collection:
@@ -69,7 +77,7 @@ class CollectionHandlers:
                               "it cannot refuse inserts by score: create a collection that scores")
             moderation = ModerationPolicy(scoring=current.scoring, max_score=limit)
         info = await self.ctx.store.update_collection(collection_id, description, moderation)
-        return convert.collection(info)
+        return await self._resource(info)
 
     @unary_errors
     async def DeleteCollection(self, request: pb.DeleteCollectionRequest, context) -> empty_pb2.Empty:

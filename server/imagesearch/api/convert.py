@@ -10,7 +10,17 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 from imagesearch.dedup.detector import Duplicate, DuplicateGroup
 from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.store.features import Feature
 from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit, StoredPoint
+
+
+# The store's feature names (store/features.py) as the API's enum.
+_FEATURES = {
+    Feature.FINGERPRINT.value: pb.ITEM_FEATURE_FINGERPRINT,
+    Feature.NSFW.value: pb.ITEM_FEATURE_NSFW_SCORE,
+    Feature.OCR.value: pb.ITEM_FEATURE_OCR,
+    Feature.FACES.value: pb.ITEM_FEATURE_FACES,
+}
 
 
 def to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
@@ -35,7 +45,7 @@ def vector_spaces(model_set: ModelSetRecord) -> list[pb.VectorSpace]:
     ]
 
 
-def collection(info: CollectionInfo) -> pb.Collection:
+def collection(info: CollectionInfo, keeps_originals: bool = False) -> pb.Collection:
     """A store collection as the API resource."""
     created = timestamp_pb2.Timestamp()
     created.FromNanoseconds(int(info.created_at * 1e9))
@@ -49,6 +59,7 @@ def collection(info: CollectionInfo) -> pb.Collection:
         description=info.description,
         max_nsfw_score=info.moderation.max_score,
         skip_nsfw_scoring=not info.moderation.scoring,
+        keep_originals=keeps_originals,
     )
 
 
@@ -59,6 +70,7 @@ def item(collection_id: str, point: StoredPoint | ScoredHit) -> pb.Item:
         item_id=point.id,
         metadata=to_struct(point.metadata),
         nsfw_score=point.nsfw_score,
+        missing_features=[_FEATURES[f] for f in getattr(point, "missing_features", ()) if f in _FEATURES],
     )
 
 

@@ -83,6 +83,7 @@ class Ingestor:
         point = PointToStore(
             id=insert.item_id, vectors=analysis.vectors, metadata=insert.metadata,
             fingerprint=analysis.fingerprint.to_payload(), nsfw_score=analysis.nsfw_score,
+            original=image if await self._ctx.store.keeps_originals(insert.collection) else None,
         )
         duplicate = await self._store_unless_duplicate(insert, point, analysis.fingerprint, served)
         skipped = duplicate is not None and insert.policy == pb.DUPLICATE_POLICY_SKIP

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from imagesearch.config import add_arguments, load_settings
 
@@ -26,5 +27,11 @@ def run(ns: argparse.Namespace) -> int:
 
     settings = load_settings(ns)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(ImageSearchServer(settings).run())
+    from imagesearch.store.base import StoreError
+
+    try:
+        asyncio.run(ImageSearchServer(settings).run())
+    except StoreError as exc:  # the data dir is locked by another server, or of a newer format
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -31,6 +31,10 @@ class CollectionNotFound(StoreError):
         self.name = name
 
 
+class OriginalsUnsupported(StoreError):
+    """keep_originals asked of a store that cannot keep originals (a remote Qdrant)."""
+
+
 class CollectionExists(StoreError):
     """A collection of that name already exists."""
 

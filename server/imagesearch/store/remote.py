@@ -25,6 +25,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from imagesearch.store.base import (
+    OriginalsUnsupported,
     CollectionExists,
     CollectionInfo,
     CollectionNotFound,
@@ -147,7 +148,10 @@ class RemoteQdrantStore(RemoteAdmin):
         policy; CollectionExists if the name is taken. keep_originals is embedded-only
         (originals live beside the shard): ValueError here."""
         if keep_originals:
-            raise ValueError("keeping originals is supported by the embedded store only")
+            raise OriginalsUnsupported(
+                "keep_originals needs the embedded store: a remote Qdrant keeps no image bytes; create the "
+                "collection without it"
+            )
         check_collection_name(name)
         check_model_set(model_set)
         if await self._client.collection_exists(name):

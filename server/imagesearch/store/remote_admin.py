@@ -51,8 +51,7 @@ class RemoteAdmin:
 
     def _forget(self: "RemoteQdrantStore", name: str) -> None:
         # The per-name caches would keep an alias's old collection's model set.
-        self._models.pop(name, None)
-        self._policies.pop(name, None)
+        self._settings.drop(name)
         self._indexed.pop(name, None)
 
     async def keeps_originals(self: "RemoteQdrantStore", name: str) -> bool:

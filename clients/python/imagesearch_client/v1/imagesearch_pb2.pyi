@@ -17,6 +17,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ItemFeature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ITEM_FEATURE_UNSPECIFIED: _ClassVar[ItemFeature]
+    ITEM_FEATURE_FINGERPRINT: _ClassVar[ItemFeature]
+    ITEM_FEATURE_NSFW_SCORE: _ClassVar[ItemFeature]
+    ITEM_FEATURE_OCR: _ClassVar[ItemFeature]
+    ITEM_FEATURE_FACES: _ClassVar[ItemFeature]
+
 class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DUPLICATE_POLICY_UNSPECIFIED: _ClassVar[DuplicatePolicy]
@@ -24,6 +32,11 @@ class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DUPLICATE_POLICY_SKIP: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_REJECT: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_IGNORE: _ClassVar[DuplicatePolicy]
+ITEM_FEATURE_UNSPECIFIED: ItemFeature
+ITEM_FEATURE_FINGERPRINT: ItemFeature
+ITEM_FEATURE_NSFW_SCORE: ItemFeature
+ITEM_FEATURE_OCR: ItemFeature
+ITEM_FEATURE_FACES: ItemFeature
 DUPLICATE_POLICY_UNSPECIFIED: DuplicatePolicy
 DUPLICATE_POLICY_ALLOW: DuplicatePolicy
 DUPLICATE_POLICY_SKIP: DuplicatePolicy
@@ -59,7 +72,7 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring")
+    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +82,7 @@ class Collection(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     SKIP_NSFW_SCORING_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ORIGINALS_FIELD_NUMBER: _ClassVar[int]
     name: str
     model_set: str
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
@@ -78,7 +92,8 @@ class Collection(_message.Message):
     description: str
     max_nsfw_score: float
     skip_nsfw_scoring: bool
-    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ...) -> None: ...
+    keep_originals: bool
+    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection_id", "collection")
@@ -125,18 +140,20 @@ class DeleteCollectionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class Item(_message.Message):
-    __slots__ = ("name", "item_id", "metadata", "nsfw_score", "duplicate")
+    __slots__ = ("name", "item_id", "metadata", "nsfw_score", "missing_features", "duplicate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FEATURES_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     item_id: str
     metadata: _struct_pb2.Struct
     nsfw_score: float
+    missing_features: _containers.RepeatedScalarFieldContainer[ItemFeature]
     duplicate: DuplicateInfo
-    def __init__(self, name: _Optional[str] = ..., item_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nsfw_score: _Optional[float] = ..., duplicate: _Optional[_Union[DuplicateInfo, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., item_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nsfw_score: _Optional[float] = ..., missing_features: _Optional[_Iterable[_Union[ItemFeature, str]]] = ..., duplicate: _Optional[_Union[DuplicateInfo, _Mapping]] = ...) -> None: ...
 
 class DuplicateInfo(_message.Message):
     __slots__ = ("item", "exact", "score", "skipped")
