@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from tritonclient.grpc.aio import InferInput, InferRequestedOutput
 
