@@ -76,3 +76,41 @@ def corel_collection(client: ImageSearchClient) -> CorelIngest:
     assert not failed, failed[:5]
     assert [o.index for o in outcomes] == list(range(COREL_SIZE))
     return CorelIngest(COREL_COLLECTION, outcomes)
+
+
+OCR_DATASET = DATASETS / "ocr"
+
+
+@pytest.fixture(scope="session")
+async def ocr_triton(tmp_path_factory: pytest.TempPathFactory):
+    """A tritonserver serving only the `ocr` model, shared by the OCR tests of the session."""
+    from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess
+    from imagesearch.models.setup import ensure_model_repository
+
+    repository = REPO_ROOT / "model_repository"
+    ensure_model_repository(repository)
+    config = TritonLaunchConfig(
+        model_repository=repository,
+        grpc_port=free_port(),
+        http_port=free_port(),
+        metrics_port=free_port(),
+        work_dir=tmp_path_factory.mktemp("ocr-triton"),
+        models=("ocr",),
+    )
+    process = TritonProcess(config)
+    await process.start()
+    try:
+        await process.wait_ready(180)
+        yield process
+    finally:
+        await process.stop()
+
+
+@pytest.fixture(scope="session")
+async def ocr_reader(ocr_triton):
+    """The OcrReader client of the session's OCR Triton."""
+    from imagesearch.inference.ocr import OcrReader
+
+    reader = OcrReader(ocr_triton.url)
+    yield reader
+    await reader.close()

@@ -91,6 +91,15 @@ def _decode(data: bytes, max_pixels: int, draft_request: Callable[[int, int], tu
         raise InvalidImage(str(exc) or type(exc).__name__) from exc
 
 
+def decode_rgb_array(data: bytes, max_pixels: int) -> np.ndarray:
+    """Encoded bytes -> upright RGB uint8 array [H, W, 3] at full resolution (InvalidImage if unusable).
+
+    What a model that needs every pixel takes (OCR reads small text, so no draft scaling);
+    EXIF orientation is applied as in decode_rgb.
+    """
+    return np.asarray(_decode(data, max_pixels, lambda width, height: (width, height)).image)
+
+
 def to_pixels(image: Image.Image) -> np.ndarray:
     """Resize an RGB image to IMAGE_SIZE square and scale to [-1, 1], as float32 [3, H, W].
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from imagesearch.ocr.lines import OcrLine
 from imagesearch.store.filters import Filter
 
 if TYPE_CHECKING:
@@ -128,6 +129,26 @@ class ModerationPolicy:
 
 
 @dataclass(frozen=True)
+class OcrPolicy:
+    """Whether a collection reads the text in its images (OCR) at insert, fixed at creation.
+
+    Off by default: reading costs from about the image encoder's time on a photo without
+    text (the gate) to seconds on a text-heavy image (docs/benchmarks.md).
+    """
+
+    enabled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """As recorded with the collection (JSON)."""
+        return {"ocr_enabled": self.enabled}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "OcrPolicy":
+        """Inverse of to_dict; collections recorded before OCR existed have it off."""
+        return cls(enabled=bool(raw.get("ocr_enabled", False)))
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """What a store knows about one collection."""
 
@@ -137,6 +158,7 @@ class CollectionInfo:
     created_at: float  # seconds since the epoch
     indexed_count: int = 0  # points covered by a vector (HNSW) index; the rest are searched exactly
     moderation: ModerationPolicy = ModerationPolicy()
+    ocr: OcrPolicy = OcrPolicy()
     description: str = ""
 
     @property
@@ -163,6 +185,9 @@ class PointToStore:
     features: frozenset[str] = frozenset()
     # The image bytes, kept only by collections created with keep_originals (originals.py).
     original: bytes | None = None
+    # The lines OCR read (collections with OCR on; () when the image shows no text); None:
+    # not read, nothing stored.
+    ocr_lines: tuple[OcrLine, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +200,7 @@ class StoredPoint:
     fingerprint: dict[str, Any] | None = None  # only when asked for
     # Features it was stored without (stored before they existed, or skipped): features.py.
     missing_features: tuple[str, ...] = ()
+    ocr_lines: tuple[OcrLine, ...] | None = None  # None when the point has no OCR record
     nsfw_score: float | None = None
 
 
@@ -188,6 +214,7 @@ class ScoredHit:
     metadata: dict[str, Any]
     fingerprint: dict[str, Any] | None = None  # only when asked for
     nsfw_score: float | None = None
+    ocr_lines: tuple[OcrLine, ...] | None = None  # None when the point has no OCR record
     similarity: float = 0.0
 
 
@@ -236,9 +263,10 @@ class VectorStore(Protocol):
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
         keep_originals: bool = False,
+        ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space, its
-        moderation policy and description; CollectionExists if the name is taken."""
+        moderation and OCR policies and description; CollectionExists if the name is taken."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
@@ -248,6 +276,9 @@ class VectorStore(Protocol):
 
     async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, cheap like model_set."""
+
+    async def ocr_policy(self, name: str) -> OcrPolicy:
+        """The collection's OCR policy, cheap like model_set."""
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -282,6 +313,13 @@ class VectorStore(Protocol):
 
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
+
+    async def filtered_points(
+        self, name: str, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt` (evaluated by the engine, payload indexes
+        created as for search), without vectors or fingerprints, from `offset` (opaque,
+        None for the start); returns the page and the next token (None at the end)."""
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""

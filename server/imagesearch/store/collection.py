@@ -35,6 +35,7 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -73,6 +74,7 @@ class LiveCollection:
     settings: IndexSettings
     shard: EdgeShard
     moderation: ModerationPolicy = ModerationPolicy()
+    ocr: OcrPolicy = OcrPolicy()
     description: str = ""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
@@ -197,6 +199,22 @@ class LiveCollection:
         points = [self._stored_point(record, with_vectors) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
+    async def filtered_points(
+        self, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt`, without vectors; `offset` is a shard point id."""
+        await self.ensure_indexes(flt)
+        request = ScrollRequest(
+            offset=offset,
+            limit=limit,
+            filter=to_edge(flt),
+            with_payload=PayloadSelector.Include(payload_keys(False)),
+            with_vector=False,
+        )
+        records, next_offset = await self.run(EdgeShard.scroll, request)
+        points = [self._stored_point(record, False) for record in records]
+        return points, None if next_offset is None else str(next_offset)
+
     async def update_metadata(self, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
         """Replace one point's metadata: read it whole and upsert it again under the write
         lock (vectors, fingerprint and score unchanged; the journal sees a plain upsert)."""
@@ -255,6 +273,7 @@ class LiveCollection:
             # Replaced points stay counted in their old indexed segment until the next build.
             indexed_count=min(shard_info.indexed_vectors_count, count),
             moderation=self.moderation,
+            ocr=self.ocr,
             description=self.description,
         )
 

@@ -31,6 +31,7 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -115,6 +116,7 @@ class EdgeStore(EdgeAdmin):
             model_set=sidecar.model_set,
             created_at=sidecar.created_at,
             moderation=sidecar.moderation,
+            ocr=sidecar.ocr,
             description=sidecar.description,
             settings=self._index,
             shard=shard,
@@ -136,10 +138,12 @@ class EdgeStore(EdgeAdmin):
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
         keep_originals: bool = False,
+        ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection with its moderation policy; CollectionExists if the name
         is taken (by a collection or an alias). keep_originals: store each item's image bytes
-        (originals.py) so that reprocess.py can re-run the models later."""
+        (originals.py) so that reprocess.py can re-run the models later. ocr: whether inserts
+        read the text in the images (docs/ocr.md)."""
         check_collection_name(name)
         check_model_set(model_set)
         async with self._catalog_lock:
@@ -150,7 +154,7 @@ class EdgeStore(EdgeAdmin):
             paths = CollectionPaths(self._root / name)
             sidecar = Sidecar(
                 model_set=model_set, created_at=time.time(), moderation=moderation, description=description,
-                keep_originals=keep_originals,
+                keep_originals=keep_originals, ocr=ocr,
             )
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
@@ -158,6 +162,7 @@ class EdgeStore(EdgeAdmin):
                 model_set=model_set,
                 created_at=sidecar.created_at,
                 moderation=moderation,
+                ocr=ocr,
                 description=description,
                 settings=self._index,
                 shard=shard,
@@ -187,6 +192,10 @@ class EdgeStore(EdgeAdmin):
     async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy, from memory."""
         return self._collection(name).moderation
+
+    async def ocr_policy(self, name: str) -> OcrPolicy:
+        """The collection's OCR policy, from memory."""
+        return self._collection(name).ocr
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -269,6 +278,12 @@ class EdgeStore(EdgeAdmin):
     async def get(self, name: str, ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
         """The points among `ids` that exist, in the order asked."""
         return await self._collection(name).get(ids, with_vectors)
+
+    async def filtered_points(
+        self, name: str, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt` (no vectors), and the next page's token."""
+        return await self._collection(name).filtered_points(flt, offset, limit)
 
     async def delete(self, name: str, ids: Sequence[str]) -> int:
         """Delete points by id; returns how many existed."""

@@ -17,6 +17,10 @@ from typing import Iterator, Union
 METADATA_FIELD = "metadata"
 FINGERPRINT_FIELD = "fingerprint"
 NSFW_FIELD = "nsfw"
+# OCR (collections created with it): the lines read in the image (text, confidence, box),
+# and their character n-grams as a keyword list the engine filters on (imagesearch.ocr.grams).
+OCR_FIELD = "ocr"
+OCR_GRAMS_FIELD = "ocr_grams"
 # Payload indexes a collection creates on its own for caller metadata keys (indexes_to_create).
 DEFAULT_MAX_FILTER_INDEXES = 32
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from qdrant_edge import EdgeShard
 
-from imagesearch.store.base import ModelSetRecord, ModerationPolicy
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
@@ -88,6 +88,7 @@ class Sidecar:
     model_set: ModelSetRecord
     created_at: float
     moderation: ModerationPolicy = ModerationPolicy()
+    ocr: OcrPolicy = OcrPolicy()
     description: str = ""
     keep_originals: bool = False  # originals.py; format 2 and later
 
@@ -99,6 +100,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "model_set": model_set_to_dict(sidecar.model_set),
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
+            **sidecar.ocr.to_dict(),
             "description": sidecar.description,
             "keep_originals": sidecar.keep_originals,
             "format_version": COLLECTION_FORMAT_VERSION,
@@ -122,6 +124,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         model_set=model_set_from_dict(raw),
         created_at=float(raw["created_at"]),
         moderation=ModerationPolicy.from_dict(raw),
+        ocr=OcrPolicy.from_dict(raw),
         # Written since v1 of the API; older sidecars have none.
         description=str(raw.get("description", "")),
         keep_originals=bool(raw.get("keep_originals", False)),

@@ -10,8 +10,10 @@ import numpy as np
 
 from imagesearch.limits import MAX_ITEM_ID_LENGTH, MAX_TOP_K
 from imagesearch.store.base import ModelSetRecord, PointToStore, ScoredHit, StoredPoint
-from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, missing_features, stamp
-from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD
+from imagesearch.ocr.grams import line_grams
+from imagesearch.ocr.lines import OcrLine
+from imagesearch.store.features import FEATURES_KEY, FINGERPRINT_PROBE, Feature, missing_features, stamp
+from imagesearch.store.filters import FINGERPRINT_FIELD, METADATA_FIELD, NSFW_FIELD, OCR_FIELD, OCR_GRAMS_FIELD
 
 # Caller ids are free-form strings; Qdrant wants integers or UUIDs. uuid5 under a fixed
 # namespace maps each string to the same UUID forever, so no id table is needed.
@@ -25,6 +27,9 @@ ID_KEY = "id"
 METADATA_KEY = METADATA_FIELD
 FINGERPRINT_KEY = FINGERPRINT_FIELD
 NSFW_KEY = NSFW_FIELD  # the image's NSFW score, a float
+# OCR: the lines (a list of OcrLine payloads) and their n-grams (keyword list, see ocr/grams.py).
+OCR_KEY = OCR_FIELD
+OCR_GRAMS_KEY = OCR_GRAMS_FIELD
 # Exact duplicates are looked up by this payload path (keyword index, created on first use).
 SHA256_PATH = f"{FINGERPRINT_KEY}.sha256"
 
@@ -36,8 +41,21 @@ def payload(point: PointToStore) -> dict[str, Any]:
         body[FINGERPRINT_KEY] = dict(point.fingerprint)
     if point.nsfw_score is not None:
         body[NSFW_KEY] = float(point.nsfw_score)
-    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, point.features)
+    # Lines read (even none) make the OCR feature present; None means OCR did not run.
+    extra = set(point.features) | ({Feature.OCR.value} if point.ocr_lines is not None else set())
+    body[FEATURES_KEY] = stamp(bool(point.fingerprint), point.nsfw_score is not None, extra)
+    if point.ocr_lines is not None:
+        body[OCR_KEY] = [line.to_payload() for line in point.ocr_lines]
+        grams = line_grams(point.ocr_lines)
+        if grams:
+            body[OCR_GRAMS_KEY] = grams
     return body
+
+
+def ocr_lines(stored: dict[str, Any]) -> tuple[OcrLine, ...] | None:
+    """The OCR lines of a stored payload; None when the point has no OCR record."""
+    raw = stored.get(OCR_KEY)
+    return None if raw is None else tuple(OcrLine.from_payload(line) for line in raw)
 
 
 def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> ScoredHit:
@@ -50,6 +68,7 @@ def scored_hit(stored: dict[str, Any], score: float, with_fingerprint: bool) -> 
         metadata=stored.get(METADATA_KEY, {}),
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if with_fingerprint else None,
         nsfw_score=stored.get(NSFW_KEY),
+        ocr_lines=ocr_lines(stored),
     )
 
 
@@ -62,15 +81,17 @@ def stored_point(stored: dict[str, Any], vectors: dict[str, np.ndarray] | None) 
         fingerprint=stored.get(FINGERPRINT_KEY, {}) if vectors is not None else None,
         missing_features=missing_features(stored),
         nsfw_score=stored.get(NSFW_KEY),
+        ocr_lines=ocr_lines(stored),
     )
 
 
 def payload_keys(with_fingerprint: bool) -> list[str]:
     """The payload keys a read returns: fingerprints (kilobytes each) only when asked; else a
-    probe of the fingerprint, enough to tell whether an item has one (features.py)."""
+    probe of the fingerprint, enough to tell whether an item has one (features.py). OCR lines
+    (a few hundred bytes per image with text) always."""
     if with_fingerprint:
-        return [ID_KEY, METADATA_KEY, NSFW_KEY, FEATURES_KEY, FINGERPRINT_KEY]
-    return [ID_KEY, METADATA_KEY, NSFW_KEY, FEATURES_KEY, FINGERPRINT_PROBE]
+        return [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY, FEATURES_KEY, FINGERPRINT_KEY]
+    return [ID_KEY, METADATA_KEY, NSFW_KEY, OCR_KEY, FEATURES_KEY, FINGERPRINT_PROBE]
 
 
 def point_uuid(point_id: str) -> str:

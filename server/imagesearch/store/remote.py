@@ -31,6 +31,7 @@ from imagesearch.store.base import (
     CollectionNotFound,
     ModelSetRecord,
     ModerationPolicy,
+    OcrPolicy,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -141,6 +142,7 @@ class RemoteQdrantStore(RemoteAdmin):
         moderation: ModerationPolicy = ModerationPolicy(),
         description: str = "",
         keep_originals: bool = False,
+        ocr: OcrPolicy = OcrPolicy(),
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
         policy; CollectionExists if the name is taken. keep_originals is embedded-only
@@ -154,7 +156,7 @@ class RemoteQdrantStore(RemoteAdmin):
         check_model_set(model_set)
         if await self._client.collection_exists(name):
             raise CollectionExists(name)
-        settings = CollectionSettings.new(model_set, moderation, description)
+        settings = CollectionSettings.new(model_set, moderation, description, ocr)
         await self._client.create_collection(
             collection_name=name,
             vectors_config={
@@ -197,6 +199,7 @@ class RemoteQdrantStore(RemoteAdmin):
             indexed_count=min(info.indexed_vectors_count or 0, count),
             moderation=settings.moderation,
             description=settings.description,
+            ocr=settings.ocr,
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -225,6 +228,10 @@ class RemoteQdrantStore(RemoteAdmin):
     async def moderation(self, name: str) -> ModerationPolicy:
         """The collection's moderation policy (cached for cache_ttl_s)."""
         return (await self._cached(name)).moderation
+
+    async def ocr_policy(self, name: str) -> OcrPolicy:
+        """The collection's OCR policy (cached for cache_ttl_s)."""
+        return (await self._cached(name)).ocr
 
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; returns once the server has applied them (wait=True)."""
@@ -316,6 +323,23 @@ class RemoteQdrantStore(RemoteAdmin):
         points = [self._stored_point(record, with_vectors) for record in records]
         return points, None if next_offset is None else str(next_offset)
 
+    async def filtered_points(
+        self, name: str, flt: Filter, offset: str | None, limit: int
+    ) -> tuple[list[StoredPoint], str | None]:
+        """A page of the points passing `flt`, without vectors; `offset` is a Qdrant point id."""
+        await self.model_set(name)
+        await self._ensure_indexes(name, flt)
+        with self._translated(name):
+            records, next_offset = await self._client.scroll(
+                collection_name=name,
+                scroll_filter=to_remote(flt),
+                offset=offset,
+                limit=limit,
+                with_payload=payload_keys(False),
+                with_vectors=False,
+            )
+        points = [self._stored_point(record, False) for record in records]
+        return points, None if next_offset is None else str(next_offset)
     async def update_metadata(self, name: str, point_id: str, metadata: dict[str, Any]) -> StoredPoint | None:
         """Replace a point's metadata with Qdrant's set_payload (the other keys stay)."""
         await self.model_set(name)

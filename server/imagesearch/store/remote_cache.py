@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from imagesearch.store.base import ModelSetRecord, ModerationPolicy
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
@@ -43,10 +43,13 @@ class CollectionSettings:
     # Changes of this generation's settings; 1 at creation, +1 per UpdateCollection.
     version: int
     description: str = ""
+    ocr: OcrPolicy = OcrPolicy()
 
     @classmethod
-    def new(cls, model_set: ModelSetRecord, moderation: ModerationPolicy, description: str = "") -> "CollectionSettings":
-        return cls(model_set, moderation, time.time(), uuid.uuid4().hex, 1, description)
+    def new(
+        cls, model_set: ModelSetRecord, moderation: ModerationPolicy, description: str = "", ocr: OcrPolicy = OcrPolicy()
+    ) -> "CollectionSettings":
+        return cls(model_set, moderation, time.time(), uuid.uuid4().hex, 1, description, ocr)
 
     def updated(self, moderation: ModerationPolicy | None, description: str | None) -> "CollectionSettings":
         """The next version of this generation's settings."""
@@ -69,6 +72,7 @@ class CollectionSettings:
             generation=str(raw.get("generation") or f"created-{created_at!r}"),
             version=int(raw.get("settings_version", 1)),
             description=str(raw.get("description", "")),
+            ocr=OcrPolicy.from_dict(raw),
         )
 
     def to_metadata(self) -> dict[str, Any]:
@@ -81,6 +85,7 @@ class CollectionSettings:
             "format_version": COLLECTION_FORMAT_VERSION,
             "description": self.description,
             **self.moderation.to_dict(),
+            **self.ocr.to_dict(),
         }
 
 

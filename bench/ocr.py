@@ -1,0 +1,228 @@
+"""OCR cost: reading time per image (with and without text, in-process, against the image
+encoder), recognition batching, and text-query latency and index size at 10k/100k items.
+
+    PYTHONPATH=server:clients/python python -m bench.ocr [--quick] [--sizes 10k,100k]
+
+Writes bench/results/ocr.json and prints the tables docs/benchmarks.md quotes. Nothing is
+asserted on speed. The OCR figures run the Triton model's own pipeline code
+(model_repository/ocr/1) in this process, with the ONNX files `imagesearch models setup`
+placed, so they exclude Triton's IPC (sub-millisecond) and include decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.common import COREL_DIR, REPO_ROOT, RESULTS_DIR, machine_info
+from bench.ocr_renders import build_set
+
+OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
+ENCODER = REPO_ROOT / "model_repository" / "image_embedding" / "1" / "model.onnx"
+MAX_PIXELS = 64_000_000
+
+
+def _model_code() -> None:
+    """Make the ocr model's modules (and the shared preprocessing it links) importable."""
+    if str(OCR_DIR) not in sys.path:
+        sys.path.insert(0, str(OCR_DIR))
+
+
+def _load_pipeline(**overrides: Any):
+    """The ocr model's pipeline, imported from the model repository, with its ONNX sessions."""
+    _model_code()
+    import onnxruntime as ort
+    from ocr_pipeline import OcrPipeline, PipelineParams  # type: ignore[import-not-found]
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    sessions = [ort.InferenceSession(str(OCR_DIR / name), options, providers=["CPUExecutionProvider"])
+                for name in ("det.onnx", "cls.onnx", "rec.onnx")]
+    return OcrPipeline(*sessions, PipelineParams(**overrides)), sessions
+
+
+def _encoder() -> Callable[[bytes], None]:
+    """The image_embedding model's preprocessing and network, in-process."""
+    _model_code()  # preprocessing.py there is the image_embedding model's, linked
+    import onnxruntime as ort
+    from preprocessing import decode_rgb, to_pixels  # type: ignore[import-not-found]
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(ENCODER), options, providers=["CPUExecutionProvider"])
+
+    def encode(data: bytes) -> None:
+        session.run(None, {"pixels": to_pixels(decode_rgb(data, MAX_PIXELS))[None]})
+
+    return encode
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 2)
+
+
+def reading_cost(quick: bool) -> dict[str, Any]:
+    """Median ms per image: encoder vs OCR on untouched photos and on rendered ones, interleaved."""
+    _model_code()
+    from preprocessing import decode_rgb_array as decode  # type: ignore[import-not-found]
+
+    pipeline, _ = _load_pipeline()
+    encode = _encoder()
+    renders = build_set(COREL_DIR, rendered=10 if quick else 60, untouched=20 if quick else 200, seed=5)
+    times: dict[str, list[float]] = {"encoder": [], "ocr_no_text": [], "ocr_text": []}
+    lines_found_untouched = 0
+    for render in renders:
+        start = time.perf_counter()
+        encode(render.image)
+        times["encoder"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        lines = pipeline.read(decode(render.image, MAX_PIXELS))
+        times["ocr_text" if render.text else "ocr_no_text"].append(time.perf_counter() - start)
+        lines_found_untouched += bool(lines) and render.text is None
+    gate = []
+    for render in renders:
+        if render.text is None:
+            bgr = np.ascontiguousarray(decode(render.image, MAX_PIXELS)[:, :, ::-1])
+            gate.append(pipeline.has_text(bgr))
+    medians = {k: _median_ms(v) for k, v in times.items()}
+    return {
+        "median_ms": medians,
+        # The gate stops most text-free photos; those it lets through cost a full reading.
+        "mean_ms": {k: round(statistics.fmean(v) * 1000, 2) for k, v in times.items()},
+        "p90_ms": {k: round(float(np.percentile(v, 90)) * 1000, 2) for k, v in times.items()},
+        "ocr_no_text_over_encoder": round(medians["ocr_no_text"] / medians["encoder"], 2),
+        "ocr_text_over_encoder": round(medians["ocr_text"] / medians["encoder"], 2),
+        "untouched_photos": len(gate),
+        "untouched_passing_gate": sum(gate),
+        "untouched_with_lines": lines_found_untouched,
+    }
+
+
+def batching_cost(quick: bool) -> dict[str, Any]:
+    """Recognition of many crops: one ONNX run per crop vs chunks of 8 vs all at once."""
+    _model_code()
+    from preprocessing import decode_rgb_array as decode  # type: ignore[import-not-found]
+
+    results = {}
+    images = [decode(p.read_bytes(), MAX_PIXELS) for p in sorted((REPO_ROOT.parent / "shared" / "datasets" / "ocr").glob("*.jpg"))]
+    for chunk in (1, 8, 64):
+        pipeline, _ = _load_pipeline(rec_chunk=chunk)
+        samples = []
+        for _ in range(1 if quick else 2):
+            start = time.perf_counter()
+            for image in images:
+                pipeline.read(image)
+            samples.append(time.perf_counter() - start)
+        results[f"chunk_{chunk}_ms_per_image"] = round(min(samples) * 1000 / len(images), 1)
+    return results
+
+
+def _synthetic_lines(rng: np.random.Generator, count: int):
+    from imagesearch.ocr.lines import OcrLine
+
+    box = ((0.0, 0.0), (100.0, 0.0), (100.0, 20.0), (0.0, 20.0))
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
+    return tuple(
+        OcrLine("".join(rng.choice(letters, rng.integers(4, 12))) + " " + "".join(rng.choice(letters, rng.integers(3, 9))),
+                0.9, box)
+        for _ in range(count)
+    )
+
+
+async def _query_latency(size: int, queries: int, with_ocr: bool = True) -> dict[str, Any]:
+    """Build an embedded collection of `size` points (40% with 1-5 lines of text) and time searches.
+
+    with_ocr False stores the same points without OCR records (the disk baseline).
+    """
+    from imagesearch.ocr.grams import line_grams
+    from imagesearch.ocr.query import parse_query
+    from imagesearch.ocr.search import search_text
+    from imagesearch.store.base import ModelRecord, ModelSetRecord, OcrPolicy, PointToStore, SpaceRecord
+    from imagesearch.store.edge import EdgeStore
+    from imagesearch.store.shard_config import IndexSettings
+
+    rng = np.random.default_rng(size)
+    model_set = ModelSetRecord("bench", (SpaceRecord("v", ModelRecord("m", "1", 4)),))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeStore(Path(tmp), IndexSettings(threshold=0))
+        await store.create_collection("c", model_set, ocr=OcrPolicy(True))
+        texts: list[str] = []
+        grams = 0
+        start = time.perf_counter()
+        for base in range(0, size, 1000):
+            batch = []
+            for i in range(base, min(size, base + 1000)):
+                lines = _synthetic_lines(rng, int(rng.integers(1, 6))) if rng.random() < 0.4 else ()
+                texts.extend(line.text for line in lines[:1])
+                grams += len(line_grams(lines))
+                batch.append(PointToStore(f"p{i}", {"v": rng.standard_normal(4).astype(np.float32)},
+                                          ocr_lines=lines if with_ocr else None))
+            await store.upsert("c", batch)
+        ingest_s = time.perf_counter() - start
+        if not with_ocr:
+            await store.close()
+            return {"size": size, "disk_mib": round(_disk(Path(tmp)) / 2**20, 1)}
+        words = [t.split()[0] for t in texts]
+        cases = {
+            "whole word": [w for w in rng.choice(words, queries)],
+            "4-char part": [w[1:5] for w in rng.choice([w for w in words if len(w) >= 6], queries)],
+            "one typo": [w[:2] + ("x" if w[2] != "x" else "y") + w[3:] for w in rng.choice([w for w in words if len(w) >= 7], queries)],
+            "absent": ["".join(rng.choice(list("qwrtzpsdfgh"), 8)) for _ in range(queries)],
+        }
+        latency = {}
+        for name, texts_ in cases.items():
+            samples, found = [], 0
+            await search_text(store, "c", parse_query(texts_[0]), 10)  # creates the keyword index once
+            for text in texts_:
+                t0 = time.perf_counter()
+                found += bool(await search_text(store, "c", parse_query(text), 10))
+                samples.append(time.perf_counter() - t0)
+            latency[name] = {"p50_ms": _median_ms(samples), "p95_ms": round(float(np.percentile(samples, 95)) * 1000, 2),
+                             "found": f"{found}/{len(texts_)}"}
+        await store.close()
+        disk = _disk(Path(tmp))
+    baseline = await _query_latency(size, queries, with_ocr=False)
+    return {"size": size, "ingest_s": round(ingest_s, 1), "grams_per_point": round(grams / size, 1),
+            "disk_mib": round(disk / 2**20, 1), "disk_mib_without_ocr": baseline["disk_mib"], "latency": latency}
+
+
+def _disk(root: Path) -> int:
+    """Bytes of the files under `root` (qdrant-edge preallocates WAL and segment files)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ocr", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k)")
+    parser.add_argument("--skip-reading", action="store_true", help="only the text-query part")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    sizes = [int(float(s.rstrip("kK")) * (1000 if s[-1:] in "kK" else 1))
+             for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
+    document: dict[str, Any] = {"benchmark": "ocr", "machine": machine_info(), "quick": args.quick}
+    if not args.skip_reading:
+        document["reading"] = reading_cost(args.quick)
+        print("reading:", json.dumps(document["reading"]), flush=True)
+        document["recognition_batching"] = batching_cost(args.quick)
+        print("batching:", json.dumps(document["recognition_batching"]), flush=True)
+    document["text_queries"] = [asyncio.run(_query_latency(size, 20 if args.quick else 100)) for size in sizes]
+    for row in document["text_queries"]:
+        print("text queries:", json.dumps(row), flush=True)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "ocr.json").write_text(json.dumps(document, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The OCR pipeline on one decoded RGB image: gate, detection, line orientation, recognition.
+
+Pure NumPy + OpenCV + ONNX Runtime sessions passed in, so the same code runs in the Triton
+model and in-process in tests and benchmarks. Boxes are in the pixel coordinates of the
+image as given (model.py passes it upright, EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from text_detection import DetectionParams, boxes_from_map, det_input, reading_order
+from text_recognition import CtcReader, crop_line, upright
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Every threshold of the pipeline; model.py fills it from config.pbtxt's parameters."""
+
+    # Detection runs with the shorter side scaled up to this (PaddleOCR's limit_type "min")...
+    det_min_side: int = 480
+    # ... and the longer side at most this (RapidOCR's max_side_len).
+    det_max_side: int = 2000
+    # The gate: detection scaled down to at most this many pixels first; no box there,
+    # no full reading (0: no gate).
+    gate_pixels: int = 320 * 224
+    gate_box_threshold: float = 0.4
+    # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
+    min_confidence: float = 0.5
+    # Whole-image rotations are tried only when the boxes found read this badly (mean
+    # confidence over all boxes, unreadable ones counting 0); 0: never (the default,
+    # measured in config.pbtxt).
+    retry_below: float = 0.0
+    rec_chunk: int = 8
+    detection: DetectionParams = field(default_factory=DetectionParams)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One recognised line: its text, mean character probability and box (4 points, clockwise from top-left)."""
+
+    text: str
+    confidence: float
+    box: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    lines: list[Line]
+    quality: float
+
+
+# Whole-image rotations tried, in this order, when the lines read badly (_unrotate maps boxes back).
+_ROTATIONS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180)
+
+
+class OcrPipeline:
+    """Owns the three ONNX Runtime sessions (detection, line classifier, recognition)."""
+
+    def __init__(self, det_session, cls_session, rec_session, params: PipelineParams) -> None:
+        self._det = det_session
+        self._det_input = det_session.get_inputs()[0].name
+        self._cls = cls_session
+        self._reader = CtcReader(rec_session, params.rec_chunk)
+        self._params = params
+
+    def read(self, rgb: np.ndarray) -> list[Line]:
+        """The lines of text in an RGB uint8 image [H, W, 3], in reading order; [] when there are none."""
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        bgr, top = _pad_strip(bgr)
+        if self._params.gate_pixels and not self.has_text(bgr):
+            return []
+        best = self._attempt(bgr)
+        if 0 < best.quality < self._params.retry_below:
+            for code in _ROTATIONS:
+                rotated = self._attempt(cv2.rotate(bgr, code))
+                if rotated.quality > best.quality:
+                    best = _Attempt([_unrotate(line, code, bgr.shape) for line in rotated.lines], rotated.quality)
+        return [_shift(line, -top, rgb.shape) for line in best.lines]
+
+    def has_text(self, bgr: np.ndarray) -> bool:
+        """Whether a low-resolution detection pass finds any text box (the cheap gate)."""
+        height, width = bgr.shape[:2]
+        scale = min(1.0, (self._params.gate_pixels / (height * width)) ** 0.5)
+        prob = self._probabilities(bgr, scale)
+        gate = DetectionParams(box_threshold=self._params.gate_box_threshold)
+        return bool(boxes_from_map(prob, (width, height), gate))
+
+    def _attempt(self, bgr: np.ndarray) -> _Attempt:
+        """Detect at full resolution, orient and read every box."""
+        height, width = bgr.shape[:2]
+        scale = max(1.0, self._params.det_min_side / min(height, width))
+        scale = min(scale, self._params.det_max_side / max(height, width))
+        found = reading_order(boxes_from_map(self._probabilities(bgr, scale), (width, height),
+                                             self._params.detection))
+        if not found:
+            return _Attempt([], 0.0)
+        crops = upright(self._cls, [crop_line(bgr, box) for box, _ in found])
+        readings = self._reader.read(crops)
+        quality = float(np.mean([r.confidence if r.text.strip() else 0.0 for r in readings]))
+        lines = [
+            Line(r.text.strip(), r.confidence, tuple((float(x), float(y)) for x, y in box))
+            for (box, _), r in zip(found, readings)
+            if r.text.strip() and r.confidence >= self._params.min_confidence
+        ]
+        return _Attempt(lines, quality)
+
+    def _probabilities(self, bgr: np.ndarray, scale: float) -> np.ndarray:
+        (prob,) = self._det.run(None, {self._det_input: det_input(bgr, scale)})
+        return prob[0, 0]
+
+
+def _pad_strip(bgr: np.ndarray) -> tuple[np.ndarray, int]:
+    """A very wide, short image padded above and below (RapidOCR's vertical padding).
+
+    The detector misses text touching the top and bottom edges of a strip such as a
+    1167x54 single line; padding to at most 8:1 (and at least 60 px high) fixes it.
+    Returns the image and the padding added on top.
+    """
+    height, width = bgr.shape[:2]
+    if height > 30 and width / height <= 8:
+        return bgr, 0
+    pad = max(int(width / 8), 30) - height // 2
+    if pad <= 0:
+        return bgr, 0
+    padded = cv2.copyMakeBorder(bgr, pad, pad, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    return padded, pad
+
+
+def _shift(line: Line, dy: float, shape: tuple[int, ...]) -> Line:
+    """`line` moved by `dy` pixels vertically, clamped to an image of `shape`."""
+    height, width = shape[:2]
+    box = tuple((min(max(x, 0.0), width - 1.0), min(max(y + dy, 0.0), height - 1.0)) for x, y in line.box)
+    return Line(line.text, line.confidence, box)
+
+
+def _unrotate(line: Line, code: int, shape: tuple[int, ...]) -> Line:
+    """`line` read in the image rotated by cv2 `code`, with its box in the unrotated image of `shape`."""
+    height, width = shape[:2]
+    if code == cv2.ROTATE_90_CLOCKWISE:
+        # Original (x, y) -> rotated (height - 1 - y, x).
+        points = [(y, height - 1 - x) for x, y in line.box]
+    elif code == cv2.ROTATE_90_COUNTERCLOCKWISE:
+        # Original (x, y) -> rotated (y, width - 1 - x).
+        points = [(width - 1 - y, x) for x, y in line.box]
+    else:
+        points = [(width - 1 - x, height - 1 - y) for x, y in line.box]
+    return Line(line.text, line.confidence, tuple((float(x), float(y)) for x, y in points))

@@ -1,0 +1,107 @@
+"""PP-OCR text detection: resizing for the DB network and turning its probability map into boxes.
+
+Pure NumPy + OpenCV (no Triton, no rapidocr imports) so tests can run it in-process. The
+post-processing follows PaddleOCR's DBPostProcess ("fast" box score, dilation on), except
+the unclip step: PaddleOCR offsets the contour's polygon with pyclipper and takes the
+minimum-area rectangle of the result; here the minimum-area rectangle is grown by the
+same distance on every side, which is the same rectangle whenever the contour is convex
+and saves two dependencies (pyclipper, shapely).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# The DB network downsamples by 32: inputs must be multiples of it.
+STRIDE = 32
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """DB thresholds (PaddleOCR's defaults as used by RapidOCR)."""
+
+    pixel_threshold: float = 0.3
+    box_threshold: float = 0.5
+    unclip_ratio: float = 1.6
+    min_side: float = 3.0
+    max_candidates: int = 1000
+
+
+def det_input(bgr: np.ndarray, scale: float) -> np.ndarray:
+    """`bgr` resized by `scale` (each side rounded to a multiple of 32), as float32 [1, 3, H, W]."""
+    height, width = bgr.shape[:2]
+    new_h = max(STRIDE, int(round(height * scale / STRIDE)) * STRIDE)
+    new_w = max(STRIDE, int(round(width * scale / STRIDE)) * STRIDE)
+    resized = cv2.resize(bgr, (new_w, new_h))
+    pixels = resized.astype(np.float32) * (2.0 / 255.0) - 1.0  # mean = std = 0.5
+    return pixels.transpose(2, 0, 1)[None]
+
+
+def boxes_from_map(
+    prob: np.ndarray, image_size: tuple[int, int], params: DetectionParams
+) -> list[tuple[np.ndarray, float]]:
+    """(box, score) per text region of probability map `prob` [H, W].
+
+    Each box is float32 [4, 2], clockwise from top-left, in the coordinates of an image
+    of `image_size` (width, height).
+    """
+    map_h, map_w = prob.shape
+    mask = cv2.dilate((prob > params.pixel_threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(mask * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    scale = np.array([image_size[0] / map_w, image_size[1] / map_h], np.float32)
+    found: list[tuple[np.ndarray, float]] = []
+    for contour in contours[: params.max_candidates]:
+        rect = cv2.minAreaRect(contour)
+        if min(rect[1]) < params.min_side:
+            continue
+        score = _box_score(prob, cv2.boxPoints(rect))
+        if score < params.box_threshold:
+            continue
+        (cx, cy), (w, h), angle = rect
+        distance = w * h * params.unclip_ratio / (2.0 * (w + h))
+        grown = ((cx, cy), (w + 2 * distance, h + 2 * distance), angle)
+        if min(grown[1]) < params.min_side + 2:
+            continue
+        box = order_clockwise(cv2.boxPoints(grown)) * scale
+        box[:, 0] = np.clip(box[:, 0], 0, image_size[0] - 1)
+        box[:, 1] = np.clip(box[:, 1], 0, image_size[1] - 1)
+        if min(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[0] - box[3])) <= 3:
+            continue
+        found.append((box.astype(np.float32), score))
+    return found
+
+
+def order_clockwise(points: np.ndarray) -> np.ndarray:
+    """The four points as top-left, top-right, bottom-right, bottom-left."""
+    by_x = points[np.argsort(points[:, 0], kind="stable")]
+    left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
+    right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
+    return np.array([left[0], right[0], right[1], left[1]], np.float32)
+
+
+def reading_order(boxes: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+    """Top to bottom, then left to right within a line (tops within 10 px are one line)."""
+    ordered = sorted(boxes, key=lambda item: float(item[0][0, 1]))
+    lines: list[list[tuple[np.ndarray, float]]] = []
+    for item in ordered:
+        if lines and float(item[0][0, 1]) - float(lines[-1][-1][0][0, 1]) < 10:
+            lines[-1].append(item)
+        else:
+            lines.append([item])
+    return [item for line in lines for item in sorted(line, key=lambda it: float(it[0][0, 0]))]
+
+
+def _box_score(prob: np.ndarray, points: np.ndarray) -> float:
+    """Mean probability inside the quadrilateral (PaddleOCR's "fast" score)."""
+    height, width = prob.shape
+    xmin = int(np.clip(np.floor(points[:, 0].min()), 0, width - 1))
+    xmax = int(np.clip(np.ceil(points[:, 0].max()), 0, width - 1))
+    ymin = int(np.clip(np.floor(points[:, 1].min()), 0, height - 1))
+    ymax = int(np.clip(np.ceil(points[:, 1].max()), 0, height - 1))
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), np.uint8)
+    local = (points - np.array([xmin, ymin], np.float32)).astype(np.int32)
+    cv2.fillPoly(mask, local[None], 1)
+    return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])

@@ -1,0 +1,61 @@
+"""The ocr model's pipeline code in-process (model_repository/ocr/1 has no Triton imports)."""
+
+from __future__ import annotations
+
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import OCR_DATASET, REPO_ROOT
+
+OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
+sys.path.insert(0, str(OCR_DIR))
+import ocr_pipeline  # noqa: E402  (the model's own module, as Triton imports it)
+from text_detection import DetectionParams, boxes_from_map, order_clockwise  # noqa: E402
+
+
+@pytest.mark.parametrize("code", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180])
+def test_boxes_read_in_a_rotated_image_map_back(code: int) -> None:
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[7, 41] = 255  # (x=41, y=7)
+    rotated = cv2.rotate(image, code)
+    ys, xs = np.nonzero(rotated[:, :, 0])
+    line = ocr_pipeline.Line("x", 1.0, ((float(xs[0]), float(ys[0])),) * 4)
+    assert ocr_pipeline._unrotate(line, code, image.shape).box[0] == (41.0, 7.0)
+
+
+def test_a_strip_is_padded_and_boxes_shifted_back() -> None:
+    strip = np.full((54, 1167, 3), 255, np.uint8)
+    padded, top = ocr_pipeline._pad_strip(strip)
+    assert top > 0 and padded.shape[0] == 54 + 2 * top
+    line = ocr_pipeline.Line("x", 1.0, ((0.0, top + 10.0),) * 4)
+    assert ocr_pipeline._shift(line, -top, strip.shape).box[0] == (0.0, 10.0)
+
+
+def test_a_probability_blob_becomes_a_clockwise_box() -> None:
+    prob = np.zeros((64, 128), np.float32)
+    prob[20:30, 10:100] = 0.9
+    ((box, score),) = boxes_from_map(prob, (256, 128), DetectionParams())
+    # The dilated region's rectangle takes in a ring of zeros, as in PaddleOCR.
+    assert 0.7 < score <= 0.9
+    assert np.array_equal(box, order_clockwise(box))
+    # Grown by the unclip distance and scaled x2 to the image: around x 20-200, y 40-60.
+    assert box[0][0] < 20 < 200 < box[1][0] and box[0][1] < 40 < 60 < box[2][1]
+
+
+@pytest.mark.skipif(not (OCR_DIR / "rec.onnx").exists(), reason="run `imagesearch models setup` first")
+def test_forced_whole_image_rotations_keep_the_reading_and_its_boxes() -> None:
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(str(OCR_DIR / n), providers=["CPUExecutionProvider"])
+                for n in ("det.onnx", "cls.onnx", "rec.onnx")]
+    image = np.asarray(Image.open(OCR_DATASET / "issue_170.png").convert("RGB").rotate(90, expand=True))
+    # retry_below above any confidence: every rotation is tried, the best reading kept.
+    lines = ocr_pipeline.OcrPipeline(*sessions, ocr_pipeline.PipelineParams(retry_below=1.01)).read(image)
+    assert "TEST" in [line.text for line in lines]
+    height, width = image.shape[:2]
+    for line in lines:
+        assert all(0 <= x <= width and 0 <= y <= height for x, y in line.box)
