@@ -111,6 +111,7 @@ case("NSFW_SCORE_TOO_HIGH", grpc.StatusCode.FAILED_PRECONDITION)(
     lambda s, f: s.CreateItem(pb.CreateItemRequest(parent="collections/strict", image=image(content=red()))))
 
 
+case("OCR_NOT_ENABLED", grpc.StatusCode.FAILED_PRECONDITION)(search(image_text=pb.ImageTextQuery(text="RE16")))
 case("FACES_NOT_ENABLED", grpc.StatusCode.FAILED_PRECONDITION)(
     search(face=pb.FaceQuery(image=pb.Image(content=corel_path(2).read_bytes()))))
 

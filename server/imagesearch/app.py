@@ -23,6 +23,8 @@ from imagesearch.config import Settings
 from imagesearch.models.dlib_faces import face_model_present
 from imagesearch.faces.manager import FaceManager, FaceSettings
 from imagesearch.inference.faces import FACE_MODEL, FaceDetector
+from imagesearch.inference.ocr import OCR_MODEL, OcrReader
+from imagesearch.models.ppocr import ocr_model_present
 from imagesearch.store.faces import FaceStore, open_face_vectors
 from imagesearch.store.people_file import PeopleFiles
 from imagesearch.fetch.fetcher import FetchLimits, UrlFetcher
@@ -65,6 +67,7 @@ class _Running:
     watcher: asyncio.Task
     http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
     faces: FaceManager | None = None  # None without the face model or with a remote Qdrant
+    ocr: OcrReader | None = None  # None without the OCR model
 
 
 class ImageSearchServer:
@@ -85,6 +88,8 @@ class ImageSearchServer:
         models = [m for spec in self._local_model_sets() for m in spec.triton_models] + [NSFW_MODEL]
         if face_model_present(s.model_repository):
             models.append(FACE_MODEL)
+        if ocr_model_present(s.model_repository):
+            models.append(OCR_MODEL)
         return TritonProcess(
             TritonLaunchConfig(
                 model_repository=s.model_repository,
@@ -156,6 +161,11 @@ class ImageSearchServer:
             FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
         )
         faces = await self._open_faces(url, store)
+        ocr = OcrReader(url, timeout_s=s.inference_timeout_s)
+        if not await ocr.is_ready():
+            log.info("OCR: off (no ocr model in Triton)")
+            await ocr.close()
+            ocr = None
         service = ImageSearchService(
             store,
             model_sets,
@@ -164,6 +174,7 @@ class ImageSearchServer:
             fetcher,
             nsfw,
             faces,
+            ocr,
         )
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
@@ -191,7 +202,7 @@ class ImageSearchServer:
         # --- end HTTP/JSON gateway ---
         watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
         self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr
         )
         log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
 
@@ -301,6 +312,8 @@ class ImageSearchServer:
         await running.nsfw.close()
         if running.faces is not None:
             await running.faces.close()
+        if running.ocr is not None:
+            await running.ocr.close()
         if running.triton is not None:
             await running.triton.stop()
         self._release_data_dir()

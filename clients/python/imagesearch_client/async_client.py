@@ -18,6 +18,7 @@ from imagesearch_client.client import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, HEALTH
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
+    TextLine,
 )
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
@@ -61,11 +62,12 @@ class AsyncImageSearchClient:
     async def create_collection(
         self, collection_id: str, model_set: str = "", max_nsfw_score: float | None = None,
         skip_nsfw_scoring: bool = False, description: str = "", keep_originals: bool = False,
-        faces_enabled: bool = False,
+        faces_enabled: bool = False, ocr_enabled: bool = False,
     ) -> Collection:
         """Creates an empty collection; see ImageSearchClient.create_collection."""
         request = messages.create_collection(
-            collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description, keep_originals, faces_enabled
+            collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description, keep_originals, faces_enabled,
+            ocr_enabled,
         )
         return Collection.from_proto(await self._stub.CreateCollection(request, timeout=self.timeout))
 
@@ -234,6 +236,24 @@ class AsyncImageSearchClient:
             max_nsfw_score=None, model_set="",
         )
         return await self._hits(request)
+
+    async def search_image_text(
+        self, collection: str, text: str, phrase: bool = False, top_k: int | None = None,
+        min_score: float | None = None, filter: pb.Filter | None = None,
+    ) -> list[Hit]:
+        """The items whose images show `text` (every word, or with `phrase` the words in
+        order on one line), best first, each with its matched lines (Hit.matched_lines);
+        min_score defaults to the server's 0.5. Needs a collection with ocr_enabled."""
+        request = messages.search_image_text(
+            collection, text, phrase, top_k=top_k, min_score=min_score, filter=filter, max_nsfw_score=None,
+            model_set="",
+        )
+        return await self._hits(request)
+
+    async def read_image_text(self, image: bytes | None = None, image_url: str | None = None) -> list[TextLine]:
+        """The lines of text in an image (nothing stored), in reading order."""
+        reply = await self._stub.ReadImageText(messages.read_image_text(image, image_url), timeout=self.timeout)
+        return [TextLine.from_proto(line) for line in reply.lines]
 
     async def detect_faces(self, image: bytes | None = None, image_url: str | None = None) -> list[Face]:
         """The faces in an image (nothing stored), best detector score first."""

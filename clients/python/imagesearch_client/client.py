@@ -17,6 +17,7 @@ from imagesearch_client import messages
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
+    TextLine,
 )
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
@@ -66,13 +67,14 @@ class ImageSearchClient:
     def create_collection(
         self, collection_id: str, model_set: str = "", max_nsfw_score: float | None = None,
         skip_nsfw_scoring: bool = False, description: str = "", keep_originals: bool = False,
-        faces_enabled: bool = False,
+        faces_enabled: bool = False, ocr_enabled: bool = False,
     ) -> Collection:
         """Creates an empty collection with `model_set` (empty: the server's default); with
         max_nsfw_score, inserts scoring above it are refused; with skip_nsfw_scoring, inserts
         are not scored (faster)."""
         request = messages.create_collection(
-            collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description, keep_originals, faces_enabled
+            collection_id, model_set, max_nsfw_score, skip_nsfw_scoring, description, keep_originals, faces_enabled,
+            ocr_enabled,
         )
         return Collection.from_proto(self._stub.CreateCollection(request, timeout=self.timeout))
 
@@ -226,6 +228,24 @@ class ImageSearchClient:
             max_nsfw_score=None, model_set="",
         )
         return self._hits(request)
+
+    def search_image_text(
+        self, collection: str, text: str, phrase: bool = False, top_k: int | None = None,
+        min_score: float | None = None, filter: pb.Filter | None = None,
+    ) -> list[Hit]:
+        """The items whose images show `text` (every word, or with `phrase` the words in
+        order on one line), best first, each with its matched lines (Hit.matched_lines);
+        min_score defaults to the server's 0.5. Needs a collection with ocr_enabled."""
+        request = messages.search_image_text(
+            collection, text, phrase, top_k=top_k, min_score=min_score, filter=filter, max_nsfw_score=None,
+            model_set="",
+        )
+        return self._hits(request)
+
+    def read_image_text(self, image: bytes | None = None, image_url: str | None = None) -> list[TextLine]:
+        """The lines of text in an image (nothing stored), in reading order."""
+        reply = self._stub.ReadImageText(messages.read_image_text(image, image_url), timeout=self.timeout)
+        return [TextLine.from_proto(line) for line in reply.lines]
 
     def detect_faces(self, image: bytes | None = None, image_url: str | None = None) -> list[Face]:
         """The faces in an image (nothing stored), best detector score first."""

@@ -14,10 +14,10 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 def create_collection(
     collection_id: str, model_set: str, max_nsfw_score: float | None, skip_nsfw_scoring: bool, description: str,
-    keep_originals: bool = False, faces_enabled: bool = False,
+    keep_originals: bool = False, faces_enabled: bool = False, ocr_enabled: bool = False,
 ) -> pb.CreateCollectionRequest:
     body = pb.Collection(model_set=model_set, skip_nsfw_scoring=skip_nsfw_scoring, description=description,
-                         keep_originals=keep_originals, faces_enabled=faces_enabled)
+                         keep_originals=keep_originals, faces_enabled=faces_enabled, ocr_enabled=ocr_enabled)
     if max_nsfw_score is not None:
         body.max_nsfw_score = max_nsfw_score
     return pb.CreateCollectionRequest(collection_id=collection_id, collection=body)
@@ -118,6 +118,15 @@ def search_faces(collection: str, image: bytes | None, image_url: str | None, fa
     if face_index is not None:
         face.face_index = face_index
     return search(collection, face=face, **options)
+
+
+def search_image_text(collection: str, text: str, phrase: bool, **options: object) -> pb.SearchItemsRequest:
+    mode = pb.TEXT_MATCH_MODE_PHRASE if phrase else pb.TEXT_MATCH_MODE_ALL_WORDS
+    return search(collection, image_text=pb.ImageTextQuery(text=text, mode=mode), **options)
+
+
+def read_image_text(image: bytes | None, image_url: str | None) -> pb.ReadImageTextRequest:
+    return pb.ReadImageTextRequest(image=image_message(image, image_url))
 
 
 def detect_faces(image: bytes | None, image_url: str | None) -> pb.DetectFacesRequest:

@@ -82,6 +82,7 @@ class Collection:
     skip_nsfw_scoring: bool = False  # inserts are not scored (and have no nsfw_score)
     keep_originals: bool = False  # the items' image bytes are kept (re-processing)
     faces_enabled: bool = False  # inserts detect faces; search_faces works
+    ocr_enabled: bool = False  # inserts read the text in their images; search_image_text works
 
     @property
     def image_space(self) -> Space:
@@ -109,7 +110,7 @@ class Collection:
         return cls(
             parse_collection_name(msg.name), msg.name, msg.model_set, spaces, msg.item_count,
             msg.indexed_item_count, created, msg.description, _optional(msg, "max_nsfw_score"), msg.skip_nsfw_scoring,
-            msg.keep_originals, msg.faces_enabled,
+            msg.keep_originals, msg.faces_enabled, msg.ocr_enabled,
         )
 
 
@@ -123,11 +124,27 @@ class Item:
     name: str = ""  # "collections/{collection}/items/{encoded id}"
     # What the server did not derive from its image, e.g. ("faces",): see Item.missing_features.
     missing_features: tuple[str, ...] = ()
+    # The lines of text read in its image (collections with ocr_enabled).
+    text_lines: tuple["TextLine", ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.Item) -> "Item":
         missing = tuple(pb.ItemFeature.Name(f).removeprefix("ITEM_FEATURE_").lower() for f in msg.missing_features)
-        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name, missing)
+        lines = tuple(TextLine.from_proto(line) for line in msg.text_lines)
+        return cls(_item_id(msg), metadata_dict(msg.metadata), _optional(msg, "nsfw_score"), msg.name, missing, lines)
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """A line of text read in an image: its text, confidence 0..1 and four corner points."""
+
+    text: str
+    confidence: float
+    box: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def from_proto(cls, msg: pb.TextLine) -> "TextLine":
+        return cls(msg.text, msg.confidence, tuple((p.x, p.y) for p in msg.box))
 
 
 @dataclass(frozen=True)
@@ -260,6 +277,8 @@ class Hit:
     # Face queries: the matching face's box (left, top, right, bottom) and the query face's index.
     face_box: tuple[float, float, float, float] | None = None
     query_face_index: int | None = None
+    # Text queries: the lines the words were found in.
+    matched_lines: tuple[TextLine, ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.SearchItemsResponse) -> "Hit":
@@ -268,6 +287,7 @@ class Hit:
         return cls(
             item.id, msg.score, msg.similarity, msg.rank, item.metadata, item.nsfw_score,
             _box(face.box) if face else None, face.query_face_index if face else None,
+            tuple(TextLine.from_proto(line) for line in msg.matched_lines),
         )
 
 

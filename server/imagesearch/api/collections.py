@@ -11,7 +11,7 @@ from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import failed_precondition, invalid, unary_errors
 from imagesearch.api.ingest import Ingestor
 from imagesearch.models.model_sets import MODEL_SETS
-from imagesearch.store.base import ModerationPolicy, OriginalsUnsupported
+from imagesearch.store.base import ModerationPolicy, OcrPolicy, OriginalsUnsupported
 
 UPDATABLE_COLLECTION_FIELDS = ("description", "max_nsfw_score")
 
@@ -35,9 +35,12 @@ class CollectionHandlers:
         if wanted.faces_enabled and self.ctx.faces is None:
             raise failed_precondition(ErrorReason.FACES_NOT_ENABLED, "this server has no face model: run "
                                       "`imagesearch models setup` and restart it, or create the collection without faces")
+        if wanted.ocr_enabled:
+            await self.ctx.require_ocr()
         try:
             info = await self.ctx.store.create_collection(
-                collection_id, served.record, moderation, description, keep_originals=wanted.keep_originals
+                collection_id, served.record, moderation, description, keep_originals=wanted.keep_originals,
+                ocr=OcrPolicy(enabled=wanted.ocr_enabled),
             )
         except OriginalsUnsupported as exc:
             raise invalid("collection.keep_originals", str(exc)) from None
@@ -48,6 +51,7 @@ class CollectionHandlers:
     async def _resource(self, info) -> pb.Collection:
         resource = convert.collection(info, await self.ctx.store.keeps_originals(info.name))
         resource.faces_enabled = await self.ctx.faces_enabled(info.name)
+        resource.ocr_enabled = info.ocr.enabled
         return resource
 
     @unary_errors

@@ -16,6 +16,7 @@ from imagesearch.faces.errors import FacesNotEnabled
 from imagesearch.faces.manager import FaceManager
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
+from imagesearch.inference.ocr import OcrReader
 from imagesearch.inference.nsfw import NsfwScorer
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store import filters as store_filters
@@ -42,6 +43,25 @@ class ServiceContext:
     nsfw: NsfwScorer
     # Faces and people (imagesearch.faces); None when the server has no face model.
     faces: FaceManager | None = None
+    # The OCR model's client; None when the server has no OCR model.
+    ocr: OcrReader | None = None
+
+    async def ocr_enabled(self, collection: str) -> bool:
+        """Whether inserts into `collection` read the text in their images."""
+        return self.ocr is not None and (await self.store.ocr_policy(collection)).enabled
+
+    async def require_ocr(self, collection: str | None = None) -> OcrReader:
+        """The OCR client (for a collection created with ocr_enabled); OCR_NOT_ENABLED otherwise."""
+        if self.ocr is None:
+            raise failed_precondition(ErrorReason.OCR_NOT_ENABLED, "this server has no OCR model: run "
+                                      "`imagesearch models setup` and restart it")
+        if collection is not None and not (await self.store.ocr_policy(collection)).enabled:
+            raise failed_precondition(
+                ErrorReason.OCR_NOT_ENABLED,
+                f"collection {collection!r} was created without ocr_enabled: create a collection with ocr_enabled "
+                "and insert its images again", collection=collection,
+            )
+        return self.ocr
 
     async def faces_of(self, collection: str) -> FaceManager:
         """The face manager, for a collection created with faces_enabled; FacesNotEnabled

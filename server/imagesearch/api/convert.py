@@ -11,6 +11,7 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch.dedup.detector import Duplicate, DuplicateGroup
 from imagesearch.inference.faces import FaceDetection
 from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.ocr.lines import OcrLine
 from imagesearch.store.features import Feature
 from imagesearch.store.base import CollectionInfo, ModelRecord, ModelSetRecord, ScoredHit, StoredPoint
 
@@ -72,6 +73,7 @@ def item(collection_id: str, point: StoredPoint | ScoredHit) -> pb.Item:
         metadata=to_struct(point.metadata),
         nsfw_score=point.nsfw_score,
         missing_features=[_FEATURES[f] for f in getattr(point, "missing_features", ()) if f in _FEATURES],
+        text_lines=[text_line(line) for line in getattr(point, "ocr_lines", None) or ()],
     )
 
 
@@ -122,3 +124,8 @@ def detected_faces(detection: FaceDetection) -> pb.DetectFacesResponse:
         image_width=detection.width,
         image_height=detection.height,
     )
+
+
+def text_line(line: OcrLine) -> pb.TextLine:
+    """An OCR line as the API message."""
+    return pb.TextLine(text=line.text, confidence=line.confidence, box=[pb.Point(x=x, y=y) for x, y in line.box])

@@ -21,6 +21,7 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.faces.errors import FaceIndexOutOfRange, FacesNotEnabled, InvalidFaceQuery
 from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
+from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.fetch.policy import FetchRefused
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
 from imagesearch.store.base import CollectionExists, CollectionNotFound, InvalidCollectionName
@@ -123,6 +124,7 @@ _MAPPED: dict[type, Callable[[Any, str], ApiError]] = {
     FacesNotEnabled: lambda e, f: failed_precondition(ErrorReason.FACES_NOT_ENABLED, str(e)),
     FaceIndexOutOfRange: lambda e, f: invalid(f or "face.face_index", str(e)),
     InvalidFaceQuery: lambda e, f: invalid(f or "face", str(e)),
+    InvalidTextQuery: lambda e, f: invalid(f or "image_text.text", f"{e}: type 1-256 characters, at most 16 words"),
     InvalidCollectionName: lambda e, f: invalid(f or "parent", str(e), ErrorReason.RESOURCE_NAME_INVALID),
     InvalidName: lambda e, f: invalid(f or "name", str(e), ErrorReason.RESOURCE_NAME_INVALID),
     CollectionNotFound: _collection_not_found,

@@ -24,6 +24,7 @@ from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
 from imagesearch.inference.faces import FaceDetection
 from imagesearch.inference.model_sets import ServedModelSet
+from imagesearch.ocr.lines import OcrLine
 from imagesearch.store.base import ModerationPolicy, PointToStore, StoredPoint
 from imagesearch.store.features import Feature
 
@@ -47,6 +48,7 @@ class ImageAnalysis:
     nsfw_score: float | None
     fingerprint: Fingerprint
     faces: FaceDetection | None = None  # collections created with faces_enabled
+    text_lines: tuple[OcrLine, ...] | None = None  # collections created with ocr_enabled
 
 
 class Ingestor:
@@ -82,13 +84,15 @@ class Ingestor:
         moderation = await self._ctx.store.moderation(insert.collection)
         image = await self._ctx.image(insert.image)
         with_faces = await self._ctx.faces_enabled(insert.collection)
-        analysis = await self._analyse(served, moderation, image, with_faces)
+        with_text = await self._ctx.ocr_enabled(insert.collection)
+        analysis = await self._analyse(served, moderation, image, with_faces, with_text)
         self._moderate(insert.collection, moderation, analysis.nsfw_score)
         point = PointToStore(
             id=insert.item_id, vectors=analysis.vectors, metadata=insert.metadata,
             fingerprint=analysis.fingerprint.to_payload(), nsfw_score=analysis.nsfw_score,
             original=image if await self._ctx.store.keeps_originals(insert.collection) else None,
             features=frozenset({Feature.FACES.value}) if with_faces else frozenset(),
+            ocr_lines=analysis.text_lines,
         )
         duplicate = await self._store_unless_duplicate(insert, point, analysis.fingerprint, served)
         skipped = duplicate is not None and insert.policy == pb.DUPLICATE_POLICY_SKIP
@@ -104,17 +108,18 @@ class Ingestor:
         return result
 
     async def _analyse(
-        self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes, with_faces: bool
+        self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes, with_faces: bool, with_text: bool
     ) -> ImageAnalysis:
-        # The embeddings, NSFW score and faces (Triton models) and the fingerprint (a worker
-        # thread) are independent: all run at once.
-        vectors, nsfw_score, fp, faces = await asyncio.gather(
+        # The embeddings, NSFW score, faces and text (Triton models) and the fingerprint (a
+        # worker thread) are independent: all run at once.
+        vectors, nsfw_score, fp, faces, lines = await asyncio.gather(
             served.embed_image(image),
             self._ctx.nsfw.score(image) if moderation.scoring else _no_score(),
             asyncio.to_thread(fingerprint, image),
             self._ctx.faces.detect(image) if with_faces else _no_score(),
+            self._ctx.ocr.read(image) if with_text else _no_score(),
         )
-        return ImageAnalysis(vectors=vectors, nsfw_score=nsfw_score, fingerprint=fp, faces=faces)
+        return ImageAnalysis(vectors=vectors, nsfw_score=nsfw_score, fingerprint=fp, faces=faces, text_lines=lines)
 
     @staticmethod
     def _moderate(collection: str, moderation: ModerationPolicy, nsfw_score: float | None) -> None:
@@ -165,5 +170,5 @@ def _duplicate_error(collection: str, duplicate: Duplicate) -> ApiError:
 
 
 async def _no_score() -> None:
-    """Stands in for a model a collection does not use (NSFW scoring, faces)."""
+    """Stands in for a model a collection does not use (NSFW scoring, faces, OCR)."""
     return None

@@ -18,8 +18,17 @@ from imagesearch.faces.scoring import SAME_PERSON_SCORE
 from imagesearch.faces.search import FaceSelector
 from imagesearch.api.ingest import Ingestor
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
+from imagesearch.ocr.matching import MATCH_THRESHOLD
+from imagesearch.ocr.query import MatchMode, parse_query
+from imagesearch.ocr.search import search_text
 from imagesearch.store import filters as store_filters
-from imagesearch.store.base import ScoredHit
+from imagesearch.store.base import ScoredHit, StoredPoint
+
+_MATCH_MODES = {
+    pb.TEXT_MATCH_MODE_UNSPECIFIED: MatchMode.ALL_WORDS,
+    pb.TEXT_MATCH_MODE_ALL_WORDS: MatchMode.ALL_WORDS,
+    pb.TEXT_MATCH_MODE_PHRASE: MatchMode.PHRASE,
+}
 
 
 class SearchHandlers:
@@ -39,6 +48,10 @@ class SearchHandlers:
             raise invalid("image", "the request carries no query: set image, text, item or face")
         if query == "face":
             async for response in self._face_hits(collection, request, limit, flt):
+                yield response
+            return
+        if query == "image_text":
+            for response in await self._image_text_hits(collection, request, limit, flt):
                 yield response
             return
         if query == "text":
@@ -121,6 +134,28 @@ class SearchHandlers:
                     item=convert.item(collection, found[match.item_id]), score=match.score, similarity=match.score,
                     rank=rank, face=pb.FaceMatch(box=convert.box(match.box), query_face_index=result.query_index),
                 )
+
+    async def _image_text_hits(
+        self, collection: str, request: pb.SearchItemsRequest, limit: int, flt: store_filters.Filter | None
+    ) -> list[pb.SearchItemsResponse]:
+        """Items whose text (read at insert) holds the query's words."""
+        query = parse_query(request.image_text.text, _MATCH_MODES[request.image_text.mode])
+        await self.ctx.require_ocr(collection)
+        threshold = validation.min_score(request) if request.HasField("min_score") else MATCH_THRESHOLD
+        hits = await search_text(self.ctx.store, collection, query, limit, threshold, flt)
+        return [
+            pb.SearchItemsResponse(
+                item=convert.item(collection, StoredPoint(id=hit.id, metadata=hit.metadata)), score=hit.score,
+                similarity=hit.score, rank=rank, matched_lines=[convert.text_line(m.line) for m in hit.match.lines],
+            )
+            for rank, hit in enumerate(hits, start=1)
+        ]
+
+    @unary_errors
+    async def ReadImageText(self, request: pb.ReadImageTextRequest, context) -> pb.ReadImageTextResponse:
+        reader = await self.ctx.require_ocr()
+        lines = await reader.read(await self.ctx.image(request.image))
+        return pb.ReadImageTextResponse(lines=[convert.text_line(line) for line in lines])
 
     @unary_errors
     async def DetectFaces(self, request: pb.DetectFacesRequest, context) -> pb.DetectFacesResponse:

@@ -22,6 +22,7 @@ from imagesearch.faces.manager import FaceManager
 from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NsfwScorer
+from imagesearch.inference.ocr import OcrReader
 from imagesearch.store.base import VectorStore
 
 __all__ = ["ImageSearchService", "ServiceLimits"]
@@ -39,10 +40,11 @@ class ImageSearchService(CollectionHandlers, ItemHandlers, SearchHandlers, pb_gr
         fetcher: UrlFetcher,
         nsfw: NsfwScorer,
         faces: FaceManager | None = None,
+        ocr: OcrReader | None = None,
     ) -> None:
         self.ctx = ServiceContext(
             store=store, model_sets=dict(model_sets), default_model_set=default_model_set, limits=limits,
-            fetcher=fetcher, nsfw=nsfw, faces=faces,
+            fetcher=fetcher, nsfw=nsfw, faces=faces, ocr=ocr,
         )
         self.ingestor = Ingestor(self.ctx)
         # One duplicate audit per collection at a time: an audit reads every item.

@@ -42,3 +42,10 @@ def copier(name: str) -> Callable[[Path], None]:
         tmp.replace(target)
 
     return copy
+
+
+def ocr_model_present(repository: Path) -> bool:
+    """Whether `imagesearch models setup` placed the OCR model in `repository` (its config
+    and every ONNX file): the server then loads it and offers OCR."""
+    folder = Path(repository) / "ocr"
+    return (folder / "config.pbtxt").exists() and all((folder / "1" / name).exists() for name in FILES)

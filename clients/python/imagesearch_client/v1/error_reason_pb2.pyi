@@ -24,6 +24,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NSFW_SCORE_TOO_HIGH: _ClassVar[ErrorReason]
     NSFW_SCORES_MISSING: _ClassVar[ErrorReason]
     FACES_NOT_ENABLED: _ClassVar[ErrorReason]
+    OCR_NOT_ENABLED: _ClassVar[ErrorReason]
     URL_FORBIDDEN: _ClassVar[ErrorReason]
     URL_FETCH_TIMEOUT: _ClassVar[ErrorReason]
     URL_FETCH_FAILED: _ClassVar[ErrorReason]
@@ -48,6 +49,7 @@ TEXT_SEARCH_UNSUPPORTED: ErrorReason
 NSFW_SCORE_TOO_HIGH: ErrorReason
 NSFW_SCORES_MISSING: ErrorReason
 FACES_NOT_ENABLED: ErrorReason
+OCR_NOT_ENABLED: ErrorReason
 URL_FORBIDDEN: ErrorReason
 URL_FETCH_TIMEOUT: ErrorReason
 URL_FETCH_FAILED: ErrorReason

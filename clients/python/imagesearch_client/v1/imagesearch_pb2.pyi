@@ -32,6 +32,12 @@ class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DUPLICATE_POLICY_SKIP: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_REJECT: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_IGNORE: _ClassVar[DuplicatePolicy]
+
+class TextMatchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEXT_MATCH_MODE_UNSPECIFIED: _ClassVar[TextMatchMode]
+    TEXT_MATCH_MODE_ALL_WORDS: _ClassVar[TextMatchMode]
+    TEXT_MATCH_MODE_PHRASE: _ClassVar[TextMatchMode]
 ITEM_FEATURE_UNSPECIFIED: ItemFeature
 ITEM_FEATURE_FINGERPRINT: ItemFeature
 ITEM_FEATURE_NSFW_SCORE: ItemFeature
@@ -42,6 +48,9 @@ DUPLICATE_POLICY_ALLOW: DuplicatePolicy
 DUPLICATE_POLICY_SKIP: DuplicatePolicy
 DUPLICATE_POLICY_REJECT: DuplicatePolicy
 DUPLICATE_POLICY_IGNORE: DuplicatePolicy
+TEXT_MATCH_MODE_UNSPECIFIED: TextMatchMode
+TEXT_MATCH_MODE_ALL_WORDS: TextMatchMode
+TEXT_MATCH_MODE_PHRASE: TextMatchMode
 
 class Image(_message.Message):
     __slots__ = ("content", "uri")
@@ -72,7 +81,7 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals", "faces_enabled")
+    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals", "faces_enabled", "ocr_enabled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +93,7 @@ class Collection(_message.Message):
     SKIP_NSFW_SCORING_FIELD_NUMBER: _ClassVar[int]
     KEEP_ORIGINALS_FIELD_NUMBER: _ClassVar[int]
     FACES_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    OCR_ENABLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     model_set: str
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
@@ -95,7 +105,8 @@ class Collection(_message.Message):
     skip_nsfw_scoring: bool
     keep_originals: bool
     faces_enabled: bool
-    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ..., faces_enabled: _Optional[bool] = ...) -> None: ...
+    ocr_enabled: bool
+    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ..., faces_enabled: _Optional[bool] = ..., ocr_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection_id", "collection")
@@ -142,20 +153,22 @@ class DeleteCollectionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class Item(_message.Message):
-    __slots__ = ("name", "item_id", "metadata", "nsfw_score", "missing_features", "duplicate")
+    __slots__ = ("name", "item_id", "metadata", "nsfw_score", "missing_features", "text_lines", "duplicate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     MISSING_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LINES_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     item_id: str
     metadata: _struct_pb2.Struct
     nsfw_score: float
     missing_features: _containers.RepeatedScalarFieldContainer[ItemFeature]
+    text_lines: _containers.RepeatedCompositeFieldContainer[TextLine]
     duplicate: DuplicateInfo
-    def __init__(self, name: _Optional[str] = ..., item_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nsfw_score: _Optional[float] = ..., missing_features: _Optional[_Iterable[_Union[ItemFeature, str]]] = ..., duplicate: _Optional[_Union[DuplicateInfo, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., item_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nsfw_score: _Optional[float] = ..., missing_features: _Optional[_Iterable[_Union[ItemFeature, str]]] = ..., text_lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ..., duplicate: _Optional[_Union[DuplicateInfo, _Mapping]] = ...) -> None: ...
 
 class DuplicateInfo(_message.Message):
     __slots__ = ("item", "exact", "score", "skipped")
@@ -306,12 +319,13 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "face", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
+    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -323,13 +337,32 @@ class SearchItemsRequest(_message.Message):
     text: str
     item: str
     face: FaceQuery
+    image_text: ImageTextQuery
     top_k: int
     min_score: float
     filter: Filter
     max_nsfw_score: float
     model_set: str
     include_query_item: bool
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+
+class ImageTextQuery(_message.Message):
+    __slots__ = ("text", "mode")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    mode: TextMatchMode
+    def __init__(self, text: _Optional[str] = ..., mode: _Optional[_Union[TextMatchMode, str]] = ...) -> None: ...
+
+class TextLine(_message.Message):
+    __slots__ = ("text", "confidence", "box")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    confidence: float
+    box: _containers.RepeatedCompositeFieldContainer[Point]
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., box: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
 
 class FaceQuery(_message.Message):
     __slots__ = ("image", "face_index")
@@ -368,18 +401,20 @@ class FaceMatch(_message.Message):
     def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., query_face_index: _Optional[int] = ...) -> None: ...
 
 class SearchItemsResponse(_message.Message):
-    __slots__ = ("item", "score", "similarity", "rank", "face")
+    __slots__ = ("item", "score", "similarity", "rank", "face", "matched_lines")
     ITEM_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_LINES_FIELD_NUMBER: _ClassVar[int]
     item: Item
     score: float
     similarity: float
     rank: int
     face: FaceMatch
-    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., face: _Optional[_Union[FaceMatch, _Mapping]] = ...) -> None: ...
+    matched_lines: _containers.RepeatedCompositeFieldContainer[TextLine]
+    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., face: _Optional[_Union[FaceMatch, _Mapping]] = ..., matched_lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ...) -> None: ...
 
 class FindDuplicatesRequest(_message.Message):
     __slots__ = ("parent", "threshold")
@@ -432,6 +467,18 @@ class DetectedFace(_message.Message):
     confidence: float
     landmarks: _containers.RepeatedCompositeFieldContainer[Point]
     def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., confidence: _Optional[float] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
+
+class ReadImageTextRequest(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class ReadImageTextResponse(_message.Message):
+    __slots__ = ("lines",)
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedCompositeFieldContainer[TextLine]
+    def __init__(self, lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ...) -> None: ...
 
 class ModerateImageRequest(_message.Message):
     __slots__ = ("image",)

@@ -126,6 +126,11 @@ class ImageSearchServiceStub:
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.SerializeToString,
                 response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.FromString,
                 _registered_method=True)
+        self.ReadImageText = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/ReadImageText',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextResponse.FromString,
+                _registered_method=True)
         self.ModerateImage = channel.unary_unary(
                 '/imagesearch.v1.ImageSearchService/ModerateImage',
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageRequest.SerializeToString,
@@ -270,6 +275,14 @@ class ImageSearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadImageText(self, request, context):
+        """Reads the lines of text printed in an image without storing anything (PP-OCR). An
+        image without text gets an empty list, not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ModerateImage(self, request, context):
         """Scores an image for NSFW content without storing it.
         """
@@ -369,6 +382,11 @@ def add_ImageSearchServiceServicer_to_server(servicer, server):
                     servicer.DetectFaces,
                     request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.FromString,
                     response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.SerializeToString,
+            ),
+            'ReadImageText': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadImageText,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextResponse.SerializeToString,
             ),
             'ModerateImage': grpc.unary_unary_rpc_method_handler(
                     servicer.ModerateImage,
@@ -863,6 +881,33 @@ class ImageSearchService:
             '/imagesearch.v1.ImageSearchService/DetectFaces',
             imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesRequest.SerializeToString,
             imagesearch_dot_v1_dot_imagesearch__pb2.DetectFacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadImageText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/ReadImageText',
+            imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.ReadImageTextResponse.FromString,
             options,
             channel_credentials,
             insecure,
