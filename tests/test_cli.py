@@ -43,7 +43,8 @@ def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 def test_help_lists_commands() -> None:
     out = cli("--help")
     assert out.returncode == 0
-    for command in ("serve", "models", "collections", "insert", "index", "items", "search", "find-duplicates", "moderate"):
+    for command in ("serve", "models", "collections", "insert", "index", "items", "search", "find-duplicates", "moderate",
+                    "read-text", "detect-faces", "snapshot"):
         assert f"    {command}" in out.stdout
     serve_help = cli("serve", "--help").stdout
     assert "--triton-url" in serve_help and "IMAGESEARCH_QDRANT_URL" in serve_help
@@ -189,3 +190,24 @@ def test_insert_and_moderate(tmp_path: Path, server: ServerProcess) -> None:
     assert moderation.endswith("safe (threshold 0.8)\n")
     bad_metadata = cli("insert", str(corel_path(301)), "-c", "cli-insert", "--metadata", "[1, 2]", server=server)
     assert bad_metadata.returncode != 0 and "JSON object" in bad_metadata.stderr
+
+
+def test_faces_and_text_from_the_command_line(tmp_path: Path, server: ServerProcess) -> None:
+    """detect-faces, read-text, collections create --faces --ocr, search --face / --words."""
+    faces = REPO_ROOT.parent / "shared" / "datasets" / "faces"
+    ocr = REPO_ROOT.parent / "shared" / "datasets" / "ocr"
+    two = faces / "two_people.jpg"
+    lines = ok("detect-faces", str(two), server=server).splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["0", "1"]
+    assert "TEST" in ok("read-text", str(ocr / "issue_170.png"), server=server).upper()
+    created = ok("collections", "create", "cli-both", "--faces", "--ocr", "--skip-nsfw-scoring", server=server)
+    assert "faces" in created and "ocr" in created
+    folder = tmp_path / "both"
+    folder.mkdir()
+    for source in (two, ocr / "issue_170.png", corel_path(3)):
+        (folder / source.name).write_bytes(source.read_bytes())
+    ok("index", str(folder), "-c", "cli-both", server=server)
+    by_face = ok("search", "-c", "cli-both", "--face", str(two), "--face-index", "0", server=server)
+    assert by_face.split()[2] == "two_people.jpg" and "face 0: box" in by_face
+    by_words = ok("search", "-c", "cli-both", "--words", "test", server=server)
+    assert by_words.split()[2] == "issue_170.png"

@@ -13,6 +13,7 @@ import sys
 import grpc
 
 from imagesearch.commands import (
+    analyse,
     collections,
     duplicates,
     ingest,
@@ -26,7 +27,7 @@ from imagesearch.commands import (
 
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
-COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, snapshot)
+COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="do not run the NSFW model on inserts: ingest several times faster, for trusted catalogs; the items "
         "then have no NSFW score",
     )
+    create.add_argument(
+        "--faces", action="store_true",
+        help="detect and embed faces at insert, for `search --face` (off by default: ~70 ms of CPU per image "
+        "plus ~200 ms per face; face data is biometric, see docs/faces.md)",
+    )
+    create.add_argument(
+        "--ocr", action="store_true",
+        help="read the text in every inserted image, for `search --words` (off by default: about twice the image "
+        "encoder on a photo without text, seconds on a page of text; docs/ocr.md)",
+    )
+    create.add_argument(
+        "--keep-originals", action="store_true",
+        help="keep each item's image bytes (their own size on disk) so the models can be re-run later",
+    )
     create.set_defaults(func=create_collection)
 
     get = actions.add_parser("get", help="describe a collection")
@@ -77,8 +91,10 @@ def describe(c: "Collection") -> str:
         moderation = f"refuses NSFW score > {c.max_nsfw_score:g}"
     else:
         moderation = "NSFW scored"
+    extras = [name for name, on in (("faces", c.faces_enabled), ("ocr", c.ocr_enabled),
+                                     ("originals kept", c.keep_originals)) if on]
     line = (f"{c.id}\t{counted(c.item_count, 'item')}\tmodel set {c.model_set or '?'} [{spaces}]\t"
-            f"indexed {c.indexed_item_count}\t{moderation}")
+            f"indexed {c.indexed_item_count}\t{moderation}{''.join(f', {e}' for e in extras)}")
     return f"{line}\t{c.description}" if c.description else line
 
 
@@ -99,7 +115,8 @@ def create_collection(ns: argparse.Namespace) -> int:
     with open_client(ns) as client:
         collection = client.create_collection(
             ns.name, ns.model_set, description=ns.description, max_nsfw_score=ns.max_nsfw_score,
-            skip_nsfw_scoring=ns.skip_nsfw_scoring,
+            skip_nsfw_scoring=ns.skip_nsfw_scoring, keep_originals=ns.keep_originals, faces_enabled=ns.faces,
+            ocr_enabled=ns.ocr,
         )
     print(describe(collection))
     return 0
