@@ -35,7 +35,7 @@ def test_restored_collection_answers_like_the_original(tmp_path: Path, capsys) -
     with ServerProcess(src) as server:
         with server.client() as client:
             client.create_collection("corel")
-            outcomes = list(client.insert_stream("corel", corel_items(PHOTOS), timeout=600))
+            outcomes = list(client.import_items("corel", corel_items(PHOTOS), timeout=600))
         assert all(o.ok for o in outcomes)
         before = searches(server)
     assert cli("create", "corel", "--data-dir", str(src)) == 0
@@ -44,8 +44,8 @@ def test_restored_collection_answers_like_the_original(tmp_path: Path, capsys) -
     assert f"restored corel: {len(PHOTOS)} items" in capsys.readouterr().out
     with ServerProcess(dst) as restored:
         with restored.client() as client:
-            assert client.count("corel") == len(PHOTOS)
-            items = {i.id: i for i in client.get("corel", [f"corel-{i}" for i in PHOTOS])}
+            assert client.count_items("corel") == len(PHOTOS)
+            items = {i.id: i for i in client.batch_get_items("corel", [f"corel-{i}" for i in PHOTOS])}
             assert set(items) == {f"corel-{i}" for i in PHOTOS}
             assert all(items[f"corel-{i}"].metadata == {"class": i // 100, "file": f"{i}.jpg"} for i in PHOTOS)
         after = searches(restored)
