@@ -312,6 +312,7 @@ class ImageSearchServer:
         await running.nsfw.close()
         if running.faces is not None:
             await running.faces.close()
+            await running.faces.detector.close()
         if running.ocr is not None:
             await running.ocr.close()
         if running.triton is not None:

@@ -58,6 +58,8 @@ class Detector(Protocol):
 
     async def detect(self, image: bytes) -> FaceDetection: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class FaceSettings:
@@ -361,9 +363,11 @@ class FaceManager:
         """Wait for background reclusters, then close the face store."""
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._store.close()
-        close_detector = getattr(self._detector, "close", None)  # the Triton client's channel
-        if close_detector is not None:
-            await close_detector()
+
+    @property
+    def detector(self) -> Detector:
+        """The face model's client (its owner closes it: tests share one between managers)."""
+        return self._detector
 
 
 def _to_store(face) -> FaceToStore:
