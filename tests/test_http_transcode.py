@@ -201,7 +201,7 @@ def test_response_json_is_proto3_json_with_defaults() -> None:
     value = response_json(pb.ListItemsResponse(items=[pb.Item(name="collections/c/items/a", item_id="a")]))
     # Fields without presence are always there (nextPageToken "" on the last page);
     # unset messages and optional fields are left out; repeated fields are there, empty or not.
-    assert value == {"items": [{"name": "collections/c/items/a", "itemId": "a", "missingFeatures": []}],
+    assert value == {"items": [{"name": "collections/c/items/a", "itemId": "a", "missingFeatures": [], "textLines": []}],
                      "nextPageToken": ""}
     assert response_json(pb.CountItemsResponse(item_count=7)) == {"itemCount": "7"}  # int64 as a string
 
