@@ -63,13 +63,15 @@ UNAUTH = (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
 DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_MISSING")
 
 
-@pytest.mark.parametrize("rpc", ["get", "count", "create_item", "delete_collection", "moderate"])
+@pytest.mark.parametrize("rpc", ["get", "count", "search", "create_item", "import", "delete_collection", "moderate"])
 def test_no_bad_revoked_or_expired_key_is_unauthenticated(guarded, rpc: str) -> None:
     proc, keys = guarded
     calls = {
         "get": lambda c: c.get_collection("tenant-a-photos"),
         "count": lambda c: c.count_items("tenant-a-photos"),
+        "search": lambda c: c.search("tenant-a-photos", corel_path(3).read_bytes()),  # server-streaming
         "create_item": lambda c: c.create_item("tenant-a-photos", InsertItem(image=corel_path(4).read_bytes())),
+        "import": lambda c: list(c.import_items("tenant-a-photos", [InsertItem(image=corel_path(4).read_bytes())])),
         "delete_collection": lambda c: c.delete_collection("tenant-a-photos"),
         "moderate": lambda c: c.moderate_image(corel_path(5).read_bytes()),
     }
