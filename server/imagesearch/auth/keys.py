@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -19,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from imagesearch.auth.scopes import Grant
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "isk_"
 # How often a serving process looks at the file's mtime: a revoked key stops working
@@ -137,7 +140,15 @@ class KeyStore:
         except FileNotFoundError:
             mtime = None
         if force or mtime != self._mtime:
-            self._keys = self.file.load() if mtime is not None else []
+            try:
+                self._keys = self.file.load() if mtime is not None else []
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if force:
+                    raise
+                # A broken edit must not open the server nor lock everyone out: the keys
+                # read last stay in force until the file is readable again.
+                log.error("cannot read API keys from %s (%s); keeping the %d keys read before",
+                          self.file.path, exc, len(self._keys))
             self._mtime = mtime
 
     @property
