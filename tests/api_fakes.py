@@ -19,6 +19,8 @@ import numpy as np
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from PIL import Image
 
+from imagesearch.auth.interceptor import AuthInterceptor
+from imagesearch.auth.keys import KeyStore
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.fetch.fetcher import FetchFailed
 from imagesearch.inference.errors import InferenceUnavailable
@@ -134,8 +136,11 @@ class FakeServer:
 
 
 async def start_fake_server(
-    data_dir: Path, insert_concurrency: int = 4, extra_sets: tuple[ModelSetSpec, ...] = ()
+    data_dir: Path, insert_concurrency: int = 4, extra_sets: tuple[ModelSetSpec, ...] = (),
+    keys: KeyStore | None = None,
 ) -> FakeServer:
+    """`keys`: enforce API keys with the real interceptor (as the server does when its key
+    file holds keys)."""
     store = EdgeStore(data_dir)
     encoder, fetcher = FakeImageEncoder(), FakeFetcher()
     model_sets = {"offline": served_offline(encoder), **{spec.name: served(spec, encoder) for spec in extra_sets}}
@@ -147,7 +152,7 @@ async def start_fake_server(
         fetcher=fetcher,
         nsfw=FakeNsfw(),
     )
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[AuthInterceptor(keys)] if keys is not None else None)
     pb_grpc.add_ImageSearchServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

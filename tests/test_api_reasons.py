@@ -150,6 +150,35 @@ case("INFERENCE_UNAVAILABLE", grpc.StatusCode.UNAVAILABLE)(with_encoder("unavail
 case("INTERNAL_ERROR", grpc.StatusCode.INTERNAL)(with_encoder("broken", create(corel_path(9).read_bytes())))
 
 
+def with_keys(call):
+    """Runs `call` on a second fake server that enforces keys: one read key on "r" only."""
+    async def trigger(s, f: FakeServer):
+        import tempfile
+        from pathlib import Path
+
+        from imagesearch.auth.keys import KeyFile, KeyStore
+        from imagesearch.auth.scopes import Grant
+
+        with tempfile.TemporaryDirectory() as folder:
+            key = KeyFile(Path(folder) / "api_keys.json").create("reader", (Grant.parse("read:r"),))
+            guarded = await start_fake_server(Path(folder) / "data", keys=KeyStore(Path(folder) / "api_keys.json"))
+            channel = grpc.aio.insecure_channel(guarded.address)
+            try:
+                return await call(pb_grpc.ImageSearchServiceStub(channel), key)
+            finally:
+                await channel.close()
+                await guarded.stop()
+    return trigger
+
+
+case("API_KEY_MISSING", grpc.StatusCode.UNAUTHENTICATED)(with_keys(
+    lambda s, key: s.GetCollection(pb.GetCollectionRequest(name=P))))
+case("API_KEY_INVALID", grpc.StatusCode.UNAUTHENTICATED)(with_keys(
+    lambda s, key: s.GetCollection(pb.GetCollectionRequest(name=P), metadata=[("authorization", "Bearer isk_wrong")])))
+case("PERMISSION_MISSING", grpc.StatusCode.PERMISSION_DENIED)(with_keys(
+    lambda s, key: s.DeleteCollection(pb.DeleteCollectionRequest(name=P), metadata=[("authorization", f"Bearer {key}")])))
+
+
 AUDIT_GROUPS = 150
 LONG = "x" * 240  # long IDs make each group's response ~1 KB
 

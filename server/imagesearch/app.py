@@ -19,6 +19,9 @@ from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 from imagesearch.api.service import ImageSearchService, ServiceLimits
+from imagesearch.auth.interceptor import AuthInterceptor
+from imagesearch.auth.keys import KeyStore
+from imagesearch.auth.startup import check_listen
 from imagesearch.config import Settings
 from imagesearch.models.dlib_faces import face_model_present
 from imagesearch.faces.manager import FaceManager, FaceSettings
@@ -79,6 +82,7 @@ class ImageSearchServer:
         self.http_port: int | None = None
         self._running: _Running | None = None
         self._data_lock: DataDirLock | None = None
+        self._keys: KeyStore | None = None
 
     def _local_triton(self) -> TritonProcess:
         s = self.settings
@@ -114,6 +118,12 @@ class ImageSearchServer:
     async def start(self) -> None:
         """Starts every part; returns once the gRPC port accepts calls."""
         s = self.settings
+        # Refused before anything starts: no keys and a non-loopback address (docs/security.md).
+        self._keys = KeyStore(s.api_keys_path)
+        check_listen(s.listen, self._keys, s.insecure_no_auth)
+        if not self._keys.enforced:
+            log.warning("no API keys in %s: every caller may do anything (loopback or --insecure-no-auth)",
+                        s.api_keys_path)
         # Before Triton writes under data_dir and the store's recovery deletes there: a
         # second server on the same directory stops here (DataDirLocked names the first).
         self._data_lock = DataDirLock.acquire(s.data_dir)
@@ -150,7 +160,7 @@ class ImageSearchServer:
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(metrics)],
+            interceptors=[MetricsInterceptor(metrics), AuthInterceptor(self._keys)],
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
@@ -179,10 +189,11 @@ class ImageSearchServer:
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            server,
-        )
+        if s.reflection:
+            reflection.enable_server_reflection(
+                (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+                server,
+            )
         # Until the watcher's first check, nobody may be told SERVING (the default of "").
         await self._set_health(health_servicer, False)
         self.port = server.add_insecure_port(s.listen)

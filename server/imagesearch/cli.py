@@ -18,6 +18,7 @@ from imagesearch.commands import (
     duplicates,
     ingest,
     items,
+    keys,
     models,
     moderate,
     search,
@@ -27,7 +28,7 @@ from imagesearch.commands import (
 
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
-COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot)
+COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

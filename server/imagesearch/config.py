@@ -174,6 +174,23 @@ class Settings:
     shutdown_grace_s: float = field(
         default=30.0, metadata={"help": "on SIGTERM, how long in-flight calls may take to finish"}
     )
+    # Access control (imagesearch.auth, docs/security.md): keys are enforced whenever the
+    # key file holds at least one key; without keys only a loopback listen address is served.
+    api_keys_file: Path = field(
+        default=Path(""),
+        metadata={
+            "help": "JSON file of hashed API keys (written by `imagesearch keys`); empty: <data_dir>/api_keys.json. "
+            "Re-read within 2 s of a change, so a revoked key stops working without a restart"
+        },
+    )
+    insecure_no_auth: bool = field(
+        default=False,
+        metadata={"help": "serve a non-loopback --listen address without API keys (anyone who reaches it may "
+                  "do anything); without it the server refuses to start there"},
+    )
+    reflection: bool = field(
+        default=True, metadata={"help": "serve gRPC server reflection (open to callers without a key, as health is)"}
+    )
     log_level: str = field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING or ERROR"})
 
     @property
@@ -192,13 +209,27 @@ class Settings:
         return host.strip("[]") or "127.0.0.1"
 
     @property
+    def api_keys_path(self) -> Path:
+        """The API key file: api_keys_file, else data_dir/api_keys.json."""
+        return self.api_keys_file if str(self.api_keys_file) not in ("", ".") else self.data_dir / "api_keys.json"
+
+    @property
     def max_message_bytes(self) -> int:
         """The gRPC message size limit in bytes."""
         return self.max_message_mb * 1024 * 1024
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _coerce(value: Any, annotation: str) -> Any:
     kind = annotation.replace("Path", "path")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in _BOOLS:
+            raise ValueError(f"not a boolean: {value!r} (true/false, yes/no, on/off, 1/0)")
+        return _BOOLS[str(value).lower()]
     if kind == "path":
         return Path(value)
     if kind == "int":
@@ -219,10 +250,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for f in dataclasses.fields(Settings):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        # A boolean flag alone means true (--insecure-no-auth); it also takes a value (--reflection off).
+        flag_only = {"nargs": "?", "const": "true"} if str(f.type) == "bool" else {}
         parser.add_argument(
             _flag(f.name),
             dest=f.name,
             default=None,
+            **flag_only,
             help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}; default: {default or repr(default)})",
         )
 

@@ -13,7 +13,7 @@ from typing import AsyncIterable, AsyncIterator, Iterable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from imagesearch_client import messages
+from imagesearch_client import auth, messages
 from imagesearch_client.client import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, HEALTH_POLL_S
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
@@ -27,8 +27,12 @@ from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 class AsyncImageSearchClient:
     """asyncio client of imagesearch.v1. Use with `async with`, or await close()."""
 
-    def __init__(self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    def __init__(
+        self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None
+    ) -> None:
+        """`api_key`: sent as `authorization: Bearer` metadata on every call (docs/security.md)."""
+        interceptors = auth.aio_interceptors(api_key) if api_key else None
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
         self._stub = pb_grpc.ImageSearchServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout

@@ -27,6 +27,10 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="deadline of each call in seconds (default: %(default)s)"
     )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("IMAGESEARCH_API_KEY") or None,
+        help="API key for a server that enforces keys (env IMAGESEARCH_API_KEY, which keeps it out of ps)",
+    )
 
 
 def add_collection_option(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +71,7 @@ def open_client(ns: argparse.Namespace) -> "ImageSearchClient":
     """A client of --server with the --timeout deadline."""
     from imagesearch_client import ImageSearchClient
 
-    return ImageSearchClient(ns.server, timeout=ns.timeout)
+    return ImageSearchClient(ns.server, timeout=ns.timeout, api_key=ns.api_key)
 
 
 def parse_filter(text: str | None) -> "pb.Filter | None":

@@ -27,11 +27,12 @@ def run(ns: argparse.Namespace) -> int:
 
     settings = load_settings(ns)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from imagesearch.auth.startup import UnprotectedListen
     from imagesearch.store.base import StoreError
 
     try:
         asyncio.run(ImageSearchServer(settings).run())
-    except StoreError as exc:  # the data dir is locked by another server, or of a newer format
+    except (StoreError, UnprotectedListen) as exc:  # the data dir is locked by another server, or of a newer format
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

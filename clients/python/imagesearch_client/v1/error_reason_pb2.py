@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagesearch/v1/error_reason.proto\x12\x0eimagesearch.v1*\xe9\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x19\n\x15RESOURCE_NAME_INVALID\x10\x02\x12\x0f\n\x0bIMAGE_EMPTY\x10\x03\x12\x15\n\x11IMAGE_UNDECODABLE\x10\x04\x12\x1c\n\x18IMAGE_FORMAT_UNSUPPORTED\x10\x05\x12\x13\n\x0fIMAGE_TOO_LARGE\x10\x06\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x07\x12\x18\n\x14\x43OLLECTION_NOT_FOUND\x10\x14\x12\x12\n\x0eITEM_NOT_FOUND\x10\x15\x12\x1d\n\x19\x43OLLECTION_ALREADY_EXISTS\x10\x16\x12\x13\n\x0f\x44UPLICATE_IMAGE\x10\x17\x12\x16\n\x12MODEL_SET_MISMATCH\x10\x1e\x12\x18\n\x14MODEL_SET_NOT_SERVED\x10\x1f\x12\x1b\n\x17TEXT_SEARCH_UNSUPPORTED\x10 \x12\x17\n\x13NSFW_SCORE_TOO_HIGH\x10!\x12\x17\n\x13NSFW_SCORES_MISSING\x10\"\x12\x15\n\x11\x46\x41\x43\x45S_NOT_ENABLED\x10#\x12\x13\n\x0fOCR_NOT_ENABLED\x10$\x12\x11\n\rURL_FORBIDDEN\x10(\x12\x15\n\x11URL_FETCH_TIMEOUT\x10)\x12\x14\n\x10URL_FETCH_FAILED\x10*\x12\x19\n\x15INFERENCE_UNAVAILABLE\x10\x32\x12\x1d\n\x19OPERATION_ALREADY_RUNNING\x10\x33\x12\x12\n\x0eINTERNAL_ERROR\x10<B P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagesearch/v1/error_reason.proto\x12\x0eimagesearch.v1*\xab\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rFIELD_INVALID\x10\x01\x12\x19\n\x15RESOURCE_NAME_INVALID\x10\x02\x12\x0f\n\x0bIMAGE_EMPTY\x10\x03\x12\x15\n\x11IMAGE_UNDECODABLE\x10\x04\x12\x1c\n\x18IMAGE_FORMAT_UNSUPPORTED\x10\x05\x12\x13\n\x0fIMAGE_TOO_LARGE\x10\x06\x12\x16\n\x12PAGE_TOKEN_INVALID\x10\x07\x12\x18\n\x14\x43OLLECTION_NOT_FOUND\x10\x14\x12\x12\n\x0eITEM_NOT_FOUND\x10\x15\x12\x1d\n\x19\x43OLLECTION_ALREADY_EXISTS\x10\x16\x12\x13\n\x0f\x44UPLICATE_IMAGE\x10\x17\x12\x16\n\x12MODEL_SET_MISMATCH\x10\x1e\x12\x18\n\x14MODEL_SET_NOT_SERVED\x10\x1f\x12\x1b\n\x17TEXT_SEARCH_UNSUPPORTED\x10 \x12\x17\n\x13NSFW_SCORE_TOO_HIGH\x10!\x12\x17\n\x13NSFW_SCORES_MISSING\x10\"\x12\x15\n\x11\x46\x41\x43\x45S_NOT_ENABLED\x10#\x12\x13\n\x0fOCR_NOT_ENABLED\x10$\x12\x11\n\rURL_FORBIDDEN\x10(\x12\x15\n\x11URL_FETCH_TIMEOUT\x10)\x12\x14\n\x10URL_FETCH_FAILED\x10*\x12\x19\n\x15INFERENCE_UNAVAILABLE\x10\x32\x12\x1d\n\x19OPERATION_ALREADY_RUNNING\x10\x33\x12\x13\n\x0f\x41PI_KEY_MISSING\x10\x46\x12\x13\n\x0f\x41PI_KEY_INVALID\x10G\x12\x16\n\x12PERMISSION_MISSING\x10H\x12\x12\n\x0eINTERNAL_ERROR\x10<B P\x01Z\x1cimagesearch/v1;imagesearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\034imagesearch/v1;imagesearchv1'
   _globals['_ERRORREASON']._serialized_start=54
-  _globals['_ERRORREASON']._serialized_end=671
+  _globals['_ERRORREASON']._serialized_end=737
 # @@protoc_insertion_point(module_scope)

@@ -30,6 +30,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     URL_FETCH_FAILED: _ClassVar[ErrorReason]
     INFERENCE_UNAVAILABLE: _ClassVar[ErrorReason]
     OPERATION_ALREADY_RUNNING: _ClassVar[ErrorReason]
+    API_KEY_MISSING: _ClassVar[ErrorReason]
+    API_KEY_INVALID: _ClassVar[ErrorReason]
+    PERMISSION_MISSING: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -55,4 +58,7 @@ URL_FETCH_TIMEOUT: ErrorReason
 URL_FETCH_FAILED: ErrorReason
 INFERENCE_UNAVAILABLE: ErrorReason
 OPERATION_ALREADY_RUNNING: ErrorReason
+API_KEY_MISSING: ErrorReason
+API_KEY_INVALID: ErrorReason
+PERMISSION_MISSING: ErrorReason
 INTERNAL_ERROR: ErrorReason

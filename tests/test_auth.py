@@ -1,0 +1,240 @@
+"""Access control end to end (docs/security.md, "Access control"): one real server (its own
+Triton, embedded store) whose data dir holds API keys, called over gRPC with the Python
+client and over the HTTP gateway; and a server refusing a public address without keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+from conftest import REPO_ROOT, ServerProcess, corel_path, free_port
+from imagesearch.auth.keys import KeyFile
+from imagesearch.auth.scopes import Grant
+from imagesearch_client import ImageSearchClient, InsertItem
+from imagesearch_client.errors import error_reason
+
+GRANTS = {
+    "admin": ("admin:*", "write:*", "read:*"),
+    "tenant": ("read:tenant-a-*", "write:tenant-a-*"),
+    "reader": ("read:tenant-a-photos",),
+    "writer": ("write:*",),  # no read anywhere: not even the stateless image RPCs
+    "expired": ("read:*",),
+    "revoked": ("read:*",),
+}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory):
+    data_dir = tmp_path_factory.mktemp("auth")
+    keys_file = KeyFile(data_dir / "api_keys.json")
+    keys = {
+        name: keys_file.create(name, tuple(Grant.parse(g) for g in grants), -1 if name == "expired" else None)
+        for name, grants in GRANTS.items()
+    }
+    keys_file.revoke("revoked")
+    proc = ServerProcess(data_dir).start()
+    with ImageSearchClient(proc.address, api_key=keys["admin"]) as admin:
+        for collection in ("tenant-a-photos", "tenant-b-photos", "scratch"):
+            admin.create_collection(collection)
+        admin.create_item("tenant-a-photos", InsertItem(image=corel_path(3).read_bytes(), id="p3"))
+    yield proc, keys
+    proc.stop()
+
+
+def client(proc: ServerProcess, key: str | None) -> ImageSearchClient:
+    return ImageSearchClient(proc.address, timeout=60, api_key=key)
+
+
+def refused(call) -> tuple[grpc.StatusCode, str | None]:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code(), error_reason(caught.value)
+
+
+UNAUTH = (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
+DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_MISSING")
+
+
+@pytest.mark.parametrize("rpc", ["get", "count", "search", "create_item", "import", "delete_collection", "moderate"])
+def test_no_bad_revoked_or_expired_key_is_unauthenticated(guarded, rpc: str) -> None:
+    proc, keys = guarded
+    calls = {
+        "get": lambda c: c.get_collection("tenant-a-photos"),
+        "count": lambda c: c.count_items("tenant-a-photos"),
+        "search": lambda c: c.search("tenant-a-photos", corel_path(3).read_bytes()),  # server-streaming
+        "create_item": lambda c: c.create_item("tenant-a-photos", InsertItem(image=corel_path(4).read_bytes())),
+        "import": lambda c: list(c.import_items("tenant-a-photos", [InsertItem(image=corel_path(4).read_bytes())])),
+        "delete_collection": lambda c: c.delete_collection("tenant-a-photos"),
+        "moderate": lambda c: c.moderate_image(corel_path(5).read_bytes()),
+    }
+    with client(proc, None) as c:
+        assert refused(lambda: calls[rpc](c)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+    for key in ("isk_" + "A" * 43, keys["revoked"], keys["expired"]):
+        with client(proc, key) as c:
+            assert refused(lambda: calls[rpc](c)) == UNAUTH
+
+
+def test_roles_and_scopes(guarded) -> None:
+    proc, keys = guarded
+    photo = InsertItem(image=corel_path(6).read_bytes(), id="p6")
+    with client(proc, keys["reader"]) as reader:
+        assert reader.get_collection("tenant-a-photos").name.endswith("tenant-a-photos")
+        assert reader.count_items("tenant-a-photos") >= 1
+        assert reader.search("tenant-a-photos", corel_path(3).read_bytes(), top_k=1)[0].id == "p3"
+        assert reader.moderate_image(corel_path(5).read_bytes()).nsfw_score >= 0
+        # Another tenant's collection, one that exists and one that does not: the same answer.
+        assert refused(lambda: reader.get_collection("tenant-b-photos")) == DENIED
+        assert refused(lambda: reader.get_collection("tenant-b-missing")) == DENIED
+        assert refused(lambda: reader.create_item("tenant-a-photos", photo)) == DENIED
+        with pytest.raises(grpc.RpcError) as caught:
+            list(reader.import_items("tenant-a-photos", [photo]))
+        assert (caught.value.code(), error_reason(caught.value)) == DENIED
+        assert "'write'" in caught.value.details()
+    with client(proc, keys["tenant"]) as tenant:
+        assert tenant.create_item("tenant-a-photos", photo).item.id == "p6"
+        assert refused(lambda: tenant.create_item("tenant-b-photos", photo)) == DENIED
+        assert refused(lambda: tenant.delete_collection("tenant-a-photos")) == DENIED
+        assert refused(lambda: list(tenant.find_duplicates("tenant-a-photos"))) == DENIED
+    with client(proc, keys["writer"]) as writer:
+        assert refused(lambda: writer.moderate_image(corel_path(5).read_bytes())) == DENIED
+    with client(proc, keys["admin"]) as admin:
+        admin.delete_collection("scratch")
+
+
+def test_list_collections_shows_only_readable(guarded) -> None:
+    proc, keys = guarded
+    names = {}
+    for who in ("reader", "tenant", "admin"):
+        with client(proc, keys[who]) as c:
+            names[who] = {col.name.split("/")[-1] for col in c.list_collections()}
+    assert names["reader"] == {"tenant-a-photos"}
+    assert names["tenant"] == {"tenant-a-photos"}
+    assert {"tenant-a-photos", "tenant-b-photos"} <= names["admin"]
+
+
+def http_get(proc: ServerProcess, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(proc.http_url + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_http_gateway(guarded) -> None:
+    proc, keys = guarded
+    path = "/v1/collections/tenant-a-photos"
+    status, body = http_get(proc, path, {})
+    assert status == 401 and "API_KEY_MISSING" in body, body
+    status, body = http_get(proc, path, {"X-API-Key": keys["revoked"]})
+    assert status == 401 and "API_KEY_INVALID" in body, body
+    status, body = http_get(proc, "/v1/collections/tenant-b-photos", {"X-API-Key": keys["reader"]})
+    assert status == 403 and "PERMISSION_MISSING" in body, body
+    status, body = http_get(proc, path, {"X-API-Key": keys["reader"]})
+    assert status == 200 and json.loads(body)["name"] == "collections/tenant-a-photos", body
+    status, body = http_get(proc, path, {"Authorization": f"Bearer {keys['reader']}"})
+    assert status == 200, body
+    status, body = http_get(proc, "/v1/collections", {"X-API-Key": keys["reader"]})
+    assert [c["name"] for c in json.loads(body)["collections"]] == ["collections/tenant-a-photos"], body
+
+
+def test_revocation_without_restart(guarded) -> None:
+    proc, _ = guarded
+    keys_file = KeyFile(proc.data_dir / "api_keys.json")
+    key = keys_file.create("temporary", (Grant.parse("read:*"),))
+    with client(proc, key) as c:
+        deadline = time.monotonic() + 10
+        while True:  # a new key, too, is picked up within the reload interval (2 s)
+            try:
+                c.get_collection("tenant-a-photos")
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "the new key was not picked up"
+                time.sleep(0.5)
+        keys_file.revoke("temporary")
+        started = time.monotonic()
+        while True:
+            try:
+                c.get_collection("tenant-a-photos")
+            except grpc.RpcError as exc:
+                assert (exc.code(), error_reason(exc)) == UNAUTH
+                break
+            assert time.monotonic() - started < 5, "a revoked key still worked after 5 s"
+            time.sleep(0.2)
+
+
+def test_keys_never_logged_and_file_holds_hashes(guarded) -> None:
+    proc, keys = guarded
+    log = proc.log_path.read_text(errors="replace")
+    stored = (proc.data_dir / "api_keys.json").read_text()
+    for key in keys.values():
+        assert key not in log
+        assert key not in stored
+        assert key[4:] not in log
+
+
+def test_health_stays_open(guarded) -> None:
+    proc, _ = guarded
+    with client(proc, None) as c:
+        c.wait_serving(timeout=10)
+
+
+def test_refuses_public_address_without_keys(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "imagesearch.cli", "serve", "--listen", f"0.0.0.0:{free_port()}",
+           "--data-dir", str(tmp_path), "--http-port", "0", "--metrics-port", "0"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "refusing to serve 0.0.0.0" in done.stderr and "--insecure-no-auth" in done.stderr
+    assert not (tmp_path / "triton").exists()  # refused before anything started
+
+
+def test_grants_and_patterns() -> None:
+    from imagesearch.auth.scopes import InvalidGrant, Role, allows
+
+    grants = (Grant.parse("read:tenant-a-*"), Grant.parse("admin:photos"))
+    assert allows(grants, Role.READ, "tenant-a-x") and not allows(grants, Role.READ, "tenant-b-x")
+    assert allows(grants, Role.ADMIN, "photos") and not allows(grants, Role.ADMIN, "photos2")
+    assert not allows(grants, Role.WRITE, "photos")  # roles do not imply each other
+    assert allows(grants, Role.READ, None) and not allows(grants, Role.WRITE, None)
+    assert allows((Grant.parse("read:*"),), Role.READ, "anything")
+    for bad in ("read", "owner:*", "read:", "read:a*b"):
+        with pytest.raises(InvalidGrant):
+            Grant.parse(bad)
+
+
+def test_loopback_addresses() -> None:
+    from imagesearch.auth.startup import is_loopback
+
+    for listen in ("127.0.0.1:50051", "127.3.4.5:1", "[::1]:50051", "localhost:50051", "unix:/tmp/s"):
+        assert is_loopback(listen), listen
+    for listen in ("0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051", "example.com:50051", ":50051"):
+        assert not is_loopback(listen), listen
+
+
+def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from imagesearch.cli import main
+
+    assert main(["keys", "create", "ci", "--role", "read:tenant-a-*", "--role", "admin:*",
+                 "--expires-in-days", "30", "--data-dir", str(tmp_path)]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("isk_") and len(key) >= 4 + 43  # 32 random bytes, base64url
+    stored = json.loads((tmp_path / "api_keys.json").read_text())["keys"][0]
+    assert key not in json.dumps(stored) and len(stored["sha256"]) == 64
+    assert (tmp_path / "api_keys.json").stat().st_mode & 0o077 == 0
+    assert main(["keys", "create", "ci", "--role", "read:*", "--data-dir", str(tmp_path)]) == 1
+    assert main(["keys", "create", "x", "--role", "owner:*", "--data-dir", str(tmp_path)]) == 1
+    capsys.readouterr()
+    assert main(["keys", "list", "--data-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert "ci\tread:tenant-a-* admin:*" in listed and key not in listed
+    assert main(["keys", "revoke", "ci", "--data-dir", str(tmp_path)]) == 0
+    assert main(["keys", "revoke", "ci", "--data-dir", str(tmp_path)]) == 1
+    assert KeyFile(tmp_path / "api_keys.json").load() == []
