@@ -28,6 +28,9 @@ class ModelArtifact:
     export: Callable[[Path], None]
     # Whether an existing file is what this code base expects; a stale one is exported again.
     is_current: Callable[[Path], bool] = lambda path: True
+    # Optional models (faces, OCR) are skipped in a repository without their folder: the
+    # server offers those features only where the model is present.
+    optional: bool = False
 
     def path(self, repo: Path) -> Path:
         """Where the file lives in `repo`: next to the version's model.py."""
@@ -53,9 +56,9 @@ ARTIFACTS: tuple[ModelArtifact, ...] = (
     ModelArtifact("text_embedding", "model.onnx", export_minilm),
     ModelArtifact("text_embedding", "tokenizer.json", copy_tokenizer),
     ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
-    *(ModelArtifact("face_embedding", name, face_model_copier(name)) for name in FACE_MODEL_FILES),
+    *(ModelArtifact("face_embedding", name, face_model_copier(name), optional=True) for name in FACE_MODEL_FILES),
     # OCR: PP-OCRv6 small detection/recognition and the 0/180 line classifier, copied as shipped.
-    *(ModelArtifact("ocr", name, ppocr_copier(name)) for name in ("det.onnx", "cls.onnx", "rec.onnx")),
+    *(ModelArtifact("ocr", name, ppocr_copier(name), optional=True) for name in ("det.onnx", "cls.onnx", "rec.onnx")),
 )
 
 
@@ -68,6 +71,8 @@ def ensure_model_repository(repo: Path, force: bool = False) -> list[Path]:
     written: list[Path] = []
     for artifact in ARTIFACTS:
         target = artifact.path(repo)
+        if not target.parent.is_dir() and artifact.optional:
+            continue
         if not target.parent.is_dir():
             raise FileNotFoundError(f"{target.parent} is missing: is {repo} a model repository?")
         if target.exists() and not force and artifact.is_current(target):
