@@ -33,6 +33,15 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_MISSING: _ClassVar[ErrorReason]
     API_KEY_INVALID: _ClassVar[ErrorReason]
     PERMISSION_MISSING: _ClassVar[ErrorReason]
+    SNAPSHOT_NOT_FOUND: _ClassVar[ErrorReason]
+    SNAPSHOT_CORRUPT: _ClassVar[ErrorReason]
+    SNAPSHOT_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    ALIAS_NOT_FOUND: _ClassVar[ErrorReason]
+    ALIAS_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    ORIGINALS_NOT_KEPT: _ClassVar[ErrorReason]
+    API_KEY_NOT_FOUND: _ClassVar[ErrorReason]
+    API_KEY_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    STORE_UNSUPPORTED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -61,4 +70,13 @@ OPERATION_ALREADY_RUNNING: ErrorReason
 API_KEY_MISSING: ErrorReason
 API_KEY_INVALID: ErrorReason
 PERMISSION_MISSING: ErrorReason
+SNAPSHOT_NOT_FOUND: ErrorReason
+SNAPSHOT_CORRUPT: ErrorReason
+SNAPSHOT_ALREADY_EXISTS: ErrorReason
+ALIAS_NOT_FOUND: ErrorReason
+ALIAS_ALREADY_EXISTS: ErrorReason
+ORIGINALS_NOT_KEPT: ErrorReason
+API_KEY_NOT_FOUND: ErrorReason
+API_KEY_ALREADY_EXISTS: ErrorReason
+STORE_UNSUPPORTED: ErrorReason
 INTERNAL_ERROR: ErrorReason
