@@ -21,6 +21,7 @@ from PIL import Image
 
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
+from imagesearch.api.admin_service import add_admin_service
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.fetch.fetcher import FetchFailed
 from imagesearch.inference.errors import InferenceUnavailable
@@ -154,6 +155,7 @@ async def start_fake_server(
     )
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)] if keys is not None else None)
     pb_grpc.add_ImageSearchServiceServicer_to_server(service, server)
+    add_admin_service(service.ctx, keys if keys is not None else KeyStore(data_dir / "api_keys.json"), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return FakeServer(server, store, f"127.0.0.1:{port}", encoder, fetcher)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
+from imagesearch.api.admin_service import ADMIN_SERVICE_NAME, add_admin_service
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
@@ -187,11 +188,13 @@ class ImageSearchServer:
             ocr,
         )
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
+        add_admin_service(service.ctx, self._keys, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if s.reflection:
             reflection.enable_server_reflection(
-                (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+                (SERVICE_NAME, ADMIN_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME),
                 server,
             )
         # Until the watcher's first check, nobody may be told SERVING (the default of "").
@@ -273,7 +276,7 @@ class ImageSearchServer:
 
     async def _set_health(self, servicer: health.aio.HealthServicer, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await servicer.set(name, status)
 
     async def _watch(

@@ -22,3 +22,9 @@ MAX_METADATA_DEPTH = 8
 # Text queries and collection descriptions.
 MAX_TEXT_CHARS = 1000
 MAX_DESCRIPTION_CHARS = 1000
+# Snapshot files stream in chunks of this many bytes (DownloadSnapshot; the clients'
+# UploadSnapshot): well under the default 64 MiB message limit, and 1 MiB per message keeps
+# a stream's memory small while costing ~1000 messages per GB (negligible next to disk I/O).
+SNAPSHOT_CHUNK_BYTES = 1 << 20
+# ReprocessCollectionResponse lists at most this many IDs of items without an original.
+REPROCESS_NO_ORIGINAL_SAMPLE = 100

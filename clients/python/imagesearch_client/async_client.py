@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagesearch_client import auth, messages
+from imagesearch_client.async_admin_client import AsyncAdminClient
 from imagesearch_client.client import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, HEALTH_POLL_S
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
@@ -36,6 +37,8 @@ class AsyncImageSearchClient:
         self._stub = pb_grpc.ImageSearchServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
+        # The administration calls (admin.proto) on the same channel, key and timeout.
+        self.admin = AsyncAdminClient(self._channel, timeout)
 
     async def __aenter__(self) -> "AsyncImageSearchClient":
         return self

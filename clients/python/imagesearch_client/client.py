@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagesearch_client import auth, messages
+from imagesearch_client.admin_client import AdminClient
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
@@ -42,6 +43,8 @@ class ImageSearchClient:
         self._stub = pb_grpc.ImageSearchServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
+        # The administration calls (admin.proto) on the same channel, key and timeout.
+        self.admin = AdminClient(self._channel, timeout)
 
     def __enter__(self) -> "ImageSearchClient":
         return self

@@ -24,7 +24,12 @@ from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
 from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.fetch.policy import FetchRefused
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
-from imagesearch.store.base import CollectionExists, CollectionNotFound, InvalidCollectionName
+from imagesearch.store.base import (
+    AliasExists, AliasNotFound, CollectionExists, CollectionNotFound, InvalidCollectionName, OriginalsNotKept,
+)
+from imagesearch.store.snapshots import (
+    ModelSetNotServed, SnapshotCorrupt, SnapshotError, SnapshotExists, SnapshotNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +146,24 @@ _MAPPED: dict[type, Callable[[Any, str], ApiError]] = {
     InferenceUnavailable: lambda e, f: ApiError(
         grpc.StatusCode.UNAVAILABLE, ErrorReason.INFERENCE_UNAVAILABLE,
         f"inference server unavailable, retry later: {e}"),
+    # Administration (admin.proto, api/admin_*.py).
+    SnapshotNotFound: lambda e, f: ApiError(grpc.StatusCode.NOT_FOUND, ErrorReason.SNAPSHOT_NOT_FOUND, str(e)),
+    SnapshotCorrupt: lambda e, f: ApiError(
+        grpc.StatusCode.DATA_LOSS, ErrorReason.SNAPSHOT_CORRUPT, f"{e}; nothing was changed: restore another snapshot"),
+    ModelSetNotServed: lambda e, f: failed_precondition(
+        ErrorReason.MODEL_SET_NOT_SERVED, f"{e}; nothing was changed: restore it on a server that serves that set",
+        model_set=e.wanted.name),
+    SnapshotExists: lambda e, f: ApiError(grpc.StatusCode.ALREADY_EXISTS, ErrorReason.SNAPSHOT_ALREADY_EXISTS, str(e),
+                                          "snapshot_id"),
+    SnapshotError: lambda e, f: failed_precondition(ErrorReason.STORE_UNSUPPORTED, str(e)),
+    AliasNotFound: lambda e, f: ApiError(grpc.StatusCode.NOT_FOUND, ErrorReason.ALIAS_NOT_FOUND, str(e)),
+    AliasExists: lambda e, f: ApiError(
+        grpc.StatusCode.ALREADY_EXISTS, ErrorReason.ALIAS_ALREADY_EXISTS,
+        f"{e}: aliases and collections share one namespace, pick another ID"),
+    OriginalsNotKept: lambda e, f: failed_precondition(
+        ErrorReason.ORIGINALS_NOT_KEPT,
+        f"{e}: only collections created with keep_originals can be re-processed; re-insert its images into a "
+        "collection created with keep_originals"),
 }
 
 

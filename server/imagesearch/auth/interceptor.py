@@ -18,7 +18,8 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api.errors import ApiError
 from imagesearch.auth.keys import ApiKey, KeyStore
-from imagesearch.auth.scopes import METHOD_ROLES, SERVICE, Role, allows
+from imagesearch.auth.admin_scopes import admin_scope
+from imagesearch.auth.scopes import ADMIN_METHOD_ROLES, ADMIN_SERVICE, METHOD_ROLES, SERVICE, Role, allows
 
 log = logging.getLogger(__name__)
 _COLLECTION = re.compile(r"^collections/([^/]+)")
@@ -60,9 +61,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method = details.method or ""
-        if handler is None or not method.startswith(SERVICE) or not self.keys.enforced:
+        service = next((s for s in (SERVICE, ADMIN_SERVICE) if method.startswith(s)), None)
+        if handler is None or service is None or not self.keys.enforced:
             return handler  # health, reflection, unknown methods; or no keys configured
-        role = METHOD_ROLES.get(method[len(SERVICE):], Role.ADMIN)  # a method added later: admin only
+        roles = METHOD_ROLES if service == SERVICE else ADMIN_METHOD_ROLES
+        role = roles.get(method[len(service):], Role.ADMIN)  # a method added later: admin only
         token = _bearer(details.invocation_metadata)
         if not token:
             return _refusal(handler, ApiError(
@@ -84,8 +87,11 @@ def _denied(key: ApiKey, role: Role, collection: str | None) -> ApiError:
 
 
 def _check(key: ApiKey, role: Role, request: Any) -> ApiError | None:
-    collection = request_collection(request)
-    return None if allows(key.grants, role, collection) else _denied(key, role, collection)
+    collections = admin_scope(request)  # admin requests may name several (auth/admin_scopes.py)
+    for collection in (request_collection(request),) if collections is None else collections:
+        if not allows(key.grants, role, collection):
+            return _denied(key, role, collection)
+    return None
 
 
 def _refusal(handler: grpc.RpcMethodHandler, error: ApiError) -> grpc.RpcMethodHandler:

@@ -69,3 +69,14 @@ METHOD_ROLES: dict[str, Role] = {
         "CreateCollection", "UpdateCollection", "DeleteCollection", "FindDuplicates",
     )},
 }
+
+ADMIN_SERVICE = "/imagesearch.v1.ImageSearchAdminService/"
+# Every administration RPC needs `admin`: on the collection(s) the request names
+# (auth/admin_scopes.py says which), on "*" for API keys, uploads and whole-server snapshots.
+ADMIN_METHOD_ROLES: dict[str, Role] = {
+    m: Role.ADMIN for m in (
+        "CreateSnapshot", "ListSnapshots", "GetSnapshot", "DeleteSnapshot", "RestoreSnapshot", "DownloadSnapshot",
+        "UploadSnapshot", "CreateAlias", "GetAlias", "ListAliases", "UpdateAlias", "DeleteAlias",
+        "ReprocessCollection", "CreateApiKey", "GetApiKey", "ListApiKeys", "DeleteApiKey",
+    )
+}

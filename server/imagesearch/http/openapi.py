@@ -225,9 +225,9 @@ def _error_schema(schemas: SchemaSet) -> dict:
 
 def default_services() -> list[ServiceDescriptor]:
     """The API this server serves over HTTP."""
-    from imagesearch_client.v1 import imagesearch_pb2
+    from imagesearch_client.v1 import admin_pb2, imagesearch_pb2
 
-    return list(imagesearch_pb2.DESCRIPTOR.services_by_name.values())
+    return [*imagesearch_pb2.DESCRIPTOR.services_by_name.values(), *admin_pb2.DESCRIPTOR.services_by_name.values()]
 
 
 def main() -> int:

@@ -17,17 +17,25 @@ import time
 from pathlib import Path
 
 from imagesearch.store.base import ALL_COLLECTIONS, ModelSetRecord, SnapshotInfo, check_collection_name
-from imagesearch.store.snapshot_file import Manifest, SnapshotCorrupt, SnapshotError, read_manifest
+from imagesearch.store.snapshot_file import Manifest, SnapshotCorrupt, SnapshotError, read_manifest, verify
 
 SNAPSHOTS_DIR = "snapshots"
 SUFFIX = ".snapshot"
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
-__all__ = ["ModelSetNotServed", "SnapshotCatalog", "SnapshotCorrupt", "SnapshotError", "SnapshotNotFound"]
+UPLOADS_DIR = ".uploads"
+
+__all__ = [
+    "ModelSetNotServed", "SnapshotCatalog", "SnapshotCorrupt", "SnapshotError", "SnapshotExists", "SnapshotNotFound",
+]
 
 
 class SnapshotNotFound(SnapshotError):
     """No snapshot of that name."""
+
+
+class SnapshotExists(SnapshotError):
+    """An upload under a snapshot name that is taken."""
 
 
 class ModelSetNotServed(SnapshotError):
@@ -113,3 +121,31 @@ class SnapshotCatalog:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / f"{name}{SUFFIX}")
         return self.info(owner, name)
+
+    def upload_path(self) -> Path:
+        """A fresh file for an upload in progress (under .uploads/, never listed)."""
+        folder = self.root / UPLOADS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{secrets.token_hex(8)}.partial"
+
+    def adopt_upload(self, upload: Path, snapshot: str = "") -> SnapshotInfo:
+        """Check a whole uploaded file (verify: every member against the manifest) and move it
+        into its collection's folder under `snapshot` (empty: a fresh upload name). The upload
+        is deleted on any failure: SnapshotCorrupt, SnapshotExists, SnapshotNotFound (bad name)."""
+        try:
+            manifest = verify(upload)
+            owner = manifest.collections[0].name if len(manifest.collections) == 1 else ALL_COLLECTIONS
+            if snapshot and not SNAPSHOT_NAME.fullmatch(snapshot):
+                raise SnapshotNotFound(f"{snapshot!r} is not a snapshot name: 1-128 letters, digits, '_', '.', '-'")
+            if not snapshot:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                snapshot = f"{'all' if owner == ALL_COLLECTIONS else owner}-upload-{stamp}-{secrets.token_hex(2)}"
+            folder = self.root / owner
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"{snapshot}{SUFFIX}"
+            if final.exists():
+                raise SnapshotExists(f"snapshot {owner}/{snapshot} exists: delete it or upload under another ID")
+            upload.replace(final)
+        finally:
+            upload.unlink(missing_ok=True)
+        return self.info(owner, snapshot)
