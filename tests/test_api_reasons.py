@@ -198,6 +198,98 @@ async def second_audit(s, f: FakeServer):
         await channel.close()
 
 
+# --- administration (admin.proto) ---------------------------------------------------------
+def admin(f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2_grpc
+
+    return admin_pb2_grpc.ImageSearchAdminServiceStub(grpc.aio.insecure_channel(f.address))
+
+
+async def upload(f: FakeServer, data: bytes, snapshot_id: str = ""):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    async def chunks():
+        yield apb.UploadSnapshotRequest(snapshot_id=snapshot_id, data=data)
+    return await admin(f).UploadSnapshot(chunks())
+
+
+@case("SNAPSHOT_NOT_FOUND", grpc.StatusCode.NOT_FOUND)
+async def missing_snapshot(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    return await admin(f).GetSnapshot(apb.GetSnapshotRequest(name=f"{P}/snapshots/nope"))
+
+
+@case("SNAPSHOT_CORRUPT", grpc.StatusCode.INVALID_ARGUMENT)
+async def corrupt_upload(s, f: FakeServer):
+    return await upload(f, b"not a snapshot" * 100)
+
+
+@case("SNAPSHOT_ALREADY_EXISTS", grpc.StatusCode.ALREADY_EXISTS)
+async def snapshot_id_taken(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    made = await admin(f).CreateSnapshot(apb.CreateSnapshotRequest(parent=P))
+    data = b"".join([c.data async for c in admin(f).DownloadSnapshot(apb.DownloadSnapshotRequest(name=made.name))])
+    await upload(f, data, "taken")
+    return await upload(f, data, "taken")
+
+
+@case("STORE_UNSUPPORTED", grpc.StatusCode.FAILED_PRECONDITION)
+async def snapshot_of_a_newer_release(s, f: FakeServer):
+    # The other causes need a remote Qdrant (tests/test_store_remote_admin.py covers that
+    # store's refusals): a snapshot file a newer imagesearch wrote is the one made here.
+    import tempfile
+    from pathlib import Path
+
+    from imagesearch.store.snapshot_file import SnapshotWriter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = SnapshotWriter(Path(tmp) / "new.snapshot", 99)
+        writer.manifest.snapshot_format = 99
+        writer.finish()
+        return await upload(f, (Path(tmp) / "new.snapshot").read_bytes())
+
+
+@case("ALIAS_NOT_FOUND", grpc.StatusCode.NOT_FOUND)
+async def missing_alias(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    return await admin(f).GetAlias(apb.GetAliasRequest(name="aliases/nope"))
+
+
+@case("ALIAS_ALREADY_EXISTS", grpc.StatusCode.ALREADY_EXISTS)
+async def alias_named_like_a_collection(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    return await admin(f).CreateAlias(apb.CreateAliasRequest(alias_id="strict", alias=apb.Alias(collection=P)))
+
+
+@case("ORIGINALS_NOT_KEPT", grpc.StatusCode.FAILED_PRECONDITION)
+async def reprocess_without_originals(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    request = apb.ReprocessCollectionRequest(name=P, mode=apb.REPROCESS_MODE_FILL)
+    return [r async for r in admin(f).ReprocessCollection(request)]
+
+
+@case("API_KEY_NOT_FOUND", grpc.StatusCode.NOT_FOUND)
+async def missing_api_key(s, f: FakeServer):
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    return await admin(f).GetApiKey(apb.GetApiKeyRequest(name="apiKeys/nope"))
+
+
+@case("API_KEY_ALREADY_EXISTS", grpc.StatusCode.ALREADY_EXISTS)
+async def api_key_id_taken(s, f: FakeServer):
+    # This fake server has no auth interceptor: the keys written here enforce nothing.
+    from imagesearch_client.v1 import admin_pb2 as apb
+
+    request = apb.CreateApiKeyRequest(api_key_id="twice", api_key=apb.ApiKey(roles=["admin:*"]))
+    await admin(f).CreateApiKey(request)
+    return await admin(f).CreateApiKey(request)
+
+
 def red() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), (250, 5, 5)).save(buffer, "JPEG")
