@@ -13,6 +13,7 @@ import sys
 import grpc
 
 from imagesearch.commands import (
+    aliases,
     analyse,
     collections,
     duplicates,
@@ -21,6 +22,7 @@ from imagesearch.commands import (
     keys,
     models,
     moderate,
+    reprocess,
     search,
     serve,
     snapshot,
@@ -28,7 +30,10 @@ from imagesearch.commands import (
 
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
-COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot, keys)
+COMMAND_GROUPS = (
+    serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot, keys, aliases,
+    reprocess,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,14 @@
-"""`imagesearch keys`: create, list and revoke API keys in the data dir's key file (offline:
-no server is called; a running server picks the change up within 2 s)."""
+"""`imagesearch keys`: create, list and revoke API keys, in the data dir's key file (offline:
+no server is called; a running server picks the change up within 2 s), or through a running
+server's admin RPCs with --server (the change applies from the next call; the caller's key
+needs admin on '*')."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from imagesearch.commands.common import print_json
@@ -13,7 +17,7 @@ from imagesearch.commands.common import print_json
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds `keys` with create, list and revoke."""
     keys = subparsers.add_parser(
-        "keys", help="API keys: create, list, revoke (offline, in the data dir)",
+        "keys", help="API keys: create, list, revoke (in the data dir, or on a server with --server)",
         description="Manage the API keys of a server's data dir. With at least one key the server demands a key "
         "on every call but health checks and reflection. Roles are ROLE:PATTERN, ROLE read, write or admin, "
         "PATTERN a collection ID, a prefix ending in '*' (tenant-a-*), or '*' (all); see docs/security.md.",
@@ -38,6 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("--api-keys-file", type=Path, default=None,
                             help="the key file, when the server's --api-keys-file points elsewhere "
                             "(default: DATA_DIR/api_keys.json)")
+        action.add_argument("--server", default=None,
+                            help="host:port of a running server: manage its keys through the admin RPCs instead "
+                            "of the file (the change applies from the next call)")
+        action.add_argument("--api-key", default=os.environ.get("IMAGESEARCH_API_KEY") or None,
+                            help="with --server: a key with admin on '*' (env IMAGESEARCH_API_KEY)")
 
 
 def _file(ns: argparse.Namespace):
@@ -46,7 +55,37 @@ def _file(ns: argparse.Namespace):
     return KeyFile(ns.api_keys_file or ns.data_dir / "api_keys.json")
 
 
+def _server(ns: argparse.Namespace):
+    from imagesearch_client import ImageSearchClient
+
+    return ImageSearchClient(ns.server, api_key=ns.api_key)
+
+
+def _run_on_server(ns: argparse.Namespace) -> int:
+    with _server(ns) as client:
+        admin = client.admin
+        if ns.keys_action == "create":
+            expires = (datetime.now(timezone.utc) + timedelta(days=ns.expires_in_days)
+                       if ns.expires_in_days is not None else None)
+            created = admin.create_api_key(ns.name, ns.roles, expires)
+            print(created.key)
+            print(f"key {ns.name!r} created; it is shown only now (the server keeps its SHA-256)", file=sys.stderr)
+        elif ns.keys_action == "list":
+            keys = admin.list_api_keys()
+            if ns.json:
+                print_json([k.__dict__ for k in keys])
+            for key in [] if ns.json else keys:
+                expires = key.expire_time.isoformat() if key.expire_time else "never"
+                print(f"{key.key_id}\t{' '.join(key.roles)}\tcreated {key.create_time.isoformat()}\texpires {expires}")
+        else:
+            admin.delete_api_key(ns.name)
+            print(f"key {ns.name!r} revoked")
+    return 0
+
+
 def run_create(ns: argparse.Namespace) -> int:
+    if ns.server:
+        return _run_on_server(ns)
     from imagesearch.auth.keys import KeyStoreError
     from imagesearch.auth.scopes import Grant, InvalidGrant
 
@@ -62,6 +101,8 @@ def run_create(ns: argparse.Namespace) -> int:
 
 
 def run_list(ns: argparse.Namespace) -> int:
+    if ns.server:
+        return _run_on_server(ns)
     keys = _file(ns).load()
     if ns.json:
         print_json([{k: v for k, v in key.to_json().items() if k != "sha256"} for key in keys])
@@ -74,6 +115,8 @@ def run_list(ns: argparse.Namespace) -> int:
 
 
 def run_revoke(ns: argparse.Namespace) -> int:
+    if ns.server:
+        return _run_on_server(ns)
     from imagesearch.auth.keys import KeyStoreError
 
     try:

@@ -1,12 +1,21 @@
-"""`imagesearch snapshot create|list|restore|delete`: snapshots of a stopped server's data
-dir (embedded store) or of a remote Qdrant (--qdrant-url, through Qdrant's snapshot API).
+"""`imagesearch snapshot create|list|restore|delete|download|upload`: snapshots of a running
+server (--server HOST:PORT, through its admin RPCs, while it serves), or of a stopped
+server's data dir (--data-dir, embedded store) or a remote Qdrant (--qdrant-url, through
+Qdrant's snapshot API).
 
-A running server holds its data dir: snapshot it through the admin RPCs instead (they run
-the same store calls inside the server, while it serves). Restoring offline cannot ask a
-server which model sets it serves, so `restore` needs --no-model-check here; the server
-refuses searches and inserts on a collection whose model set it does not serve.
+A running server holds its data dir: give --server. Restoring offline cannot ask a server
+which model sets it serves, so an offline `restore` needs --no-model-check; through a
+server, a snapshot whose model set it does not serve is refused.
 
-Examples:
+Examples, against a running server (add --api-key KEY, or set IMAGESEARCH_API_KEY, when it
+enforces keys; the key needs the admin role):
+    imagesearch snapshot create photos --server 127.0.0.1:50051
+    imagesearch snapshot list --server 127.0.0.1:50051
+    imagesearch snapshot download photos photos-20261201T090000Z-1a2b -o photos.snapshot --server old:50051
+    imagesearch snapshot upload photos.snapshot --snapshot-id moved --server new:50051
+    imagesearch snapshot restore photos moved --server new:50051
+
+Examples, offline:
     imagesearch snapshot create photos --data-dir data
     imagesearch snapshot create --all --data-dir data
     imagesearch snapshot list --data-dir data
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +49,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         p.add_argument("--data-dir", type=Path, default=Path("data"), help="the server's data dir (default: data)")
         p.add_argument("--qdrant-url", default="", help="a remote Qdrant instead of the embedded store")
         p.add_argument("--qdrant-api-key", default="", help="API key for --qdrant-url")
+        server_options(p)
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", "--address", dest="server", default=None,
+                       help="host:port of a running server: act through its admin RPCs (default: offline)")
+        p.add_argument("--api-key", default=os.environ.get("IMAGESEARCH_API_KEY") or None,
+                       help="API key with the admin role (env IMAGESEARCH_API_KEY)")
+        p.add_argument("--timeout", type=float, default=30.0, help="deadline of short calls in seconds")
 
     create = actions.add_parser("create", help="snapshot one collection, or all with --all")
     create.add_argument("collection", nargs="?", help="collection (or alias) to snapshot")
@@ -59,6 +77,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     delete.add_argument("collection", help=f"the snapshot's collection ({ALL_COLLECTIONS} for all)")
     delete.add_argument("snapshot", help="the snapshot's name (see list)")
     common(delete)
+    download = actions.add_parser("download", help="copy a snapshot file out of a running server (--server)")
+    download.add_argument("collection", help=f"the snapshot's collection ({ALL_COLLECTIONS} for all)")
+    download.add_argument("snapshot", help="the snapshot's name (see list)")
+    download.add_argument("-o", "--output", type=Path, required=True, help="the file to write (must not exist)")
+    server_options(download)
+    upload = actions.add_parser("upload", help="send a snapshot file into a running server's catalog (--server)")
+    upload.add_argument("file", type=Path, help="a snapshot file (from download, or an offline create)")
+    upload.add_argument("--snapshot-id", default="", help="the name to keep it under (default: a fresh one)")
+    server_options(upload)
     parser.set_defaults(func=run)
     return parser
 
@@ -142,6 +169,13 @@ async def _restore(store: Any, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed `snapshot` command; 0 on success, 1 on a store error (printed)."""
+    if args.server:
+        from imagesearch.commands.snapshot_server import run_on_server
+
+        return run_on_server(args)
+    if args.snapshot_action in ("download", "upload"):
+        raise SystemExit(f"snapshot {args.snapshot_action} acts on a running server: pass --server HOST:PORT "
+                         "(offline, copy the file into DATA_DIR/snapshots/COLLECTION/ instead)")
     try:
         return asyncio.run(_run(args))
     except StoreError as error:
