@@ -63,7 +63,8 @@ UNAUTH = (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
 DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_MISSING")
 
 
-@pytest.mark.parametrize("rpc", ["get", "count", "search", "create_item", "import", "delete_collection", "moderate"])
+@pytest.mark.parametrize("rpc", ["get", "count", "search", "create_item", "import", "delete_collection", "moderate",
+                                 "create_snapshot", "upload_snapshot", "reprocess", "list_aliases", "list_api_keys"])
 def test_no_bad_revoked_or_expired_key_is_unauthenticated(guarded, rpc: str) -> None:
     proc, keys = guarded
     calls = {
@@ -74,6 +75,12 @@ def test_no_bad_revoked_or_expired_key_is_unauthenticated(guarded, rpc: str) -> 
         "import": lambda c: list(c.import_items("tenant-a-photos", [InsertItem(image=corel_path(4).read_bytes())])),
         "delete_collection": lambda c: c.delete_collection("tenant-a-photos"),
         "moderate": lambda c: c.moderate_image(corel_path(5).read_bytes()),
+        # The admin service (admin.proto): unary, client-streaming, server-streaming.
+        "create_snapshot": lambda c: c.admin.create_snapshot("tenant-a-photos"),
+        "upload_snapshot": lambda c: c.admin.upload_snapshot(Path(__file__)),
+        "reprocess": lambda c: list(c.admin.reprocess("tenant-a-photos")),
+        "list_aliases": lambda c: c.admin.list_aliases(),
+        "list_api_keys": lambda c: c.admin.list_api_keys(),
     }
     with client(proc, None) as c:
         assert refused(lambda: calls[rpc](c)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
@@ -107,6 +114,34 @@ def test_roles_and_scopes(guarded) -> None:
         assert refused(lambda: writer.moderate_image(corel_path(5).read_bytes())) == DENIED
     with client(proc, keys["admin"]) as admin:
         admin.delete_collection("scratch")
+
+
+def test_admin_rpcs_need_admin_on_the_collection(guarded) -> None:
+    """The admin service's rows of the matrix: admin on the collection(s) a call names, admin
+    on '*' for API keys, uploads, every alias and whole-server snapshots."""
+    proc, keys = guarded
+    for who in ("tenant", "reader", "writer"):  # no admin role anywhere
+        with client(proc, keys[who]) as c:
+            assert refused(lambda: c.admin.create_snapshot("tenant-a-photos")) == DENIED
+            assert refused(lambda: c.admin.list_snapshots("tenant-a-photos")) == DENIED
+            assert refused(lambda: c.admin.create_alias("tenant-a-live", "tenant-a-photos")) == DENIED
+            assert refused(lambda: list(c.admin.reprocess("tenant-a-photos"))) == DENIED
+            assert refused(lambda: c.admin.list_api_keys()) == DENIED
+            assert refused(lambda: c.admin.create_api_key("sneaky", ["admin:*"])) == DENIED
+    with client(proc, keys["admin"]) as admin:
+        made = admin.admin.create_snapshot("tenant-a-photos")
+        assert made.item_count >= 1
+        assert admin.admin.create_alias("tenant-a-live", "tenant-a-photos").collection == "tenant-a-photos"
+        assert "admin" in {k.key_id for k in admin.admin.list_api_keys()}
+        created = admin.admin.create_api_key("via-rpc", ["read:tenant-a-*"])
+    with client(proc, created.key) as fresh:  # a key made by the RPC works on the next call
+        assert fresh.get_collection("tenant-a-live").name == "collections/tenant-a-photos"
+        assert refused(lambda: fresh.get_collection("tenant-b-photos")) == DENIED
+        with client(proc, keys["admin"]) as admin:
+            admin.admin.delete_api_key("via-rpc")
+            admin.admin.delete_alias("tenant-a-live")
+            admin.admin.delete_snapshot("tenant-a-photos", made.snapshot_id)
+        assert refused(lambda: fresh.get_collection("tenant-a-photos")) == UNAUTH  # revoked: the next call
 
 
 def test_list_collections_shows_only_readable(guarded) -> None:
