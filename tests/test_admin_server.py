@@ -4,6 +4,7 @@ the HTTP gateway, driven by the `imagesearch` CLI, and re-processing through the
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -56,6 +57,9 @@ def test_http_gateway_serves_the_admin_routes(server: ServerProcess, client: Ima
     assert made.status == 200, made.body
     name = made.json()["name"]
     assert curl(server, f"/v1/{name}").json()["checksum"] == made.json()["checksum"]
+    chunks = curl(server, f"/v1/{name}:download").json()  # a server stream: a JSON array
+    data = b"".join(base64.b64decode(c.get("data", "")) for c in chunks)
+    assert chunks[0]["snapshot"]["name"] == name and len(data) == int(made.json()["sizeBytes"])
     alias = curl(server, "/v1/aliases?alias_id=admin-http-live", "-X", "POST", "-d",
                  json.dumps({"collection": "collections/admin-http"}))
     assert alias.status == 200 and alias.json()["name"] == "aliases/admin-http-live", alias.body

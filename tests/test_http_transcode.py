@@ -232,7 +232,9 @@ def test_openapi_document_is_valid_and_covers_every_route() -> None:
     doc = build_openapi(services, Comments.load([pb.DESCRIPTOR]))
     validate(doc)  # OpenAPI 3.1 (openapi-spec-validator)
     operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
-    assert operations == {r.method.name for r in ROUTES.routes} | {"Healthz"}
+    # Both services: ImageSearchService and ImageSearchAdminService (admin.proto).
+    assert operations == {r.method.name for r in RouteTable.from_services(*services).routes} | {"Healthz"}
+    assert {"CreateSnapshot", "UpdateAlias", "DeleteApiKey"} <= operations
     search = doc["paths"]["/v1/collections/{collection}/items:search"]["post"]
     assert set(search["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert set(search["responses"]["200"]["content"]) == {"application/json", "application/x-ndjson"}
