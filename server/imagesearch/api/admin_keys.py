@@ -15,9 +15,16 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import admin_convert as convert
 from imagesearch.api import validation
-from imagesearch.api.errors import ApiError, invalid, unary_errors
+from imagesearch.api.errors import ApiError, failed_precondition, invalid, unary_errors
 from imagesearch.auth.keys import ApiKey, KeyStore, KeyStoreError
 from imagesearch.auth.scopes import Grant, InvalidGrant, Role
+
+
+def _unwritable(keys: KeyStore, exc: OSError) -> ApiError:
+    return failed_precondition(
+        ErrorReason.STORE_UNSUPPORTED,
+        f"the key file {keys.file.path} cannot be written ({exc.strerror or exc}): it is probably mounted read-only "
+        "(a Kubernetes Secret); manage its keys offline with `imagesearch keys ... --api-keys-file`")
 
 
 def _not_found(key_id: str) -> ApiError:
@@ -53,6 +60,8 @@ class ApiKeyHandlers:
                           "the first one must hold 'admin:*' (or nobody could manage keys through the API)")
         try:
             secret = await asyncio.to_thread(self.keys.file.create, key_id, grants, expires_in_days)
+        except OSError as exc:
+            raise _unwritable(self.keys, exc) from None
         except KeyStoreError:
             raise ApiError(grpc.StatusCode.ALREADY_EXISTS, ErrorReason.API_KEY_ALREADY_EXISTS,
                            f"an API key named {key_id!r} exists: delete it first or choose another ID", "",
@@ -90,6 +99,8 @@ class ApiKeyHandlers:
         key_id = convert.api_key_of(request.name)
         try:
             await asyncio.to_thread(self.keys.file.revoke, key_id)
+        except OSError as exc:
+            raise _unwritable(self.keys, exc) from None
         except KeyStoreError:
             raise _not_found(key_id) from None
         self.keys.reload(force=True)
