@@ -105,6 +105,12 @@ async def test_snapshot_during_inserts_moves_to_another_server(tmp_path: Path) -
             assert set(got) == before
             assert all(got[f"p{i}"].metadata == {"i": i} for i in PHOTOS if f"p{i}" in before)
             assert await searches(b, "photos-still") == await searches(a, "photos")
+            # A lost collection comes back from its snapshot on the same server.
+            expected = await searches(a, "photos")
+            await a.delete_collection("photos")
+            assert len(await a.admin.list_snapshots("photos")) == 2
+            await a.admin.restore_snapshot("photos", still.snapshot_id)
+            assert await searches(a, "photos") == expected
     finally:
         await source.stop()
         await target.stop()

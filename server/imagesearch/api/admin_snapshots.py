@@ -56,8 +56,8 @@ class SnapshotHandlers:
     async def ListSnapshots(self, request: apb.ListSnapshotsRequest, context) -> apb.ListSnapshotsResponse:
         collection = convert.snapshot_parent(request.parent)
         if collection is not None:
+            # No existence check: the snapshots of a deleted collection are what restores it.
             collection = await self.ctx.store.resolve(collection)
-            await self.ctx.store.model_set(collection)  # CollectionNotFound for an unknown one
         infos = await self.ctx.store.list_snapshots(collection)
         page, token = convert.paged(infos, lambda i: [i.created_at, i.collection, i.name], request.page_size,
                                     request.page_token, "snapshots", request.parent)
