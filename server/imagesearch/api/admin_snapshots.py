@@ -63,13 +63,23 @@ class SnapshotHandlers:
                                     request.page_token, "snapshots", request.parent)
         return apb.ListSnapshotsResponse(snapshots=[convert.snapshot(i) for i in page], next_page_token=token)
 
-    async def _info(self, name: str):
+    async def _resolved(self, name: str) -> convert.SnapshotName:
+        """The snapshot a name designates, its collection part resolved if it is an alias."""
         wanted = convert.snapshot_name(name)
-        for info in await self.ctx.store.list_snapshots(None if wanted.collection == ALL_COLLECTIONS
-                                                        else wanted.collection):
-            if info.name == wanted.snapshot and info.collection in (wanted.collection, ALL_COLLECTIONS):
+        if wanted.collection == ALL_COLLECTIONS:
+            return wanted
+        return convert.SnapshotName(await self.ctx.store.resolve(wanted.collection), wanted.snapshot)
+
+    async def _info(self, name: str):
+        wanted = await self._resolved(name)
+        collection = wanted.collection
+        catalog = getattr(self.ctx.store, "snapshots", None)
+        if isinstance(catalog, SnapshotCatalog):  # one manifest read, not the whole folder's
+            return await asyncio.to_thread(catalog.info, collection, wanted.snapshot)
+        for info in await self.ctx.store.list_snapshots(None if collection == ALL_COLLECTIONS else collection):
+            if info.name == wanted.snapshot:
                 return info
-        raise SnapshotNotFound(f"snapshot {wanted.collection}/{wanted.snapshot} does not exist: see ListSnapshots")
+        raise SnapshotNotFound(f"snapshot {collection}/{wanted.snapshot} does not exist: see ListSnapshots")
 
     @unary_errors
     async def GetSnapshot(self, request: apb.GetSnapshotRequest, context) -> apb.Snapshot:
@@ -77,13 +87,13 @@ class SnapshotHandlers:
 
     @unary_errors
     async def DeleteSnapshot(self, request: apb.DeleteSnapshotRequest, context) -> empty_pb2.Empty:
-        wanted = convert.snapshot_name(request.name)
+        wanted = await self._resolved(request.name)
         await self.ctx.store.delete_snapshot(wanted.collection, wanted.snapshot)
         return empty_pb2.Empty()
 
     @unary_errors
     async def RestoreSnapshot(self, request: apb.RestoreSnapshotRequest, context) -> apb.RestoreSnapshotResponse:
-        wanted = convert.snapshot_name(request.name)
+        wanted = await self._resolved(request.name)
         target = None
         if request.collection_id:
             target = validation.collection_id(request.collection_id)
@@ -97,10 +107,9 @@ class SnapshotHandlers:
 
     @stream_errors
     async def DownloadSnapshot(self, request: apb.DownloadSnapshotRequest, context) -> AsyncIterator[apb.DownloadSnapshotResponse]:
-        wanted = convert.snapshot_name(request.name)
-        path = self._catalog().path(wanted.collection, wanted.snapshot)
+        self._catalog()  # STORE_UNSUPPORTED with a remote Qdrant
         info = await self._info(request.name)
-        with open(path, "rb") as f:
+        with open(info.location, "rb") as f:
             first = True
             while True:
                 data = await asyncio.to_thread(f.read, SNAPSHOT_CHUNK_BYTES)
