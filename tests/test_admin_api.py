@@ -140,8 +140,10 @@ async def test_corrupt_truncated_and_unserved_snapshots_change_nothing(tmp_path:
             folder = tmp_path / "b" / "snapshots" / "photos"
             folder.mkdir(parents=True)
             shutil.copy(flipped, folder / "copied.snapshot")
-            assert await refused(lambda: b.admin.restore_snapshot("photos", "copied")) == \
-                   (grpc.StatusCode.DATA_LOSS, "SNAPSHOT_CORRUPT")
+            shutil.copy(truncated, folder / "cut.snapshot")
+            for name in ("copied", "cut"):
+                assert await refused(lambda: b.admin.restore_snapshot("photos", name)) == \
+                       (grpc.StatusCode.DATA_LOSS, "SNAPSHOT_CORRUPT")
             clip = await a.admin.create_snapshot("clipped")
             clip_path = tmp_path / "clip.snapshot"
             await a.admin.download_snapshot("clipped", clip.snapshot_id, clip_path)
@@ -159,7 +161,7 @@ async def test_corrupt_truncated_and_unserved_snapshots_change_nothing(tmp_path:
             assert await refused(lambda: b.admin.restore_snapshot("photos", "ok")) == \
                    (grpc.StatusCode.ALREADY_EXISTS, "COLLECTION_ALREADY_EXISTS")
             await b.admin.delete_snapshot("photos", "ok")
-            assert {s.snapshot_id for s in await b.admin.list_snapshots()} == {"copied", "clip"}
+            assert {s.snapshot_id for s in await b.admin.list_snapshots()} == {"copied", "cut", "clip"}
     finally:
         await source.stop()
         await target.stop()
