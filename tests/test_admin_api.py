@@ -296,3 +296,35 @@ async def test_api_keys_created_listed_and_revoked_over_rpc(tmp_path: Path) -> N
                    (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
     finally:
         await fake.stop()
+
+
+async def test_keys_cli_against_a_server(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from imagesearch.cli import main
+
+    fake = await start_fake_server(tmp_path, keys=KeyStore(tmp_path / "api_keys.json"))
+
+    def run(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["keys", *args, "--server", fake.address])
+        return code, out.getvalue()
+
+    try:
+        code, printed = await asyncio.to_thread(run, "create", "ops", "--role", "admin:*")
+        root = printed.strip()
+        assert code == 0 and root.startswith("isk_")
+        code, printed = await asyncio.to_thread(run, "create", "bot", "--role", "admin:*", "--expires-in-days", "1",
+                                                "--api-key", root)
+        bot = printed.strip()
+        assert code == 0 and bot.startswith("isk_") and bot != root
+        code, printed = await asyncio.to_thread(run, "list", "--api-key", bot)
+        assert code == 0
+        assert [line.split("\t")[:2] for line in printed.splitlines()] == [["bot", "admin:*"], ["ops", "admin:*"]]
+        assert "expires never" not in printed.splitlines()[0] and "expires never" in printed.splitlines()[1]
+        assert (await asyncio.to_thread(run, "revoke", "bot", "--api-key", root))[0] == 0
+        assert (await asyncio.to_thread(run, "list", "--api-key", bot))[0] == 2  # revoked: refused at once
+    finally:
+        await fake.stop()
