@@ -328,3 +328,43 @@ async def test_keys_cli_against_a_server(tmp_path: Path) -> None:
         assert (await asyncio.to_thread(run, "list", "--api-key", bot))[0] == 2  # revoked: refused at once
     finally:
         await fake.stop()
+
+
+async def test_remote_qdrant_store_aliases_and_refusals(tmp_path: Path) -> None:
+    """The admin service over RemoteQdrantStore in qdrant-client's local mode (same client
+    API as a Qdrant server; none runs here): aliases work through the RPCs; the file
+    transfers and whole-server snapshots answer STORE_UNSUPPORTED with what to do instead.
+    Qdrant's own snapshot calls are not implemented by local mode: untested."""
+    from qdrant_client import AsyncQdrantClient
+
+    from api_fakes import FakeFetcher, FakeImageEncoder, FakeNsfw, served_offline
+    from imagesearch.api.admin_service import add_admin_service
+    from imagesearch.api.service import ImageSearchService, ServiceLimits
+    from imagesearch.store.remote import RemoteQdrantStore
+    from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
+
+    store = RemoteQdrantStore(None, client=AsyncQdrantClient(location=":memory:"))
+    service = ImageSearchService(store, {"offline": served_offline(FakeImageEncoder())}, "offline",
+                                 ServiceLimits(40_000_000, 4), FakeFetcher(), FakeNsfw())
+    server = grpc.aio.server()
+    pb_grpc.add_ImageSearchServiceServicer_to_server(service, server)
+    add_admin_service(service.ctx, KeyStore(tmp_path / "api_keys.json"), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    unsupported = (grpc.StatusCode.FAILED_PRECONDITION, "STORE_UNSUPPORTED")
+    try:
+        async with AsyncImageSearchClient(f"127.0.0.1:{port}") as c:
+            for name in ("v1", "v2"):
+                await c.create_collection(name)
+            await c.create_item("v2", item(40))
+            await c.admin.create_alias("live", "v1")
+            await c.admin.switch_alias("live", "v2")
+            assert (await c.admin.get_alias("live")).collection == "v2"
+            assert [h.id for h in await c.search("live", corel_path(40).read_bytes(), top_k=1)] == ["p40"]
+            assert await refused(lambda: c.admin.create_snapshot(None)) == unsupported
+            assert await refused(lambda: c.admin.download_snapshot("v2", "x", tmp_path / "x")) == unsupported
+            assert not (tmp_path / "x").exists()  # no partial file left
+            assert await refused(lambda: c.admin.upload_snapshot(Path(__file__))) == unsupported
+    finally:
+        await server.stop(None)
+        await store.close()

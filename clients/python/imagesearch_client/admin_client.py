@@ -76,11 +76,15 @@ class AdminClient:
         """Writes the snapshot file to `path` (a new file); returns its description."""
         request = apb.DownloadSnapshotRequest(name=snapshot_name(collection, snapshot))
         info = None
-        with open(path, "xb") as f:
-            for chunk in self._stub.DownloadSnapshot(request, timeout=timeout):
-                if chunk.HasField("snapshot"):
-                    info = Snapshot.from_proto(chunk.snapshot)
-                f.write(chunk.data)
+        with open(path, "xb") as f:  # refuses to overwrite a file
+            try:
+                for chunk in self._stub.DownloadSnapshot(request, timeout=timeout):
+                    if chunk.HasField("snapshot"):
+                        info = Snapshot.from_proto(chunk.snapshot)
+                    f.write(chunk.data)
+            except BaseException:
+                Path(path).unlink(missing_ok=True)  # no partial file is left behind
+                raise
         return info
 
     def upload_snapshot(self, path: Path, snapshot_id: str = "", timeout: float | None = None) -> Snapshot:

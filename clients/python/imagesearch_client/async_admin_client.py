@@ -71,11 +71,15 @@ class AsyncAdminClient:
         """Writes the snapshot file to `path` (a new file); returns its description."""
         request = apb.DownloadSnapshotRequest(name=snapshot_name(collection, snapshot))
         info = None
-        with open(path, "xb") as f:
-            async for chunk in self._stub.DownloadSnapshot(request, timeout=timeout):
-                if chunk.HasField("snapshot"):
-                    info = Snapshot.from_proto(chunk.snapshot)
-                await asyncio.to_thread(f.write, chunk.data)
+        with open(path, "xb") as f:  # refuses to overwrite a file
+            try:
+                async for chunk in self._stub.DownloadSnapshot(request, timeout=timeout):
+                    if chunk.HasField("snapshot"):
+                        info = Snapshot.from_proto(chunk.snapshot)
+                    await asyncio.to_thread(f.write, chunk.data)
+            except BaseException:
+                Path(path).unlink(missing_ok=True)  # no partial file is left behind
+                raise
         return info
 
     async def upload_snapshot(self, path: Path, snapshot_id: str = "", timeout: float | None = None) -> Snapshot:
