@@ -112,6 +112,7 @@ class ReprocessHandlers:
             target_model_set=served.record if target else None,
             progress=lambda done, total: queue.put_nowait((done, total)), provides=provides,
         ))
+        getter: asyncio.Future | None = None
         try:
             while not run.done() or not queue.empty():
                 getter = asyncio.ensure_future(queue.get())
@@ -122,8 +123,10 @@ class ReprocessHandlers:
                 else:
                     getter.cancel()
             yield _final(run.result())
-        finally:
+        finally:  # the caller left (or the run ended): stop the run between pages
             run.cancel()
+            if getter is not None:
+                getter.cancel()
             self.reprocessing.discard(source)
 
 
