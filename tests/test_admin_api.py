@@ -217,7 +217,7 @@ async def test_alias_switch_is_atomic_under_concurrent_searches(tmp_path: Path) 
 
 async def test_reprocess_fills_then_reembeds_resuming_after_a_cancel(tmp_path: Path) -> None:
     fake = await start_fake_server(tmp_path)
-    indices = list(range(0, 150))
+    indices = list(range(0, 100))
     try:
         async with AsyncImageSearchClient(fake.address) as c:
             await c.create_collection("photos", keep_originals=True)
@@ -228,11 +228,11 @@ async def test_reprocess_fills_then_reembeds_resuming_after_a_cancel(tmp_path: P
             await fake.store.upsert("photos", points)
             assert "fingerprint" in (await c.get_item("photos", "p1")).missing_features
             progress = [p async for p in c.admin.reprocess("photos", "fill")]
-            assert [p.done for p in progress[:-1]] == [64, 128, 150] and progress[-1].finished
-            assert (progress[-1].processed, progress[-1].skipped, progress[-1].target) == (150, 0, "photos")
+            assert [p.done for p in progress[:-1]] == [64, 100] and progress[-1].finished
+            assert (progress[-1].processed, progress[-1].skipped, progress[-1].target) == (100, 0, "photos")
             assert "fingerprint" not in (await c.get_item("photos", "p1")).missing_features
             again = [p async for p in c.admin.reprocess("photos", "fill")][-1]
-            assert (again.processed, again.skipped) == (0, 150)
+            assert (again.processed, again.skipped) == (0, 100)
 
             # REEMBED, cancelled after its first page (a client gone, or a server stopped).
             run = c.admin.reprocess("photos", "reembed", target="photos-v2")
@@ -241,10 +241,10 @@ async def test_reprocess_fills_then_reembeds_resuming_after_a_cancel(tmp_path: P
             await run.aclose()
             await asyncio.sleep(0.2)
             partial = await c.count_items("photos-v2")
-            assert 64 <= partial < 150
+            assert 64 <= partial < 100
             final = [p async for p in c.admin.reprocess("photos", "reembed", target="photos-v2")][-1]
-            assert final.skipped == partial and final.processed == 150 - partial
-            assert await c.count_items("photos-v2") == 150
+            assert final.skipped == partial and final.processed == 100 - partial
+            assert await c.count_items("photos-v2") == 100
             assert await refused(lambda: c.admin.reprocess("photos", "reembed", target="photos")) == \
                    (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_INVALID")
             await c.create_collection("plain")
