@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -19,9 +21,12 @@ from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 from imagesearch.api.service import ImageSearchService, ServiceLimits
+from imagesearch.auth.audit import AuditLog
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
+from imagesearch.auth.quotas import Quotas, QuotaSettings
 from imagesearch.auth.startup import check_listen
+from imagesearch.auth.tls import TlsFiles
 from imagesearch.config import Settings
 from imagesearch.models.dlib_faces import face_model_present
 from imagesearch.faces.manager import FaceManager, FaceSettings
@@ -83,6 +88,8 @@ class ImageSearchServer:
         self._running: _Running | None = None
         self._data_lock: DataDirLock | None = None
         self._keys: KeyStore | None = None
+        self._tls: TlsFiles | None = None
+        self._gateway_dir: str | None = None  # with TLS: the folder of the gateway's Unix socket
 
     def _local_triton(self) -> TritonProcess:
         s = self.settings
@@ -121,6 +128,9 @@ class ImageSearchServer:
         # Refused before anything starts: no keys and a non-loopback address (docs/security.md).
         self._keys = KeyStore(s.api_keys_path)
         check_listen(s.listen, self._keys, s.insecure_no_auth)
+        self._tls = TlsFiles.from_settings(s)  # TlsConfigError before anything starts
+        if self._tls is not None:
+            self._tls.ssl_context()  # reads and checks the files now, not at the first HTTPS call
         if not self._keys.enforced:
             log.warning("no API keys in %s: every caller may do anything (loopback or --insecure-no-auth)",
                         s.api_keys_path)
@@ -160,7 +170,10 @@ class ImageSearchServer:
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(metrics), AuthInterceptor(self._keys)],
+            interceptors=[
+                MetricsInterceptor(metrics),
+                AuthInterceptor(self._keys, Quotas(QuotaSettings.from_settings(s)), AuditLog()),
+            ],
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
@@ -180,7 +193,7 @@ class ImageSearchServer:
             store,
             model_sets,
             DEFAULT_MODEL_SET,
-            ServiceLimits(s.max_image_pixels, s.insert_concurrency),
+            ServiceLimits(s.max_image_pixels, s.insert_concurrency, s.max_collections),
             fetcher,
             nsfw,
             faces,
@@ -196,15 +209,19 @@ class ImageSearchServer:
             )
         # Until the watcher's first check, nobody may be told SERVING (the default of "").
         await self._set_health(health_servicer, False)
-        self.port = server.add_insecure_port(s.listen)
+        if self._tls is not None:
+            self.port = server.add_secure_port(s.listen, self._tls.grpc_credentials())
+        else:
+            self.port = server.add_insecure_port(s.listen)
         if not self.port:
             raise OSError(f"cannot listen on {s.listen}")
+        gateway_target = self._gateway_socket(server)
         await server.start()
         metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
         # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
         # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
         try:
-            http = await self._start_http()
+            http = await self._start_http(gateway_target)
         except BaseException:
             await server.stop(None)
             if metrics_http is not None:
@@ -215,7 +232,21 @@ class ImageSearchServer:
         self._running = _Running(
             server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr
         )
-        log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+        log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
+                 "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
+
+    def _gateway_socket(self, server: grpc.aio.Server) -> str | None:
+        """With TLS and an HTTP port: a Unix socket in a private folder (mode 0700) for the
+        gateway's calls, which pass the same interceptors (keys, quotas, audit) as any other;
+        the HTTPS side checks client certificates itself (imagesearch.auth.tls says why not
+        dial the TLS port). None: the gateway dials the plaintext port."""
+        if self._tls is None or not self.settings.http_port:
+            return None
+        self._gateway_dir = tempfile.mkdtemp(prefix="imagesearch-gw-")
+        target = f"unix:{self._gateway_dir}/grpc.sock"
+        if not server.add_insecure_port(target):
+            raise OSError(f"cannot listen on {target}")
+        return target
 
     async def _open_faces(self, url: str, store: VectorStore) -> FaceManager | None:
         """Faces and people (docs/faces.md), when Triton serves the face model and the items
@@ -233,14 +264,16 @@ class ImageSearchServer:
             log.warning("faces: removed the faces of deleted collections %s", pruned)
         return faces
 
-    async def _start_http(self) -> HttpGateway | None:
-        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""
+    async def _start_http(self, target: str | None) -> HttpGateway | None:
+        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on; HTTPS
+        with the gRPC port's certificate when TLS is on."""
         s = self.settings
         if not s.http_port:
             return None
         host = s.listen.rsplit(":", 1)[0]
         gateway = HttpGateway(GatewayConfig(
-            host.strip("[]"), s.http_port, grpc_target(host, self.port), s.max_message_bytes, s.shutdown_grace_s
+            host.strip("[]"), s.http_port, target or grpc_target(host, self.port), s.max_message_bytes,
+            s.shutdown_grace_s, self._tls.ssl_context() if self._tls else None,
         ))
         self.http_port = await gateway.start()
         return gateway
@@ -332,6 +365,9 @@ class ImageSearchServer:
         log.info("stopped")
 
     def _release_data_dir(self) -> None:
+        if self._gateway_dir is not None:
+            shutil.rmtree(self._gateway_dir, ignore_errors=True)
+            self._gateway_dir = None
         if self._data_lock is not None:
             self._data_lock.release()
             self._data_lock = None

@@ -3,12 +3,14 @@
 Order of checks, all before a handler runs (so before the store is touched, which keeps a
 PERMISSION_DENIED from telling whether a collection exists): a key in `authorization:
 Bearer <key>` metadata (API_KEY_MISSING), a live key (API_KEY_INVALID), then the RPC's role
-on the collection the request names (PERMISSION_MISSING). Health and reflection stay open.
-ListCollections answers only the collections the key may read.
+on the collection the request names (PERMISSION_MISSING), then the quotas (RESOURCE_EXHAUSTED,
+imagesearch.auth.quotas). Health and reflection stay open. ListCollections answers only the
+collections the key may read. Mutating calls, refused ones included, get an audit line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -17,8 +19,11 @@ import grpc
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api.errors import ApiError
+from imagesearch.auth.audit import AuditLog, mutating
+from imagesearch.auth.calls import CallRecord, around, replace, streaming
 from imagesearch.auth.keys import ApiKey, KeyStore
-from imagesearch.auth.scopes import METHOD_ROLES, SERVICE, Role, allows
+from imagesearch.auth.quotas import QuotaExceeded, Quotas
+from imagesearch.auth.scopes import METHOD_ROLES, SERVICE_PACKAGE, Role, allows
 
 log = logging.getLogger(__name__)
 _COLLECTION = re.compile(r"^collections/([^/]+)")
@@ -48,11 +53,20 @@ def _bearer(metadata: tuple | None) -> str:
     return ""
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Enforces keys whenever the store holds any (an empty store: every call passes)."""
+def guarded_method(method: str) -> bool:
+    """Every method of this server's own services (imagesearch.*): health and reflection
+    are not, and stay open."""
+    return method.startswith(SERVICE_PACKAGE)
 
-    def __init__(self, keys: KeyStore) -> None:
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Enforces keys whenever the store holds any (an empty store: every call passes), then
+    the quotas (when given), and writes the audit line of each mutating call (when given)."""
+
+    def __init__(self, keys: KeyStore, quotas: Quotas | None = None, audit: AuditLog | None = None) -> None:
         self.keys = keys
+        self.quotas = quotas
+        self.audit = audit
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -60,20 +74,52 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method = details.method or ""
-        if handler is None or not method.startswith(SERVICE) or not self.keys.enforced:
-            return handler  # health, reflection, unknown methods; or no keys configured
-        role = METHOD_ROLES.get(method[len(SERVICE):], Role.ADMIN)  # a method added later: admin only
-        token = _bearer(details.invocation_metadata)
+        if handler is None or not guarded_method(method):
+            return handler  # health, reflection, unknown methods
+        name = method.rsplit("/", 1)[-1]
+        key, refusal = self._authenticate(details.invocation_metadata)
+        if refusal is not None:
+            wrapped = _refusal(handler, refusal)
+        else:
+            wrapped = around(handler, self._quota_scope(key, streaming(handler))) if self.quotas else handler
+            if key is not None:  # a role is checked first: a refused call takes no quota
+                wrapped = _guarded(wrapped, key, METHOD_ROLES.get(name, Role.ADMIN), name == "ListCollections")
+        if self.audit is not None and mutating(name):
+            wrapped = around(wrapped, self.audit.scope(method, key))
+        return wrapped
+
+    def _authenticate(self, metadata: tuple | None) -> tuple[ApiKey | None, ApiError | None]:
+        """(the caller's key, None); (None, None) when no keys are configured; or (None, why not)."""
+        if not self.keys.enforced:
+            return None, None
+        token = _bearer(metadata)
         if not token:
-            return _refusal(handler, ApiError(
+            return None, ApiError(
                 grpc.StatusCode.UNAUTHENTICATED, ErrorReason.API_KEY_MISSING,
-                "this server requires an API key: send 'authorization: Bearer <key>' metadata"))
+                "this server requires an API key: send 'authorization: Bearer <key>' metadata")
         key = self.keys.lookup(token)
         if key is None:
-            return _refusal(handler, ApiError(
+            return None, ApiError(
                 grpc.StatusCode.UNAUTHENTICATED, ErrorReason.API_KEY_INVALID,
-                "the API key is unknown, revoked or expired"))
-        return _guarded(handler, key, role, method.endswith("/ListCollections"))
+                "the API key is unknown, revoked or expired")
+        return key, None
+
+    def _quota_scope(self, key: ApiKey | None, streams: bool):
+        quotas = self.quotas
+
+        @contextlib.asynccontextmanager
+        async def held(context: grpc.aio.ServicerContext, record: CallRecord) -> AsyncIterator[None]:
+            try:
+                if key is not None:
+                    quotas.check_rate(key.key_id, key.name)
+                release = quotas.acquire(key.key_id if key else None, key.name if key else "", streams)
+            except QuotaExceeded as exc:
+                await context.abort_with_status(exc.to_status())
+            try:
+                yield
+            finally:
+                release()
+        return held
 
 
 def _denied(key: ApiKey, role: Role, collection: str | None) -> ApiError:
@@ -100,7 +146,7 @@ def _refusal(handler: grpc.RpcMethodHandler, error: ApiError) -> grpc.RpcMethodH
         yield  # unreachable: abort raises
 
     streams = handler.unary_stream is not None or handler.stream_stream is not None
-    return _replace(handler, abort_stream if streams else abort)
+    return replace(handler, abort_stream if streams else abort)
 
 
 def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: bool) -> grpc.RpcMethodHandler:
@@ -117,7 +163,7 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: boo
             if (error := _check(key, role, request)) is not None:
                 await context.abort_with_status(error.to_status())
             return await inner(request, context)
-        return _replace(handler, unary)
+        return replace(handler, unary)
     if handler.unary_stream is not None:
         inner_us = handler.unary_stream
 
@@ -126,7 +172,7 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: boo
                 await context.abort_with_status(error.to_status())
             async for response in inner_us(request, context):
                 yield response
-        return _replace(handler, unary_stream)
+        return replace(handler, unary_stream)
     inner_stream = handler.stream_stream or handler.stream_unary
 
     async def checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -139,20 +185,8 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: boo
         async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async for response in inner_stream(checked(requests, context), context):
                 yield response
-        return _replace(handler, stream_stream)
+        return replace(handler, stream_stream)
 
     async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         return await inner_stream(checked(requests, context), context)
-    return _replace(handler, stream_unary)
-
-
-def _replace(handler: grpc.RpcMethodHandler, behaviour: Callable) -> grpc.RpcMethodHandler:
-    make = {
-        "unary_unary": grpc.unary_unary_rpc_method_handler, "unary_stream": grpc.unary_stream_rpc_method_handler,
-        "stream_unary": grpc.stream_unary_rpc_method_handler, "stream_stream": grpc.stream_stream_rpc_method_handler,
-    }
-    for kind, factory in make.items():
-        if getattr(handler, kind) is not None:
-            return factory(behaviour, request_deserializer=handler.request_deserializer,
-                           response_serializer=handler.response_serializer)
-    raise ValueError("a handler of no known kind")
+    return replace(handler, stream_unary)

@@ -33,6 +33,10 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_MISSING: _ClassVar[ErrorReason]
     API_KEY_INVALID: _ClassVar[ErrorReason]
     PERMISSION_MISSING: _ClassVar[ErrorReason]
+    QUOTA_RATE_EXCEEDED: _ClassVar[ErrorReason]
+    QUOTA_STREAMS_EXCEEDED: _ClassVar[ErrorReason]
+    SERVER_BUSY: _ClassVar[ErrorReason]
+    COLLECTION_LIMIT_REACHED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -61,4 +65,8 @@ OPERATION_ALREADY_RUNNING: ErrorReason
 API_KEY_MISSING: ErrorReason
 API_KEY_INVALID: ErrorReason
 PERMISSION_MISSING: ErrorReason
+QUOTA_RATE_EXCEEDED: ErrorReason
+QUOTA_STREAMS_EXCEEDED: ErrorReason
+SERVER_BUSY: ErrorReason
+COLLECTION_LIMIT_REACHED: ErrorReason
 INTERNAL_ERROR: ErrorReason
