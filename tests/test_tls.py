@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from certs import Authority
-from conftest import ServerProcess, corel_path
+from conftest import ServerProcess, corel_path, free_port
 from imagesearch.auth.keys import KeyFile
 from imagesearch.auth.scopes import Grant
 from imagesearch.auth.tls import TlsConfigError, TlsFiles
@@ -49,13 +49,15 @@ def mtls(pki, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
     (pki.folder / "ops.key").write_text(key + "\n")
     credentials = grpc.ssl_channel_credentials(
         pki.ca.read_bytes(), pki.client.key.read_bytes(), pki.client.cert.read_bytes())
+    health_port = free_port()
     proc = ServerProcess(data_dir, extra_args=[
-        "--triton-url", server.triton_url, "--tls-cert-file", str(pki.server.cert), "--tls-key-file",
+        "--health-port", str(health_port), "--triton-url", server.triton_url, "--tls-cert-file", str(pki.server.cert), "--tls-key-file",
         str(pki.server.key), "--tls-client-ca-file", str(pki.ca),
     ], tls_credentials=credentials).start()
     with ImageSearchClient(proc.address, api_key=key, tls=Tls(pki.ca, pki.client.cert, pki.client.key)) as c:
         c.create_collection("tls")
         c.create_item("tls", InsertItem(image=corel_path(3).read_bytes(), id="p3"))
+    proc.health_port = health_port
     yield proc, key
     proc.stop()
 
@@ -94,6 +96,16 @@ def test_refused_clients(pki, mtls) -> None:
     for what, tls in refused.items():
         with ImageSearchClient(proc.address, timeout=10, api_key=key, tls=tls) as c:
             assert code_of(lambda: c.get_collection("tls")) == UNREACHABLE, what
+
+
+def test_plaintext_health_port_for_probes(mtls) -> None:
+    """Kubernetes' gRPC probes speak plaintext: health_port answers them, and nothing else."""
+    proc, _ = mtls
+    with grpc.insecure_channel(f"127.0.0.1:{proc.health_port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with ImageSearchClient(f"127.0.0.1:{proc.health_port}", timeout=10) as c:
+            assert code_of(lambda: list(c.list_collections())) == grpc.StatusCode.UNIMPLEMENTED
 
 
 def https_get(url: str, context: ssl.SSLContext, headers: dict[str, str]) -> tuple[int, str]:

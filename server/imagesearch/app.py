@@ -76,6 +76,7 @@ class _Running:
     http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
     faces: FaceManager | None = None  # None without the face model or with a remote Qdrant
     ocr: OcrReader | None = None  # None without the OCR model
+    health_server: grpc.aio.Server | None = None  # the plaintext health port (health_port), if any
 
 
 class ImageSearchServer:
@@ -220,9 +221,13 @@ class ImageSearchServer:
         metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
         # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
         # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
+        http = health_server = None
         try:
             http = await self._start_http(gateway_target)
+            health_server = await self._start_health_port(health_servicer) if s.health_port else None
         except BaseException:
+            if http is not None:
+                await http.stop()
             await server.stop(None)
             if metrics_http is not None:
                 metrics_http[0].shutdown()
@@ -230,10 +235,22 @@ class ImageSearchServer:
         # --- end HTTP/JSON gateway ---
         watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
         self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr,
+            health_server,
         )
         log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
                  "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
+
+    async def _start_health_port(self, servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+        """grpc.health.v1 alone, plaintext, on health_port: Kubernetes' gRPC probes cannot
+        speak TLS. It tells only SERVING or not, which the API port tells anyone too."""
+        host = self.settings.listen.rsplit(":", 1)[0]
+        server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        if not server.add_insecure_port(f"{host}:{self.settings.health_port}"):
+            raise OSError(f"cannot listen on {host}:{self.settings.health_port} (health_port)")
+        await server.start()
+        return server
 
     def _gateway_socket(self, server: grpc.aio.Server) -> str | None:
         """With TLS and an HTTP port: a Unix socket in a private folder (mode 0700) for the
@@ -347,6 +364,8 @@ class ImageSearchServer:
         if running.http is not None:  # HTTP/JSON gateway: drains its calls while gRPC still serves them
             await running.http.stop()
         await running.grpc_server.stop(self.settings.shutdown_grace_s)
+        if running.health_server is not None:
+            await running.health_server.stop(None)
         if running.metrics_http is not None:
             running.metrics_http[0].shutdown()
         await running.store.close()

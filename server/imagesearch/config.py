@@ -208,6 +208,11 @@ class Settings:
         metadata={"help": "PEM CA certificates: when set, every client must present a certificate they signed "
                   "(mutual TLS, gRPC and HTTP)"},
     )
+    health_port: int = field(
+        default=0,
+        metadata={"help": "plaintext port serving only grpc.health.v1, on the host of --listen, for Kubernetes' gRPC "
+                  "probes, which cannot speak TLS; 0: none (health is on the API port, as always)"},
+    )
     # Quotas (imagesearch.auth.quotas, docs/security.md "Quotas"): per server process, so a
     # deployment of N replicas admits up to N times these. 0 turns a quota off.
     quota_key_requests_per_s: float = field(

@@ -23,26 +23,27 @@ from imagesearch.auth.audit import AuditLog, mutating
 from imagesearch.auth.calls import CallRecord, around, replace, streaming
 from imagesearch.auth.keys import ApiKey, KeyStore
 from imagesearch.auth.quotas import QuotaExceeded, Quotas
-from imagesearch.auth.scopes import METHOD_ROLES, SERVICE_PACKAGE, Role, allows
+from imagesearch.auth.scopes import COLLECTIONLESS, METHOD_ROLES, SERVICE_PACKAGE, Role, allows
 
 log = logging.getLogger(__name__)
 _COLLECTION = re.compile(r"^collections/([^/]+)")
 
 
 def request_collection(request: Any) -> str | None:
-    """The collection ID a request names (parent, name, collection_id or collection.name);
-    None for requests that name none (ListCollections, the stateless image RPCs)."""
+    """The collection ID a request names: its `name`, `parent` or `collection_id`, or those of
+    its `request`, `collection` or `item` message (ImportItems, UpdateCollection,
+    UpdateItem); "" for a name outside collections/ (matched by `*` grants only); None for
+    requests that name none (ListCollections, the stateless image RPCs)."""
     fields = {f.name for f in request.DESCRIPTOR.fields}
-    if "request" in fields:  # ImportItemsRequest wraps a CreateItemRequest
-        return request_collection(request.request)
     if "collection_id" in fields:
         return request.collection_id
     for name in ("parent", "name"):
         if name in fields:
             match = _COLLECTION.match(getattr(request, name))
             return match.group(1) if match else ""
-    if "collection" in fields:
-        return request_collection(request.collection)
+    for name in ("request", "collection", "item"):
+        if name in fields and request.DESCRIPTOR.fields_by_name[name].message_type is not None:
+            return request_collection(getattr(request, name))
     return None
 
 
@@ -83,7 +84,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         else:
             wrapped = around(handler, self._quota_scope(key, streaming(handler))) if self.quotas else handler
             if key is not None:  # a role is checked first: a refused call takes no quota
-                wrapped = _guarded(wrapped, key, METHOD_ROLES.get(name, Role.ADMIN), name == "ListCollections")
+                wrapped = _guarded(wrapped, key, name)
         if self.audit is not None and mutating(name):
             wrapped = around(wrapped, self.audit.scope(method, key))
         return wrapped
@@ -129,8 +130,10 @@ def _denied(key: ApiKey, role: Role, collection: str | None) -> ApiError:
         f"API key {key.name!r} lacks the {role.value!r} role on {where}", "", {"role": role.value})
 
 
-def _check(key: ApiKey, role: Role, request: Any) -> ApiError | None:
+def _check(key: ApiKey, role: Role, request: Any, method_name: str) -> ApiError | None:
     collection = request_collection(request)
+    if collection is None and method_name not in COLLECTIONLESS:
+        collection = ""  # an RPC that should name a collection and does not: only `*` grants cover it
     return None if allows(key.grants, role, collection) else _denied(key, role, collection)
 
 
@@ -149,18 +152,22 @@ def _refusal(handler: grpc.RpcMethodHandler, error: ApiError) -> grpc.RpcMethodH
     return replace(handler, abort_stream if streams else abort)
 
 
-def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: bool) -> grpc.RpcMethodHandler:
+def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, name: str) -> grpc.RpcMethodHandler:
+    """`handler` behind the role check of RPC `name` (an RPC without a row: admin)."""
+    role, lists = METHOD_ROLES.get(name, Role.ADMIN), name == "ListCollections"
     if handler.unary_unary is not None:
         inner = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if lists:
+            if lists:  # read on some collection; the answer holds only those
+                if not allows(key.grants, Role.READ, None):
+                    await context.abort_with_status(_denied(key, Role.READ, None).to_status())
                 response = await inner(request, context)
                 kept = [c for c in response.collections if allows(key.grants, Role.READ, c.name.split("/", 1)[-1])]
                 del response.collections[:]
                 response.collections.extend(kept)
                 return response
-            if (error := _check(key, role, request)) is not None:
+            if (error := _check(key, role, request, name)) is not None:
                 await context.abort_with_status(error.to_status())
             return await inner(request, context)
         return replace(handler, unary)
@@ -168,7 +175,7 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: boo
         inner_us = handler.unary_stream
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            if (error := _check(key, role, request)) is not None:
+            if (error := _check(key, role, request, name)) is not None:
                 await context.abort_with_status(error.to_status())
             async for response in inner_us(request, context):
                 yield response
@@ -177,7 +184,7 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, role: Role, lists: boo
 
     async def checked(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async for request in requests:
-            if (error := _check(key, role, request)) is not None:
+            if (error := _check(key, role, request, name)) is not None:
                 await context.abort_with_status(error.to_status())
             yield request
 

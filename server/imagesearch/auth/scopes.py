@@ -76,3 +76,6 @@ METHOD_ROLES: dict[str, Role] = {
         "CreateCollection", "UpdateCollection", "DeleteCollection", "FindDuplicates",
     )},
 }
+# The RPCs whose requests name no collection. Any other RPC whose request names none (a
+# new message shape) is checked as if it named "", which only `*` grants cover.
+COLLECTIONLESS = frozenset({"ListCollections", "DetectFaces", "ReadImageText", "ModerateImage"})
