@@ -3,8 +3,8 @@
 Order of checks, all before a handler runs (so before the store is touched, which keeps a
 PERMISSION_DENIED from telling whether a collection exists): a key in `authorization:
 Bearer <key>` metadata (API_KEY_MISSING), a live key (API_KEY_INVALID), then the RPC's role
-on the collection the request names (PERMISSION_MISSING), then the quotas (RESOURCE_EXHAUSTED,
-imagesearch.auth.quotas). Health and reflection stay open. ListCollections answers only the
+on the collection the request names (PERMISSION_MISSING); the quotas (RESOURCE_EXHAUSTED,
+imagesearch.auth.quotas) are taken when the call starts, before the role check. Health and reflection stay open. ListCollections answers only the
 collections the key may read. Mutating calls, refused ones included, get an audit line.
 """
 
@@ -82,9 +82,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if refusal is not None:
             wrapped = _refusal(handler, refusal)
         else:
-            wrapped = around(handler, self._quota_scope(key, streaming(handler))) if self.quotas else handler
-            if key is not None:  # a role is checked first: a refused call takes no quota
-                wrapped = _guarded(wrapped, key, name)
+            # The role inside the quota: a stream holds its slot from its start (an idle
+            # ImportItems too), and a key probing for collections spends its rate.
+            wrapped = _guarded(handler, key, name) if key is not None else handler
+            if self.quotas is not None:
+                wrapped = around(wrapped, self._quota_scope(key, streaming(handler)))
         if self.audit is not None and mutating(name):
             wrapped = around(wrapped, self.audit.scope(method, key))
         return wrapped
@@ -190,10 +192,25 @@ def _guarded(handler: grpc.RpcMethodHandler, key: ApiKey, name: str) -> grpc.Rpc
 
     if handler.stream_stream is not None:
         async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async for response in inner_stream(checked(requests, context), context):
+            # The first request is checked before the handler starts: a refusal then ends the
+            # call cleanly, not from inside the handler's task group (logged as an error).
+            iterator = requests.__aiter__()
+            try:
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            if (error := _check(key, role, first, name)) is not None:
+                await context.abort_with_status(error.to_status())
+            async for response in inner_stream(checked(_chain(first, iterator), context), context):
                 yield response
         return replace(handler, stream_stream)
 
     async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         return await inner_stream(checked(requests, context), context)
     return replace(handler, stream_unary)
+
+
+async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield first
+    async for item in rest:
+        yield item
