@@ -410,7 +410,9 @@ async def http_answer(session, base: str, route, key: str | None) -> str:
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_matrix_every_rpc_every_key_grpc_and_http(matrix) -> None:
+async def test_matrix_every_rpc_every_key_grpc_and_http(matrix, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
     import aiohttp
 
     from imagesearch.http.routes import routes_of
@@ -432,6 +434,9 @@ async def test_matrix_every_rpc_every_key_grpc_and_http(matrix) -> None:
                         failures.append(f"HTTP {route.http_method} {route.template.text} with {who}: {got}, "
                                         f"expected {expected}")
     assert not failures, "\n".join(failures)
+    # Refusals end calls cleanly: grpc logs no handler error (a stream's first request is
+    # checked before its handler starts).
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     # Every RPC but the client-streaming ImportItems has an HTTP route (routes.routes_of says why).
     assert http_rpcs == len(all_methods()) - sum(m.client_streaming for m in all_methods())
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
-from imagesearch.api.errors import ApiError, _pack
+from imagesearch.api.errors import ApiError
 
 # When a refusal cannot say when a slot frees (streams, server-wide calls): the pause a
 # client should take before it tries again.
@@ -77,6 +77,12 @@ class QuotaExceeded(Exception):
             delay = duration_pb2.Duration(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
             _pack(proto, error_details_pb2.RetryInfo(retry_delay=delay))
         return rpc_status.to_status(proto)
+
+
+def _pack(status, detail) -> None:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    status.details.append(packed)
 
 
 def _exhausted(reason: ErrorReason.ValueType, message: str, subject: str, limit: float,
