@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -24,6 +22,7 @@ from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.auth.audit import AuditLog
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
+from imagesearch.auth.listeners import GatewaySocket, bind_api, start_health_port
 from imagesearch.auth.quotas import Quotas, QuotaSettings
 from imagesearch.auth.startup import check_listen
 from imagesearch.auth.tls import TlsFiles
@@ -90,7 +89,7 @@ class ImageSearchServer:
         self._data_lock: DataDirLock | None = None
         self._keys: KeyStore | None = None
         self._tls: TlsFiles | None = None
-        self._gateway_dir: str | None = None  # with TLS: the folder of the gateway's Unix socket
+        self._gateway = GatewaySocket()  # with TLS: the gateway's private Unix socket
 
     def _local_triton(self) -> TritonProcess:
         s = self.settings
@@ -210,13 +209,8 @@ class ImageSearchServer:
             )
         # Until the watcher's first check, nobody may be told SERVING (the default of "").
         await self._set_health(health_servicer, False)
-        if self._tls is not None:
-            self.port = server.add_secure_port(s.listen, self._tls.grpc_credentials())
-        else:
-            self.port = server.add_insecure_port(s.listen)
-        if not self.port:
-            raise OSError(f"cannot listen on {s.listen}")
-        gateway_target = self._gateway_socket(server)
+        self.port = bind_api(server, s.listen, self._tls)
+        gateway_target = self._gateway.bind(server) if self._tls and s.http_port else None
         await server.start()
         metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
         # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
@@ -224,7 +218,8 @@ class ImageSearchServer:
         http = health_server = None
         try:
             http = await self._start_http(gateway_target)
-            health_server = await self._start_health_port(health_servicer) if s.health_port else None
+            if s.health_port:
+                health_server = await start_health_port(health_servicer, s.listen, s.health_port)
         except BaseException:
             if http is not None:
                 await http.stop()
@@ -240,30 +235,6 @@ class ImageSearchServer:
         )
         log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
                  "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
-
-    async def _start_health_port(self, servicer: health.aio.HealthServicer) -> grpc.aio.Server:
-        """grpc.health.v1 alone, plaintext, on health_port: Kubernetes' gRPC probes cannot
-        speak TLS. It tells only SERVING or not, which the API port tells anyone too."""
-        host = self.settings.listen.rsplit(":", 1)[0]
-        server = grpc.aio.server()
-        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-        if not server.add_insecure_port(f"{host}:{self.settings.health_port}"):
-            raise OSError(f"cannot listen on {host}:{self.settings.health_port} (health_port)")
-        await server.start()
-        return server
-
-    def _gateway_socket(self, server: grpc.aio.Server) -> str | None:
-        """With TLS and an HTTP port: a Unix socket in a private folder (mode 0700) for the
-        gateway's calls, which pass the same interceptors (keys, quotas, audit) as any other;
-        the HTTPS side checks client certificates itself (imagesearch.auth.tls says why not
-        dial the TLS port). None: the gateway dials the plaintext port."""
-        if self._tls is None or not self.settings.http_port:
-            return None
-        self._gateway_dir = tempfile.mkdtemp(prefix="imagesearch-gw-")
-        target = f"unix:{self._gateway_dir}/grpc.sock"
-        if not server.add_insecure_port(target):
-            raise OSError(f"cannot listen on {target}")
-        return target
 
     async def _open_faces(self, url: str, store: VectorStore) -> FaceManager | None:
         """Faces and people (docs/faces.md), when Triton serves the face model and the items
@@ -384,9 +355,7 @@ class ImageSearchServer:
         log.info("stopped")
 
     def _release_data_dir(self) -> None:
-        if self._gateway_dir is not None:
-            shutil.rmtree(self._gateway_dir, ignore_errors=True)
-            self._gateway_dir = None
+        self._gateway.remove()
         if self._data_lock is not None:
             self._data_lock.release()
             self._data_lock = None

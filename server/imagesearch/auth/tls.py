@@ -5,7 +5,7 @@ With `tls_client_ca_file`, both demand a client certificate signed by one of its
 (mutual TLS). The gateway then forwards calls to the gRPC server over a Unix socket of
 its own, not over the TLS port: a TLS dial to itself would need the CA that signed its
 own certificate and, with mutual TLS, a client certificate the client CA signed, neither
-of which a server is given (imagesearch.app, `_gateway_socket`).
+of which a server is given (imagesearch.auth.listeners.GatewaySocket).
 """
 
 from __future__ import annotations
