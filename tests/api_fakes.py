@@ -19,9 +19,11 @@ import numpy as np
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from PIL import Image
 
+from imagesearch.auth.audit import AuditLog
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
 from imagesearch.api.admin_service import add_admin_service
+from imagesearch.auth.quotas import Quotas
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.fetch.fetcher import FetchFailed
 from imagesearch.inference.errors import InferenceUnavailable
@@ -138,10 +140,12 @@ class FakeServer:
 
 async def start_fake_server(
     data_dir: Path, insert_concurrency: int = 4, extra_sets: tuple[ModelSetSpec, ...] = (),
-    keys: KeyStore | None = None,
+    keys: KeyStore | None = None, quotas: Quotas | None = None, audit: AuditLog | None = None,
+    max_collections: int = 0,
 ) -> FakeServer:
     """`keys`: enforce API keys with the real interceptor (as the server does when its key
-    file holds keys)."""
+    file holds keys); `quotas`, `audit`: that interceptor's quotas and audit log (without
+    `keys`, over an empty key store); `max_collections`: 0, no cap."""
     store = EdgeStore(data_dir)
     encoder, fetcher = FakeImageEncoder(), FakeFetcher()
     model_sets = {"offline": served_offline(encoder), **{spec.name: served(spec, encoder) for spec in extra_sets}}
@@ -149,11 +153,14 @@ async def start_fake_server(
         store=store,
         model_sets=model_sets,
         default_model_set="offline",
-        limits=ServiceLimits(max_image_pixels=40_000_000, insert_concurrency=insert_concurrency),
+        limits=ServiceLimits(max_image_pixels=40_000_000, insert_concurrency=insert_concurrency,
+                             max_collections=max_collections),
         fetcher=fetcher,
         nsfw=FakeNsfw(),
     )
-    server = grpc.aio.server(interceptors=[AuthInterceptor(keys)] if keys is not None else None)
+    if keys is None and (quotas is not None or audit is not None):
+        keys = KeyStore(data_dir / "no-keys.json")  # no file: keys not enforced
+    server = grpc.aio.server(interceptors=[AuthInterceptor(keys, quotas, audit)] if keys is not None else None)
     pb_grpc.add_ImageSearchServiceServicer_to_server(service, server)
     add_admin_service(service.ctx, keys if keys is not None else KeyStore(data_dir / "api_keys.json"), server)
     port = server.add_insecure_port("127.0.0.1:0")

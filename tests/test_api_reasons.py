@@ -179,6 +179,82 @@ case("PERMISSION_MISSING", grpc.StatusCode.PERMISSION_DENIED)(with_keys(
     lambda s, key: s.DeleteCollection(pb.DeleteCollectionRequest(name=P), metadata=[("authorization", f"Bearer {key}")])))
 
 
+
+def with_quotas(call, **settings):
+    """Runs `call(stub, quotas)` on a second fake server with keys ("a": every role) and quotas."""
+    async def trigger(s, f: FakeServer):
+        import tempfile
+        from pathlib import Path
+
+        from imagesearch.auth.keys import KeyFile, KeyStore
+        from imagesearch.auth.quotas import Quotas, QuotaSettings
+        from imagesearch.auth.scopes import Grant
+
+        with tempfile.TemporaryDirectory() as folder:
+            key = KeyFile(Path(folder) / "api_keys.json").create("a", (Grant.parse("read:*"), Grant.parse("write:*")))
+            quotas = Quotas(QuotaSettings(**settings))
+            guarded = await start_fake_server(Path(folder) / "data", keys=KeyStore(Path(folder) / "api_keys.json"),
+                                              quotas=quotas)
+            channel = grpc.aio.insecure_channel(guarded.address)
+            try:
+                return await call(pb_grpc.ImageSearchServiceStub(channel), [("authorization", f"Bearer {key}")], quotas)
+            finally:
+                await channel.close()
+                await guarded.stop()
+    return trigger
+
+
+async def _twice(s, auth, quotas):
+    await s.ListCollections(pb.ListCollectionsRequest(), metadata=auth)
+    return await s.ListCollections(pb.ListCollectionsRequest(), metadata=auth)
+
+
+async def _stream_while_one_is_held(s, auth, quotas):
+    import asyncio
+
+    held = s.ImportItems(metadata=auth)  # sends nothing: holds its slot until cancelled
+    try:
+        while quotas.running < 1:
+            await asyncio.sleep(0.01)
+        return [hit async for hit in s.SearchItems(pb.SearchItemsRequest(parent=P, text="x"), metadata=auth)]
+    finally:
+        held.cancel()
+
+
+async def _call_while_one_is_held(s, auth, quotas):
+    import asyncio
+
+    held = s.ImportItems(metadata=auth)
+    try:
+        while quotas.running < 1:
+            await asyncio.sleep(0.01)
+        return await s.ListCollections(pb.ListCollectionsRequest(), metadata=auth)
+    finally:
+        held.cancel()
+
+
+case("QUOTA_RATE_EXCEEDED", grpc.StatusCode.RESOURCE_EXHAUSTED)(with_quotas(
+    _twice, key_requests_per_s=0.001, key_burst=1))
+case("QUOTA_STREAMS_EXCEEDED", grpc.StatusCode.RESOURCE_EXHAUSTED)(with_quotas(_stream_while_one_is_held, key_streams=1))
+case("SERVER_BUSY", grpc.StatusCode.RESOURCE_EXHAUSTED)(with_quotas(_call_while_one_is_held, max_concurrent_rpcs=1))
+
+
+@case("COLLECTION_LIMIT_REACHED", grpc.StatusCode.RESOURCE_EXHAUSTED)
+async def past_the_collection_cap(s, f: FakeServer):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        capped = await start_fake_server(Path(folder), max_collections=1)
+        channel = grpc.aio.insecure_channel(capped.address)
+        try:
+            stub = pb_grpc.ImageSearchServiceStub(channel)
+            await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="one"))
+            return await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="two"))
+        finally:
+            await channel.close()
+            await capped.stop()
+
 AUDIT_GROUPS = 150
 LONG = "x" * 240  # long IDs make each group's response ~1 KB
 

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import REPO_ROOT, ServerProcess, corel_path, free_port
 from imagesearch.auth.keys import KeyFile
-from imagesearch.auth.scopes import Grant
+from imagesearch.auth.scopes import Grant, Role
 from imagesearch_client import ImageSearchClient, InsertItem
 from imagesearch_client.errors import error_reason
 
@@ -273,3 +274,254 @@ def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "revoke", "ci", "--data-dir", str(tmp_path)]) == 0
     assert main(["keys", "revoke", "ci", "--data-dir", str(tmp_path)]) == 1
     assert KeyFile(tmp_path / "api_keys.json").load() == []
+
+
+# --- The matrix: every RPC of every service x every kind of key, over gRPC and HTTP/JSON ---
+# In-process (tests/api_fakes.py: the real handlers, interceptor and gateway over fake
+# encoders). A service or RPC without a row in RPC_ROLES fails test_every_rpc_has_a_row.
+
+@dataclass(frozen=True)
+class Row:
+    """The role an RPC needs, and whether its request names a collection."""
+
+    role: Role
+    names_collection: bool = True
+
+
+RPC_ROLES: dict[str, Row] = {
+    **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.READ) for m in (
+        "GetCollection", "GetItem", "ListItems", "BatchGetItems", "CountItems", "SearchItems")},
+    # Decision (docs/security.md): the stateless image RPCs need `read` on any collection.
+    **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.READ, names_collection=False) for m in (
+        "ListCollections", "ModerateImage", "DetectFaces", "ReadImageText")},
+    **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.WRITE) for m in (
+        "CreateItem", "ImportItems", "UpdateItem", "DeleteItem", "BatchDeleteItems", "PurgeItems")},
+    **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.ADMIN) for m in (
+        "CreateCollection", "UpdateCollection", "DeleteCollection", "FindDuplicates")},
+    # The admin service (auth/admin_scopes.py): admin on every collection or alias a request
+    # names; admin on `*` for keys and uploads (whose collections are unknown until read).
+    **{f"imagesearch.v1.ImageSearchAdminService.{m}": Row(Role.ADMIN) for m in (
+        "CreateSnapshot", "ListSnapshots", "GetSnapshot", "DeleteSnapshot", "DownloadSnapshot", "RestoreSnapshot",
+        "ReprocessCollection", "CreateAlias", "GetAlias", "ListAliases", "UpdateAlias", "DeleteAlias")},
+    **{f"imagesearch.v1.ImageSearchAdminService.{m}": Row(Role.ADMIN, names_collection=False) for m in (
+        "UploadSnapshot", "CreateApiKey", "GetApiKey", "ListApiKeys", "DeleteApiKey")},
+}
+MATRIX_COLLECTION = "matrix-none"  # matched by the right keys' prefix grants; never created
+MISSING, INVALID, DENIED_, ALLOWED = "API_KEY_MISSING", "API_KEY_INVALID", "PERMISSION_MISSING", "allowed"
+
+
+def served_services() -> list:
+    """Every service of every generated module of the API (imagesearch_client.v1.*_pb2)."""
+    import importlib
+    import pkgutil
+
+    import imagesearch_client.v1 as v1
+
+    services = []
+    for module in pkgutil.iter_modules(v1.__path__):
+        if module.name.endswith("_pb2"):
+            services.extend(importlib.import_module(f"{v1.__name__}.{module.name}").DESCRIPTOR.services_by_name.values())
+    return services
+
+
+def all_methods() -> list:
+    return [method for service in served_services() for method in service.methods]
+
+
+def test_every_rpc_has_a_row() -> None:
+    from imagesearch.auth.scopes import METHOD_ROLES
+
+    names = {m.full_name for m in all_methods()}
+    assert "imagesearch.v1.ImageSearchService.SearchItems" in names
+    assert names == set(RPC_ROLES), f"RPCs without a row: {sorted(names - set(RPC_ROLES))}; " \
+                                    f"rows of no RPC: {sorted(set(RPC_ROLES) - names)}"
+    for method in all_methods():  # the server's table agrees (an RPC without an entry there needs admin)
+        assert METHOD_ROLES.get(method.name, Role.ADMIN) is RPC_ROLES[method.full_name].role, method.full_name
+
+
+# Names of the admin service's resources, matched by the right keys' prefix grants (mat*).
+REFERENCE_NAMES = {"Snapshot": f"collections/{MATRIX_COLLECTION}/snapshots/s", "Alias": "aliases/matrix-alias",
+                   "ApiKey": "apiKeys/k", "Collection": f"collections/{MATRIX_COLLECTION}"}
+RESOURCE_IDS = {"alias_id": "matrix-alias", "api_key_id": "k", "snapshot_id": "s"}
+
+
+def fill(message) -> object:
+    """A request naming MATRIX_COLLECTION (and an item, snapshot, alias or key in it) wherever
+    its fields name one."""
+    from google.api import resource_pb2
+
+    for field in message.DESCRIPTOR.fields:
+        reference = field.GetOptions().Extensions[resource_pb2.resource_reference].type
+        kind = reference.rsplit("/", 1)[-1]
+        is_string = isinstance(getattr(message, field.name), str)  # not a repeated string
+        if is_string and field.name in RESOURCE_IDS:
+            setattr(message, field.name, RESOURCE_IDS[field.name])
+        elif field.name == "collection_id":
+            setattr(message, field.name, MATRIX_COLLECTION)
+        elif is_string and kind in REFERENCE_NAMES:
+            setattr(message, field.name, REFERENCE_NAMES[kind])
+        elif field.name == "name" and message.DESCRIPTOR.name in ("Alias", "ApiKey"):
+            setattr(message, field.name, REFERENCE_NAMES[message.DESCRIPTOR.name])
+        elif field.name in ("name", "parent") and is_string:
+            item = reference.endswith("/Item") or message.DESCRIPTOR.name in ("Item", "GetItemRequest",
+                                                                               "DeleteItemRequest")
+            setattr(message, field.name, f"collections/{MATRIX_COLLECTION}" + ("/items/x" if item else ""))
+        elif field.name in ("request", "collection", "item", "alias", "api_key") and field.message_type is not None:
+            fill(getattr(message, field.name))
+    return message
+
+
+def matrix_keys(folder: Path) -> tuple[dict[str, str], Path]:
+    """name -> key: every kind of key the matrix tries."""
+    path = folder / "api_keys.json"
+    file = KeyFile(path)
+    grants = {
+        "right-read": ("read:mat*",), "right-write": ("write:mat*",), "right-admin": ("admin:mat*",),
+        "all": ("read:*", "write:*", "admin:*"),
+        "no-read": ("write:*", "admin:*"), "no-write": ("read:*", "admin:*"), "no-admin": ("read:*", "write:*"),
+        "other-tenant": ("read:other-*", "write:other-*", "admin:other-*"),
+        "revoked": ("read:*", "write:*", "admin:*"), "expired": ("read:*", "write:*", "admin:*"),
+    }
+    keys = {name: file.create(name, tuple(Grant.parse(g) for g in g_), -1 if name == "expired" else None)
+            for name, g_ in grants.items()}
+    file.revoke("revoked")
+    keys["bad"] = "isk_" + "B" * 43
+    return keys, path
+
+
+def expectations(row: Row) -> dict[str | None, str]:
+    """Key name (None: no key) -> the expected answer for an RPC of `row`."""
+    right = "all" if row.role is Role.ADMIN and not row.names_collection else f"right-{row.role.value}"
+    other = ALLOWED if (row.role is Role.READ and not row.names_collection) else DENIED_
+    return {None: MISSING, "bad": INVALID, "revoked": INVALID, "expired": INVALID,
+            f"no-{row.role.value}": DENIED_, "other-tenant": other, right: ALLOWED}
+
+
+@pytest.fixture
+async def matrix(tmp_path: Path):
+    from api_fakes import start_fake_server
+    from imagesearch.auth.keys import KeyStore
+    from imagesearch.http import GatewayConfig, HttpGateway
+
+    keys, path = matrix_keys(tmp_path)
+    fake = await start_fake_server(tmp_path / "data", keys=KeyStore(path))
+    gateway = HttpGateway(GatewayConfig("127.0.0.1", 0, fake.address, 32 << 20, 1.0))
+    port = await gateway.start()
+    yield fake, f"http://127.0.0.1:{port}", keys
+    await gateway.stop()
+    await fake.stop()
+
+
+async def grpc_answer(channel: grpc.aio.Channel, method, key: str | None) -> str:
+    from imagesearch.http.transcode import message_class
+
+    request = fill(message_class(method.input_type)())
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    kind = ("stream" if method.client_streaming else "unary") + "_" + ("stream" if method.server_streaming else "unary")
+    call = getattr(channel, kind)(path, request_serializer=type(request).SerializeToString,
+                                  response_deserializer=message_class(method.output_type).FromString)
+    metadata = [("authorization", f"Bearer {key}")] if key else None
+    payload = iter([request]) if method.client_streaming else request
+    try:
+        if method.server_streaming:
+            [_ async for _ in call(payload, metadata=metadata, timeout=30)]
+        else:
+            await call(payload, metadata=metadata, timeout=30)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return error_reason(exc)
+        assert exc.code() != grpc.StatusCode.UNIMPLEMENTED, f"{path} is not served by the test server"
+    return ALLOWED
+
+
+def http_request(route, request) -> tuple[str, dict[str, str]]:
+    """The URL path and query of `route` for `request`: path variables from its fields, the
+    other top-level string fields as query parameters (the body is an empty JSON object)."""
+    import re
+
+    def value(field_path: str) -> str:
+        target = request
+        for part in field_path.split("."):
+            target = getattr(target, part)
+        return target
+
+    path = re.sub(r"\{([\w.]+)(=[^}]*)?\}", lambda m: value(m.group(1)), route.template.text)
+    bound = {v.field_path.split(".")[0] for v in route.template.variables}
+    query = {f.name: getattr(request, f.name) for f in request.DESCRIPTOR.fields
+             if f.type == f.TYPE_STRING and f.name not in bound and getattr(request, f.name)}
+    return path, (query if route.body != "*" else {})
+
+
+async def http_answer(session, base: str, route, key: str | None) -> str:
+    from google.protobuf import json_format
+
+    from imagesearch.http.transcode import message_class
+
+    request = fill(message_class(route.method.input_type)())
+    path, query = http_request(route, request)
+    headers = {"X-API-Key": key} if key else {}
+    # A body field (CreateAlias's `alias`) carries what names the collection; "*": the path does.
+    body = json_format.MessageToJson(getattr(request, route.body)) if route.body not in ("", "*") else (
+        "{}" if route.body else None)
+    async with session.request(route.http_method, base + path, params=query, data=body, headers=headers) as reply:
+        text = await reply.text()
+        if reply.status in (401, 403):
+            return json.loads(text)["error"]["details"][0]["reason"]
+        assert reply.status != 404 or "no API method" not in text, f"{route.http_method} {path} is not served"
+        return ALLOWED
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_matrix_every_rpc_every_key_grpc_and_http(matrix, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import aiohttp
+
+    from imagesearch.http.routes import routes_of
+
+    fake, base, keys = matrix
+    failures, http_rpcs = [], 0
+    async with grpc.aio.insecure_channel(fake.address) as channel, aiohttp.ClientSession() as session:
+        for method in all_methods():
+            routes = routes_of(method)
+            http_rpcs += bool(routes)
+            for who, expected in expectations(RPC_ROLES[method.full_name]).items():
+                key = keys[who] if who else None
+                got = await grpc_answer(channel, method, key)
+                if got != expected:
+                    failures.append(f"gRPC {method.name} with {who}: {got}, expected {expected}")
+                for route in routes:
+                    got = await http_answer(session, base, route, key)
+                    if got != expected:
+                        failures.append(f"HTTP {route.http_method} {route.template.text} with {who}: {got}, "
+                                        f"expected {expected}")
+    assert not failures, "\n".join(failures)
+    # Refusals end calls cleanly: grpc logs no handler error (a stream's first request is
+    # checked before its handler starts).
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # Every RPC but the client-streaming ImportItems has an HTTP route (routes.routes_of says why).
+    assert http_rpcs == len(all_methods()) - sum(m.client_streaming for m in all_methods())
+
+
+def test_prefix_pattern_syntax() -> None:
+    from imagesearch.auth.scopes import InvalidGrant, allows
+
+    cases = {  # pattern -> (collections it covers, collections it does not)
+        "photos": (["photos"], ["photos2", "photo", "Photos", "x-photos"]),
+        "tenant-a-*": (["tenant-a-", "tenant-a-x", "tenant-a-x-y"], ["tenant-a", "tenant-b-x", "xtenant-a-x"]),
+        "t*": (["t", "tenant"], ["", "a-t"]),
+        "*": (["anything", "", "a*"], []),
+    }
+    for pattern, (covered, not_covered) in cases.items():
+        grants = (Grant.parse(f"read:{pattern}"),)
+        assert str(grants[0]) == f"read:{pattern}"
+        assert all(allows(grants, Role.READ, c) for c in covered), pattern
+        assert not any(allows(grants, Role.READ, c) for c in not_covered), pattern
+    for bad in ("read:*a", "read:a*b*", "read:**", "write", "READ:*", "read :x", ":x"):
+        with pytest.raises(InvalidGrant):
+            Grant.parse(bad)
+    # No collection named: read anywhere covers it, admin only on `*` (a tenant's admin cannot
+    # act beyond its prefix: key management, server-wide operations).
+    assert allows((Grant.parse("read:tenant-a-*"),), Role.READ, None)
+    assert not allows((Grant.parse("admin:tenant-a-*"),), Role.ADMIN, None)
+    assert allows((Grant.parse("admin:*"),), Role.ADMIN, None)

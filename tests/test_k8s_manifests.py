@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
+from imagesearch.app import SERVICE_NAME  # the name the server's health service answers for
 from imagesearch.config import ENV_PREFIX, Settings
 
 K8S = REPO_ROOT / "k8s"
@@ -25,8 +26,8 @@ OVERLAYS = ("single-node", "scale-out", "scale-out-gpu")
 COMPONENTS = ("tls", "api-keys")
 # Oldest Kubernetes the manifests target: gRPC probes are GA from 1.27.
 KUBERNETES_VERSION = "1.29.0"
-# Settings the lead is adding for issue 10 (TLS, API keys); the components already mount them.
-PENDING_SETTINGS = {"TLS_CERT_FILE", "TLS_KEY_FILE", "API_KEYS_FILE"}
+# Settings not yet in config.py that manifests may name already (none now).
+PENDING_SETTINGS: set[str] = set()
 # Secrets the operator creates (docs/deploy.md); the manifests only reference them.
 OPERATOR_SECRETS = {"qdrant-api-key", "imagesearch-tls", "imagesearch-api-keys"}
 API = {"app.kubernetes.io/name": "imagesearch", "app.kubernetes.io/component": "api"}
@@ -138,8 +139,11 @@ def test_api_and_triton_probe_grpc_health(rendered) -> None:
         for workload, template in pod_specs(objects):
             for c in template["spec"]["containers"]:
                 if c["name"] == "api":
-                    assert c["readinessProbe"]["grpc"] == {"port": 50051, "service": "imagesearch.v1.ImageSearch"}
-                    assert c["livenessProbe"]["grpc"]["port"] == 50051
+                    # With the TLS component, the probes call the plaintext health port.
+                    port = 8086 if name.endswith("+components") else 50051
+                    assert c["readinessProbe"]["grpc"] == {"port": port, "service": SERVICE_NAME}
+                    assert c["livenessProbe"]["grpc"]["port"] == port
+                    assert c["startupProbe"]["grpc"]["port"] == port
                 if c["name"] == "triton":
                     assert c["livenessProbe"]["grpc"]["port"] == 8001, name
 
@@ -168,6 +172,26 @@ def test_references_resolve(rendered) -> None:
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
                     if ref:
                         assert ref["name"] in OPERATOR_SECRETS and ref.get("optional") is True, (name, env)
+
+
+def test_every_api_pod_enforces_keys(rendered) -> None:
+    """Safe by default (docs/security.md): no overlay runs the API open; every one mounts the
+    hashed keys, and the base settings hold no insecure_no_auth."""
+    import tomllib
+
+    assert "insecure_no_auth" not in tomllib.loads((K8S / "base" / "imagesearch.toml").read_text())
+    for name, objects in rendered.items():
+        for _, template in pod_specs(objects):
+            for c in template["spec"]["containers"]:
+                if c["name"] != "api":
+                    continue
+                env = {e["name"]: e.get("value") for e in c.get("env", [])}
+                assert env.get("IMAGESEARCH_API_KEYS_FILE") == "/etc/imagesearch/api-keys/api-keys", name
+                assert "IMAGESEARCH_INSECURE_NO_AUTH" not in env, name
+                mounts = [m["mountPath"] for m in c["volumeMounts"]]
+                assert mounts.count("/etc/imagesearch/api-keys") == 1, name  # once, with the component added twice
+            volumes = [v["name"] for v in template["spec"].get("volumes", [])]
+            assert len(volumes) == len(set(volumes)), (name, volumes)
 
 
 def test_environment_names_real_settings(rendered) -> None:

@@ -59,13 +59,48 @@ function loadApi({ includeDirs } = {}) {
   return grpc.loadPackageDefinition(definition).imagesearch.v1;
 }
 
-/** A connected ImageSearchService client for `address` (host:port, plaintext). */
-function connect(address, { includeDirs } = {}) {
+/** PEM bytes from a Buffer or a file path (undefined stays undefined). */
+function pem(value) {
+  if (value === undefined || value === null || value === '') return undefined;
+  return Buffer.isBuffer(value) ? value : fs.readFileSync(value);
+}
+
+/**
+ * Channel credentials: plaintext, or TLS when any of tls/ca/cert/key is given. `ca`: the
+ * CA(s) that signed the server's certificate (PEM Buffer or file; default: Node's roots);
+ * `cert` + `key`: this client's certificate, for a server with mutual TLS.
+ */
+function channelCredentials({ tls = false, ca, cert, key } = {}) {
+  if (!tls && !ca && !cert && !key) return grpc.credentials.createInsecure();
+  if (Boolean(cert) !== Boolean(key)) throw new Error('give cert and key together (the client certificate and its key)');
+  return grpc.credentials.createSsl(pem(ca) || null, pem(key) || null, pem(cert) || null);
+}
+
+/** A client interceptor adding `authorization: Bearer <apiKey>` to every call's metadata. */
+function apiKeyInterceptor(apiKey) {
+  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('authorization', `Bearer ${apiKey}`);
+      next(metadata, listener);
+    },
+  });
+}
+
+/**
+ * A connected ImageSearchService client for `address` (host:port). Options: `apiKey`
+ * (sent as `authorization: Bearer` metadata, docs/security.md); `tls`, `ca`, `cert`, `key`
+ * (see channelCredentials); `serverName` (the name to check the server's certificate
+ * against when the address's host is not in it); `includeDirs` (see the top of this file).
+ */
+function connect(address, { includeDirs, apiKey, tls, ca, cert, key, serverName } = {}) {
   const api = loadApi({ includeDirs });
-  return new api.ImageSearchService(address, grpc.credentials.createInsecure(), {
+  const options = {
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  });
+  };
+  if (serverName) options['grpc.ssl_target_name_override'] = serverName;
+  if (apiKey) options.interceptors = [apiKeyInterceptor(apiKey)];
+  return new api.ImageSearchService(address, channelCredentials({ tls, ca, cert, key }), options);
 }
 
 /** RFC 3986 percent-encoding of an item ID, as resource names need ("a/b c" -> "a%2Fb%20c"). */
@@ -182,6 +217,7 @@ function searchText(client, collectionId, text, options = {}) {
 }
 
 module.exports = {
+  channelCredentials,
   collectionName,
   connect,
   createCollection,

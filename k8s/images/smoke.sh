@@ -107,25 +107,28 @@ buildah run --isolation "$ISOLATION" "$api_ctr" -- imagesearch serve --listen "1
     --triton-url "dns:///localhost:$TRITON_PORT" --metrics-port 0 --shutdown-grace-s 10 > "$work/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 300); do
-    case "$(health "$API_PORT" imagesearch.v1.ImageSearch)" in *SERVING*) break ;; esac
+    case "$(health "$API_PORT" imagesearch.v1.ImageSearchService)" in *SERVING*) break ;; esac
     kill -0 "$api_pid" 2> /dev/null || { tail -30 "$work/api.log"; fail "the API exited"; }
     sleep 0.5
 done
-[[ "$(health "$API_PORT" imagesearch.v1.ImageSearch)" == *'"SERVING"'* ]] || { tail -30 "$work/api.log"; fail "API not SERVING"; }
-log "API SERVING (grpc.health.v1, service imagesearch.v1.ImageSearch)"
+[[ "$(health "$API_PORT" imagesearch.v1.ImageSearchService)" == *'"SERVING"'* ]] || { tail -30 "$work/api.log"; fail "API not SERVING"; }
+log "API SERVING (grpc.health.v1, service imagesearch.v1.ImageSearchService)"
 
 server_pid=$(child_running "$api_pid" "imagesearch serve") || fail "no imagesearch process under buildah run"
 uid=$(awk '/^Uid:/ {print $2}' "/proc/$server_pid/status")
 [ "$uid" = 10001 ] || fail "the API runs as uid $uid, not 10001"
 
-call() { "$GRPCURL" -plaintext -max-time 60 -d @ "127.0.0.1:$API_PORT" "imagesearch.v1.ImageSearch/$1"; }
-echo '{"name": "smoke"}' | call CreateCollection > /dev/null
-printf '{"collection": "smoke", "id": "bus-300", "image": "%s"}' "$(base64 -w0 "$PHOTO")" | call Insert > /dev/null
-by_image=$(printf '{"collection": "smoke", "top_k": 1, "image": "%s"}' "$(base64 -w0 "$PHOTO")" | call Search)
-by_text=$(echo '{"collection": "smoke", "text": "a red double-decker bus", "top_k": 1}' | call Search)
+# The API of imagesearch.v1 as the README's grpcurl block (tests/test_readme.py runs that one).
+call() { "$GRPCURL" -plaintext -max-time 60 -d @ "127.0.0.1:$API_PORT" "imagesearch.v1.ImageSearchService/$1"; }
+echo '{"collection_id": "smoke"}' | call CreateCollection > /dev/null
+printf '{"parent": "collections/smoke", "item_id": "bus-300", "image": {"content": "%s"}}' "$(base64 -w0 "$PHOTO")" |
+    call CreateItem > /dev/null
+by_image=$(printf '{"parent": "collections/smoke", "top_k": 1, "image": {"content": "%s"}}' "$(base64 -w0 "$PHOTO")" |
+    call SearchItems)
+by_text=$(echo '{"parent": "collections/smoke", "text": "a red double-decker bus", "top_k": 1}' | call SearchItems)
 [[ "$by_image" == *'"bus-300"'* ]] || fail "image search did not find bus-300: $by_image"
 [[ "$by_text" == *'"bus-300"'* ]] || fail "text search did not find bus-300: $by_text"
-log "grpcurl: CreateCollection, Insert, Search by image and by text found bus-300"
+log "grpcurl: CreateCollection, CreateItem, SearchItems by image and by text found bus-300"
 
 log "SIGTERM to the API (pid $server_pid)"
 kill -TERM "$server_pid"

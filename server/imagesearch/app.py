@@ -20,9 +20,13 @@ from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
 from imagesearch.api.admin_service import ADMIN_SERVICE_NAME, add_admin_service
 from imagesearch.api.service import ImageSearchService, ServiceLimits
+from imagesearch.auth.audit import AuditLog
 from imagesearch.auth.interceptor import AuthInterceptor
 from imagesearch.auth.keys import KeyStore
+from imagesearch.auth.listeners import GatewaySocket, bind_api, start_health_port
+from imagesearch.auth.quotas import Quotas, QuotaSettings
 from imagesearch.auth.startup import check_listen
+from imagesearch.auth.tls import TlsFiles
 from imagesearch.config import Settings
 from imagesearch.models.dlib_faces import face_model_present
 from imagesearch.faces.manager import FaceManager, FaceSettings
@@ -72,6 +76,7 @@ class _Running:
     http: HttpGateway | None  # the HTTP/JSON gateway (None when http_port is 0)
     faces: FaceManager | None = None  # None without the face model or with a remote Qdrant
     ocr: OcrReader | None = None  # None without the OCR model
+    health_server: grpc.aio.Server | None = None  # the plaintext health port (health_port), if any
 
 
 class ImageSearchServer:
@@ -84,6 +89,8 @@ class ImageSearchServer:
         self._running: _Running | None = None
         self._data_lock: DataDirLock | None = None
         self._keys: KeyStore | None = None
+        self._tls: TlsFiles | None = None
+        self._gateway = GatewaySocket()  # with TLS: the gateway's private Unix socket
 
     def _local_triton(self) -> TritonProcess:
         s = self.settings
@@ -122,6 +129,9 @@ class ImageSearchServer:
         # Refused before anything starts: no keys and a non-loopback address (docs/security.md).
         self._keys = KeyStore(s.api_keys_path)
         check_listen(s.listen, self._keys, s.insecure_no_auth)
+        self._tls = TlsFiles.from_settings(s)  # TlsConfigError before anything starts
+        if self._tls is not None:
+            self._tls.ssl_context()  # reads and checks the files now, not at the first HTTPS call
         if not self._keys.enforced:
             log.warning("no API keys in %s: every caller may do anything (loopback or --insecure-no-auth)",
                         s.api_keys_path)
@@ -161,7 +171,10 @@ class ImageSearchServer:
 
         metrics = RpcMetrics(CollectorRegistry())
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(metrics), AuthInterceptor(self._keys)],
+            interceptors=[
+                MetricsInterceptor(metrics),
+                AuthInterceptor(self._keys, Quotas(QuotaSettings.from_settings(s)), AuditLog()),
+            ],
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
@@ -181,7 +194,7 @@ class ImageSearchServer:
             store,
             model_sets,
             DEFAULT_MODEL_SET,
-            ServiceLimits(s.max_image_pixels, s.insert_concurrency),
+            ServiceLimits(s.max_image_pixels, s.insert_concurrency, s.max_collections),
             fetcher,
             nsfw,
             faces,
@@ -199,16 +212,20 @@ class ImageSearchServer:
             )
         # Until the watcher's first check, nobody may be told SERVING (the default of "").
         await self._set_health(health_servicer, False)
-        self.port = server.add_insecure_port(s.listen)
-        if not self.port:
-            raise OSError(f"cannot listen on {s.listen}")
+        self.port = bind_api(server, s.listen, self._tls)
+        gateway_target = self._gateway.bind(server) if self._tls and s.http_port else None
         await server.start()
         metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
         # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
         # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
+        http = health_server = None
         try:
-            http = await self._start_http()
+            http = await self._start_http(gateway_target)
+            if s.health_port:
+                health_server = await start_health_port(health_servicer, s.listen, s.health_port)
         except BaseException:
+            if http is not None:
+                await http.stop()
             await server.stop(None)
             if metrics_http is not None:
                 metrics_http[0].shutdown()
@@ -216,9 +233,11 @@ class ImageSearchServer:
         # --- end HTTP/JSON gateway ---
         watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
         self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr
+            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr,
+            health_server,
         )
-        log.info("serving imagesearch.v1 on %s (port %d)", s.listen, self.port)
+        log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
+                 "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
 
     async def _open_faces(self, url: str, store: VectorStore) -> FaceManager | None:
         """Faces and people (docs/faces.md), when Triton serves the face model and the items
@@ -236,14 +255,16 @@ class ImageSearchServer:
             log.warning("faces: removed the faces of deleted collections %s", pruned)
         return faces
 
-    async def _start_http(self) -> HttpGateway | None:
-        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on."""
+    async def _start_http(self, target: str | None) -> HttpGateway | None:
+        """The HTTP/JSON gateway on http_port (0: none), on the host gRPC listens on; HTTPS
+        with the gRPC port's certificate when TLS is on."""
         s = self.settings
         if not s.http_port:
             return None
         host = s.listen.rsplit(":", 1)[0]
         gateway = HttpGateway(GatewayConfig(
-            host.strip("[]"), s.http_port, grpc_target(host, self.port), s.max_message_bytes, s.shutdown_grace_s
+            host.strip("[]"), s.http_port, target or grpc_target(host, self.port), s.max_message_bytes,
+            s.shutdown_grace_s, self._tls.ssl_context() if self._tls else None,
         ))
         self.http_port = await gateway.start()
         return gateway
@@ -317,6 +338,8 @@ class ImageSearchServer:
         if running.http is not None:  # HTTP/JSON gateway: drains its calls while gRPC still serves them
             await running.http.stop()
         await running.grpc_server.stop(self.settings.shutdown_grace_s)
+        if running.health_server is not None:
+            await running.health_server.stop(None)
         if running.metrics_http is not None:
             running.metrics_http[0].shutdown()
         await running.store.close()
@@ -335,6 +358,7 @@ class ImageSearchServer:
         log.info("stopped")
 
     def _release_data_dir(self) -> None:
+        self._gateway.remove()
         if self._data_lock is not None:
             self._data_lock.release()
             self._data_lock = None

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from imagesearch.limits import (
+    MAX_COLLECTIONS, MAX_CONCURRENT_RPCS, QUOTA_KEY_BURST, QUOTA_KEY_REQUESTS_PER_S, QUOTA_KEY_STREAMS,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "IMAGESEARCH_"
 
@@ -191,6 +195,46 @@ class Settings:
     reflection: bool = field(
         default=True, metadata={"help": "serve gRPC server reflection (open to callers without a key, as health is)"}
     )
+    # TLS (imagesearch.auth.tls, docs/security.md "TLS"): with a certificate and key, the gRPC
+    # port and the HTTP/JSON gateway speak only TLS; with a client CA too, both require a
+    # client certificate it signed (mutual TLS).
+    tls_cert_file: str = field(
+        default="",
+        metadata={"help": "PEM certificate (chain) of the server; with tls_key_file, gRPC and HTTP serve TLS only"},
+    )
+    tls_key_file: str = field(default="", metadata={"help": "PEM private key of tls_cert_file"})
+    tls_client_ca_file: str = field(
+        default="",
+        metadata={"help": "PEM CA certificates: when set, every client must present a certificate they signed "
+                  "(mutual TLS, gRPC and HTTP)"},
+    )
+    health_port: int = field(
+        default=0,
+        metadata={"help": "plaintext port serving only grpc.health.v1, on the host of --listen, for Kubernetes' gRPC "
+                  "probes, which cannot speak TLS; 0: none (health is on the API port, as always)"},
+    )
+    # Quotas (imagesearch.auth.quotas, docs/security.md "Quotas"): per server process, so a
+    # deployment of N replicas admits up to N times these. 0 turns a quota off.
+    quota_key_requests_per_s: float = field(
+        default=QUOTA_KEY_REQUESTS_PER_S,
+        metadata={"help": "calls per second one API key may start (a token bucket, per replica; 0: no limit)"},
+    )
+    quota_key_burst: int = field(
+        default=QUOTA_KEY_BURST,
+        metadata={"help": "calls one API key may start at once above its rate (the bucket's size)"},
+    )
+    quota_key_streams: int = field(
+        default=QUOTA_KEY_STREAMS,
+        metadata={"help": "streaming calls (search, import, duplicates) one API key may have open at once "
+                  "(per replica; 0: no limit)"},
+    )
+    max_concurrent_rpcs: int = field(
+        default=MAX_CONCURRENT_RPCS,
+        metadata={"help": "API calls this server runs at once, all callers together (health excluded; 0: no limit)"},
+    )
+    max_collections: int = field(
+        default=MAX_COLLECTIONS, metadata={"help": "collections the store may hold; CreateCollection past it is refused"},
+    )
     log_level: str = field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING or ERROR"})
 
     @property
@@ -212,6 +256,11 @@ class Settings:
     def api_keys_path(self) -> Path:
         """The API key file: api_keys_file, else data_dir/api_keys.json."""
         return self.api_keys_file if str(self.api_keys_file) not in ("", ".") else self.data_dir / "api_keys.json"
+
+    @property
+    def tls(self) -> bool:
+        """True when the server serves TLS (a certificate and a key are set)."""
+        return bool(self.tls_cert_file and self.tls_key_file)
 
     @property
     def max_message_bytes(self) -> int:

@@ -28,3 +28,17 @@ MAX_DESCRIPTION_CHARS = 1000
 SNAPSHOT_CHUNK_BYTES = 1 << 20
 # ReprocessCollectionResponse lists at most this many IDs of items without an original.
 REPROCESS_NO_ORIGINAL_SAMPLE = 100
+
+# Quotas (server/imagesearch/auth/quotas.py), per server process: a deployment of N
+# replicas admits up to N times these. Defaults sized so that a normal client never meets
+# them (a search costs ~10-30 ms of CPU, so 100 calls/s per key is already a few cores)
+# while one runaway key cannot take the whole server.
+QUOTA_KEY_REQUESTS_PER_S = 100.0
+QUOTA_KEY_BURST = 200
+QUOTA_KEY_STREAMS = 16
+# Server-wide: calls running at once, all callers together (gRPC's own default is
+# unbounded); each holds a request's memory (up to max_message_mb) until it ends.
+MAX_CONCURRENT_RPCS = 512
+# Collections a store may hold: each embedded collection is a shard with its own files,
+# WAL and threads, so an unbounded number exhausts file descriptors and memory.
+MAX_COLLECTIONS = 1000

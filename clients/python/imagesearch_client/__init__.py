@@ -5,6 +5,7 @@ messages and stubs: imagesearch_client.v1."""
 
 from imagesearch_client.async_client import AsyncImageSearchClient
 from imagesearch_client.client import ImageSearchClient
+from imagesearch_client.connection import Tls
 from imagesearch_client.errors import error_metadata, error_reason
 from imagesearch_client.types import (
     Collection,
@@ -38,6 +39,7 @@ __all__ = [
     "Page",
     "PurgeResult",
     "Space",
+    "Tls",
     "error_metadata",
     "error_reason",
 ]

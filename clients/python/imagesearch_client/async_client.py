@@ -13,8 +13,10 @@ from typing import AsyncIterable, AsyncIterator, Iterable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from imagesearch_client import auth, messages
+
 from imagesearch_client.async_admin_client import AsyncAdminClient
+from imagesearch_client import auth, connection, messages
+from imagesearch_client.connection import Tls
 from imagesearch_client.client import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, HEALTH_POLL_S
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
@@ -29,11 +31,14 @@ class AsyncImageSearchClient:
     """asyncio client of imagesearch.v1. Use with `async with`, or await close()."""
 
     def __init__(
-        self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None
+        self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None,
+        tls: Tls | bool | None = None,
     ) -> None:
-        """`api_key`: sent as `authorization: Bearer` metadata on every call (docs/security.md)."""
+        """`api_key`: sent as `authorization: Bearer` metadata on every call (docs/security.md).
+        `tls`: None or False, plaintext; True, TLS trusting the system's CAs; a `Tls`, TLS with
+        the CA, client certificate (mutual TLS) and server name it gives."""
         interceptors = auth.aio_interceptors(api_key) if api_key else None
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+        self._channel = connection.aio_channel(target, connection.resolve_tls(tls), CHANNEL_OPTIONS, interceptors)
         self._stub = pb_grpc.ImageSearchServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout

@@ -13,8 +13,10 @@ from typing import Iterable, Iterator
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from imagesearch_client import auth, messages
+
 from imagesearch_client.admin_client import AdminClient
+from imagesearch_client import auth, connection, messages
+from imagesearch_client.connection import Tls
 from imagesearch_client.names import collection_name, item_name
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
@@ -34,10 +36,13 @@ class ImageSearchClient:
     """Blocking client of imagesearch.v1. Use as a context manager, or call close()."""
 
     def __init__(
-        self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None
+        self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None,
+        tls: Tls | bool | None = None,
     ) -> None:
-        """`api_key`: sent as `authorization: Bearer` metadata on every call (docs/security.md)."""
-        self._raw_channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        """`api_key`: sent as `authorization: Bearer` metadata on every call (docs/security.md).
+        `tls`: None or False, plaintext; True, TLS trusting the system's CAs; a `Tls`, TLS with
+        the CA, client certificate (mutual TLS) and server name it gives."""
+        self._raw_channel = connection.sync_channel(target, connection.resolve_tls(tls), CHANNEL_OPTIONS)
         self._channel = (grpc.intercept_channel(self._raw_channel, auth.KeyInterceptor(api_key)) if api_key
                          else self._raw_channel)
         self._stub = pb_grpc.ImageSearchServiceStub(self._channel)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import grpc
 from google.protobuf import empty_pb2
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import convert, pages, validation
 from imagesearch.api.context import ServiceContext
-from imagesearch.api.errors import failed_precondition, invalid, unary_errors
+from imagesearch.api.errors import ApiError, failed_precondition, invalid, unary_errors
 from imagesearch.api.ingest import Ingestor
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store.base import ModerationPolicy, OcrPolicy, OriginalsUnsupported
@@ -37,6 +38,7 @@ class CollectionHandlers:
                                       "`imagesearch models setup` and restart it, or create the collection without faces")
         if wanted.ocr_enabled:
             await self.ctx.require_ocr()
+        await self._check_collection_limit()
         try:
             info = await self.ctx.store.create_collection(
                 collection_id, served.record, moderation, description, keep_originals=wanted.keep_originals,
@@ -47,6 +49,15 @@ class CollectionHandlers:
         if wanted.faces_enabled:
             await self.ctx.faces.enable(collection_id)
         return await self._resource(info)
+
+    async def _check_collection_limit(self) -> None:
+        """Refuses a collection past max_collections (docs/security.md, "Quotas"); two creations
+        racing at the cap may both pass: the cap bounds resources, it is not an exact count."""
+        limit = self.ctx.limits.max_collections
+        if limit and len(await self.ctx.store.list_collections()) >= limit:
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorReason.COLLECTION_LIMIT_REACHED,
+                           f"the server holds {limit} collections, its limit (max_collections): delete one, "
+                           "or raise max_collections", "", {"limit": str(limit)})
 
     async def _resource(self, info) -> pb.Collection:
         resource = convert.collection(info, await self.ctx.store.keeps_originals(info.name))

@@ -20,6 +20,7 @@ from imagesearch.inference.ocr import OcrReader
 from imagesearch.inference.nsfw import NsfwScorer
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store import filters as store_filters
+from imagesearch.limits import MAX_COLLECTIONS
 from imagesearch.store.base import ModelSetRecord, VectorStore
 
 
@@ -29,6 +30,7 @@ class ServiceLimits:
 
     max_image_pixels: int
     insert_concurrency: int
+    max_collections: int = MAX_COLLECTIONS  # CreateCollection past it: COLLECTION_LIMIT_REACHED
 
 
 @dataclass

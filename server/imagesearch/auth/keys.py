@@ -55,6 +55,12 @@ class ApiKey:
     expires: datetime | None = None
     last_used: datetime | None = None
 
+    @property
+    def key_id(self) -> str:
+        """A short id for logs and quotas: the first 12 hex digits of the key's SHA-256 (48
+        bits of a hash of 256 random bits: tells keys apart, says nothing of the key)."""
+        return self.sha256[:12]
+
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
 

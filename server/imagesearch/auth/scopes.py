@@ -39,11 +39,14 @@ class Grant:
         return f"{self.role.value}:{self.pattern}"
 
     def covers(self, role: Role, collection: str | None) -> bool:
-        """True when this grant gives `role` on `collection` (None: on any collection at all)."""
+        """True when this grant gives `role` on `collection`. None: an RPC that names no
+        collection; `read` on any collection covers it (the stateless image RPCs), `admin`
+        only on every collection (`*`: key management, server-wide operations), so a
+        tenant's admin cannot mint itself a key beyond its prefix."""
         if role is not self.role:
             return False
         if collection is None:
-            return True
+            return role is not Role.ADMIN or self.pattern == "*"
         if self.pattern.endswith("*"):
             return collection.startswith(self.pattern[:-1])
         return collection == self.pattern
@@ -54,6 +57,10 @@ def allows(grants: tuple[Grant, ...], role: Role, collection: str | None) -> boo
 
 
 SERVICE = "/imagesearch.v1.ImageSearchService/"
+# Every service of this server lives in the imagesearch package (gRPC method paths are
+# "/package.Service/Method"): the interceptor guards all of them, an RPC without a row below
+# needing admin on every collection.
+SERVICE_PACKAGE = "/imagesearch."
 # The role each RPC needs on the collection its request names. The stateless image RPCs
 # name none: they need `read` on some collection (collection None), so that a key is
 # needed to spend the server's GPU time.
@@ -80,3 +87,6 @@ ADMIN_METHOD_ROLES: dict[str, Role] = {
         "ReprocessCollection", "CreateApiKey", "GetApiKey", "ListApiKeys", "DeleteApiKey",
     )
 }
+# The RPCs whose requests name no collection. Any other RPC whose request names none (a
+# new message shape) is checked as if it named "", which only `*` grants cover.
+COLLECTIONLESS = frozenset({"ListCollections", "DetectFaces", "ReadImageText", "ModerateImage"})

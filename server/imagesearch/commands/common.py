@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from imagesearch_client import ImageSearchClient
+    from imagesearch_client import ImageSearchClient, Tls
     from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 DEFAULT_SERVER = os.environ.get("IMAGESEARCH_SERVER", "127.0.0.1:50051")
@@ -20,7 +20,7 @@ DUPLICATE_POLICIES = ("allow", "skip", "reject", "ignore")
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """--server and --timeout, on every command that calls a server."""
+    """--server, --timeout, --api-key and the TLS options, on every command that calls a server."""
     parser.add_argument(
         "--server", default=DEFAULT_SERVER, help="host:port of the server (env IMAGESEARCH_SERVER; default: %(default)s)"
     )
@@ -31,6 +31,39 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         "--api-key", default=os.environ.get("IMAGESEARCH_API_KEY") or None,
         help="API key for a server that enforces keys (env IMAGESEARCH_API_KEY, which keeps it out of ps)",
     )
+    tls = parser.add_argument_group("TLS (docs/security.md)")
+    tls.add_argument(
+        "--tls", action="store_true", default=_env_flag("IMAGESEARCH_TLS"),
+        help="connect with TLS, trusting the system's CAs (implied by --tls-ca; env IMAGESEARCH_TLS=1)",
+    )
+    for flag, env, what in (
+        ("--tls-ca", "IMAGESEARCH_TLS_CA", "PEM file of the CA(s) that signed the server's certificate"),
+        ("--tls-cert", "IMAGESEARCH_TLS_CERT", "PEM certificate of this client, for a server with mutual TLS"),
+        ("--tls-key", "IMAGESEARCH_TLS_KEY", "PEM private key of --tls-cert"),
+        ("--tls-server-name", "IMAGESEARCH_TLS_SERVER_NAME",
+         "name to check the server's certificate against, when --server's host is not in it"),
+    ):
+        tls.add_argument(flag, default=os.environ.get(env) or None, help=f"{what} (env {env})")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def client_tls(ns: argparse.Namespace) -> "Tls | None":
+    """The TLS options of the client flags; None: plaintext."""
+    from imagesearch_client import Tls
+
+    given = (ns.tls_ca, ns.tls_cert, ns.tls_key, ns.tls_server_name)
+    if not ns.tls and not any(given):
+        return None
+    if bool(ns.tls_cert) != bool(ns.tls_key):
+        raise SystemExit("error: give --tls-cert and --tls-key together (the client's certificate and its key)")
+    for path in (ns.tls_ca, ns.tls_cert, ns.tls_key):
+        if path and not Path(path).is_file():
+            raise SystemExit(f"error: TLS file {path} does not exist")
+    return Tls(ns.tls_ca and Path(ns.tls_ca), ns.tls_cert and Path(ns.tls_cert), ns.tls_key and Path(ns.tls_key),
+               ns.tls_server_name or "")
 
 
 def add_collection_option(parser: argparse.ArgumentParser) -> None:
@@ -68,10 +101,10 @@ def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def open_client(ns: argparse.Namespace) -> "ImageSearchClient":
-    """A client of --server with the --timeout deadline."""
+    """A client of --server with the --timeout deadline, the --api-key and the TLS options."""
     from imagesearch_client import ImageSearchClient
 
-    return ImageSearchClient(ns.server, timeout=ns.timeout, api_key=ns.api_key)
+    return ImageSearchClient(ns.server, timeout=ns.timeout, api_key=ns.api_key, tls=client_tls(ns))
 
 
 def parse_filter(text: str | None) -> "pb.Filter | None":

@@ -28,11 +28,14 @@ def run(ns: argparse.Namespace) -> int:
     settings = load_settings(ns)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from imagesearch.auth.startup import UnprotectedListen
+    from imagesearch.auth.tls import TlsConfigError
     from imagesearch.store.base import StoreError
 
     try:
         asyncio.run(ImageSearchServer(settings).run())
-    except (StoreError, UnprotectedListen) as exc:  # the data dir is locked by another server, or of a newer format
+    # the data dir is locked by another server, or of a newer format; no keys on a public
+    # address; TLS files missing or half configured
+    except (StoreError, UnprotectedListen, TlsConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

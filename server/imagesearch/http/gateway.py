@@ -4,6 +4,7 @@ it over a loopback channel; plus /openapi.json and /healthz."""
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 
 import grpc
@@ -29,9 +30,11 @@ class GatewayConfig:
 
     host: str
     port: int  # 0: any free port (see HttpGateway.port once started)
-    grpc_target: str  # host:port of the gRPC server
+    grpc_target: str  # host:port of the gRPC server, or unix:PATH (with TLS, see imagesearch.auth.tls)
     max_body_bytes: int  # the gRPC message limit, applied to HTTP bodies too
     shutdown_grace_s: float
+    # HTTPS with the gRPC port's certificate (and client CA: mutual TLS); None: plain HTTP.
+    ssl_context: ssl.SSLContext | None = None
 
 
 def grpc_target(listen_host: str, port: int) -> str:
@@ -70,14 +73,15 @@ class HttpGateway:
         # No access log: calls are counted by the gRPC metrics interceptor like any other.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=c.shutdown_grace_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, c.host, c.port)
+        site = web.TCPSite(self._runner, c.host, c.port, ssl_context=c.ssl_context)
         try:
             await site.start()
         except OSError:
             await self.stop()
             raise
         self.port = self._runner.addresses[0][1]
-        log.info("serving HTTP/JSON on %s:%d (OpenAPI at /openapi.json)", c.host, self.port)
+        log.info("serving HTTP/JSON on %s://%s:%d (OpenAPI at /openapi.json)",
+                 "https" if c.ssl_context else "http", c.host, self.port)
         return self.port
 
     async def _healthz(self, _: web.Request) -> web.Response:

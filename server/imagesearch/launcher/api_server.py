@@ -31,6 +31,9 @@ class ServerProcess:
     http_port: int = field(default_factory=free_port)  # the HTTP/JSON gateway; 0 disables it
     triton_grpc_port: int = field(default_factory=free_port)
     log_level: str = "INFO"
+    # For a server given --tls-cert-file: how the start-up health check connects (with
+    # --tls-client-ca-file, a client certificate too); the HTTP/JSON API is then https.
+    tls_credentials: grpc.ChannelCredentials | None = None
     process: subprocess.Popen | None = None
 
     @property
@@ -41,7 +44,7 @@ class ServerProcess:
     @property
     def http_url(self) -> str:
         """Base URL of the HTTP/JSON API (meaningless when http_port is 0)."""
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls_credentials else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def triton_url(self) -> str:
@@ -78,7 +81,9 @@ class ServerProcess:
 
     def _wait_serving(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        with grpc.insecure_channel(self.address) as channel:
+        channel = (grpc.secure_channel(self.address, self.tls_credentials) if self.tls_credentials
+                   else grpc.insecure_channel(self.address))
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:

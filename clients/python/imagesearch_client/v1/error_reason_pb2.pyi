@@ -42,6 +42,10 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_NOT_FOUND: _ClassVar[ErrorReason]
     API_KEY_ALREADY_EXISTS: _ClassVar[ErrorReason]
     STORE_UNSUPPORTED: _ClassVar[ErrorReason]
+    QUOTA_RATE_EXCEEDED: _ClassVar[ErrorReason]
+    QUOTA_STREAMS_EXCEEDED: _ClassVar[ErrorReason]
+    SERVER_BUSY: _ClassVar[ErrorReason]
+    COLLECTION_LIMIT_REACHED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -79,4 +83,8 @@ ORIGINALS_NOT_KEPT: ErrorReason
 API_KEY_NOT_FOUND: ErrorReason
 API_KEY_ALREADY_EXISTS: ErrorReason
 STORE_UNSUPPORTED: ErrorReason
+QUOTA_RATE_EXCEEDED: ErrorReason
+QUOTA_STREAMS_EXCEEDED: ErrorReason
+SERVER_BUSY: ErrorReason
+COLLECTION_LIMIT_REACHED: ErrorReason
 INTERNAL_ERROR: ErrorReason
