@@ -118,6 +118,7 @@ async def stub(tmp_path_factory):
     await fake.stop()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
     await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="cal", collection=pb.Collection()))
     for i in (100, 101, 600):

@@ -8,8 +8,9 @@ original first as often as an unedited re-encode does; docs/quality.md) and the
 thumbnail alignment tries both mirror images.
 
 Rotating in the API process costs a decode at draft scale, three transposes and three
-PNG encodes of a picture <= QUERY_SIDE on its long side (~5 ms for a Corel photo), then
-three more encodes by the image model: the copies mode costs ~4x an image query.
+JPEG encodes (quality 95) of a picture <= QUERY_SIDE on its long side: 3.3 ms of CPU for
+a 384x256 Corel photo (PNG at compress level 1: 37 ms, measured in the same run), then
+three more runs of the image model: the copies mode costs ~4x an image query.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _TRANSPOSE = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Im
 
 
 def rotated_queries(data: bytes) -> dict[int, bytes]:
-    """The image turned by 1, 2 and 3 quarter turns (counter-clockwise), as PNG bytes."""
+    """The image turned by 1, 2 and 3 quarter turns (counter-clockwise), as JPEG bytes."""
     with Image.open(io.BytesIO(data)) as image:
         image.draft("RGB", (QUERY_SIDE, QUERY_SIDE))
         rgb = image.convert("RGB")
@@ -38,7 +39,7 @@ def rotated_queries(data: bytes) -> dict[int, bytes]:
     out = {}
     for turns in TURNS:
         buffer = io.BytesIO()
-        rgb.transpose(_TRANSPOSE[turns]).save(buffer, format="PNG", compress_level=1)
+        rgb.transpose(_TRANSPOSE[turns]).save(buffer, format="JPEG", quality=95)
         out[turns] = buffer.getvalue()
     return out
 
