@@ -361,9 +361,11 @@ def main() -> None:
     costs(copies, fps)
 
 
-# Text queries (offline set): bands fitted by bench/text_quality.py's class queries; see
-# docs/quality.md, "Scores". Filled in below when fitted.
-TEXT_KNOTS: dict[str, dict[str, list[float]]] = {}
+# Text queries (offline set): their own bands, fitted through the server by
+# `python -m bench.calibrate_text` on the fit classes' queries (docs/quality.md, "Scores").
+TEXT_KNOTS: dict[str, dict[str, list[float]]] = {
+    "text:text_image": {"cosines": [0.0, 0.5903, 0.7041, 1.0], "scores": [0.0, 0.5, 0.7, 0.9]},
+}
 
 
 if __name__ == "__main__":
