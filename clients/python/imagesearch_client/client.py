@@ -206,6 +206,18 @@ class ImageSearchClient:
         )
         return self._hits(request)
 
+    def search_copies(
+        self, collection: str, image: bytes | None = None, image_url: str | None = None, top_k: int | None = None,
+        min_score: float | None = None, filter: pb.Filter | None = None, model_set: str = "",
+    ) -> list[Hit]:
+        """Stored copies of `image`, also rotated by 90/180/270 degrees or mirrored, best first
+        (SEARCH_MODE_COPIES: ~4x the cost of `search`); a hit with score >= 0.9 is a copy."""
+        request = messages.search_image(
+            collection, image, image_url, top_k=top_k, min_score=min_score, filter=filter, max_nsfw_score=None,
+            model_set=model_set, mode=pb.SEARCH_MODE_COPIES,
+        )
+        return self._hits(request)
+
     def search_text(
         self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
         filter: pb.Filter | None = None, max_nsfw_score: float | None = None, model_set: str = "",

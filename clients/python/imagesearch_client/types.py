@@ -279,6 +279,10 @@ class Hit:
     query_face_index: int | None = None
     # Text queries: the lines the words were found in.
     matched_lines: tuple[TextLine, ...] = ()
+    # The calibration that made `score` ("offline/v1"; "none": the cosine clamped at 0).
+    score_calibration: str = ""
+    # The server's copy check found this hit to be a copy of the query (score >= 0.9).
+    near_duplicate: bool = False
 
     @classmethod
     def from_proto(cls, msg: pb.SearchItemsResponse) -> "Hit":
@@ -288,6 +292,7 @@ class Hit:
             item.id, msg.score, msg.similarity, msg.rank, item.metadata, item.nsfw_score,
             _box(face.box) if face else None, face.query_face_index if face else None,
             tuple(TextLine.from_proto(line) for line in msg.matched_lines),
+            score_calibration=msg.score_calibration, near_duplicate=msg.near_duplicate,
         )
 
 

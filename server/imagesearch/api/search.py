@@ -4,6 +4,7 @@ ModerateImage."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import AsyncIterator
 
 import grpc
@@ -22,7 +23,12 @@ from imagesearch.ocr.matching import MATCH_THRESHOLD
 from imagesearch.ocr.query import MatchMode, parse_query
 from imagesearch.ocr.search import search_text
 from imagesearch.store import filters as store_filters
-from imagesearch.store.base import ScoredHit, StoredPoint
+from imagesearch.store.base import StoredPoint
+from imagesearch.dedup.fingerprint import Fingerprint
+from imagesearch.scoring import registry as scoring_registry
+from imagesearch.scoring.calibration import TEXT_PREFIX
+from imagesearch.scoring.scorer import Scorer
+from imagesearch.scoring.search import ImageQuery, ScoredResult, query_vectors, scored_search
 
 _MATCH_MODES = {
     pb.TEXT_MATCH_MODE_UNSPECIFIED: MatchMode.ALL_WORDS,
@@ -54,24 +60,34 @@ class SearchHandlers:
             for response in await self._image_text_hits(collection, request, limit, flt):
                 yield response
             return
+        copies = request.mode == pb.SEARCH_MODE_COPIES
+        if copies and query != "image":
+            raise invalid("mode", f"mode SEARCH_MODE_COPIES needs an image query, got a {query!r} query: send the "
+                          "image, or leave mode unset")
         if query == "text":
-            hits = await self._text_hits(collection, request, limit, threshold, flt)
+            results, label = await self._text_hits(collection, request, limit, threshold, flt)
         elif query == "item":
-            hits = await self._item_hits(collection, request, limit, threshold, flt)
+            results, label = await self._item_hits(collection, request, limit, threshold, flt)
         else:
             served = await self.ctx.served_set_of(collection, request.model_set)
             image = await self.ctx.image(request.image)
             space = served.spec.image_query_space
-            vector = await served.embed_image_for(image, space)
-            hits = await self.ctx.store.search(collection, vector, limit, threshold, space, flt=flt)
-        for rank, hit in enumerate(hits, start=1):
-            yield convert.search_hit(collection, hit, rank)
+            scorer = Scorer(scoring_registry.current(served.spec.name), space)
+            vectors = await query_vectors(ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies)
+            results = await scored_search(
+                self.ctx.store, collection, space, scorer, ImageQuery(data=image), vectors, limit, threshold, flt
+            )
+            label = scorer.label
+        for rank, result in enumerate(results, start=1):
+            response = convert.search_hit(collection, result.hit, rank)
+            response.score_calibration, response.near_duplicate = label, result.copy
+            yield response
 
     async def _text_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, threshold: float,
         flt: store_filters.Filter | None,
-    ) -> list[ScoredHit]:
-        """A text query, in the collection's text-image space."""
+    ) -> tuple[list[ScoredResult], str]:
+        """A text query, in the collection's text-image space (its own calibration)."""
         text = validation.query_text(request.text)
         served = await self.ctx.served_set_of(collection, request.model_set)
         space = served.spec.text_query_space
@@ -83,31 +99,45 @@ class SearchHandlers:
                 collection=collection, model_set=served.spec.name,
             )
         vector = await served.embed_text(text, space)
+        scorer = Scorer(scoring_registry.current(served.spec.name), f"{TEXT_PREFIX}{space}")
+        floor = max(scorer.min_cosine(threshold), 0.0) if threshold > 0 else 0.0
         if space == served.spec.image_query_space:
-            return await self.ctx.store.search(collection, vector, limit, threshold, space, flt=flt)
-        # A separate text space is coarse (offline set): re-rank through the image space.
-        return await search_with_feedback(
-            self.ctx.store, collection, vector, space, served.spec.image_query_space, limit, threshold, flt=flt
-        )
+            hits = await self.ctx.store.search(collection, vector, limit, floor, space, flt=flt)
+        else:
+            # A separate text space is coarse (offline set): re-rank through the image space.
+            hits = await search_with_feedback(
+                self.ctx.store, collection, vector, space, served.spec.image_query_space, limit, floor, flt=flt
+            )
+        # The calibration maps the fused (or cosine) score monotonically: the order stays.
+        scored = [ScoredResult(replace(h, score=scorer.score(h.score)), 0, False) for h in hits]
+        return [r for r in scored if r.hit.score >= threshold], scorer.label
 
     async def _item_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, threshold: float,
         flt: store_filters.Filter | None,
-    ) -> list[ScoredHit]:
-        """"More like this": a stored item's vector is the query."""
+    ) -> tuple[list[ScoredResult], str]:
+        """"More like this": a stored item's vector (and fingerprint) is the query."""
         parsed = validation.item_of(request.item, "item")
         if parsed.collection_id != collection:
             raise invalid("item", f"item {request.item[:120]!r} is not in {request.parent!r}: search its own "
                           "collection")
-        space = (await self.ctx.served_set_of(collection, request.model_set)).spec.image_query_space
+        served = await self.ctx.served_set_of(collection, request.model_set)
+        space = served.spec.image_query_space
         found = await self.ctx.store.get(collection, [parsed.item_id], with_vectors=True)
         if not found or not found[0].vectors or space not in found[0].vectors:
             raise item_not_found(collection, parsed.item_id)
-        # One extra hit covers the query item itself, which is dropped unless asked for.
-        hits = await self.ctx.store.search(collection, found[0].vectors[space], limit + 1, threshold, space, flt=flt)
-        if not request.include_query_item:
-            hits = [h for h in hits if h.id != parsed.item_id]
-        return hits[:limit]
+        point = found[0]
+        query = ImageQuery(
+            vector=point.vectors[space],
+            fingerprint=Fingerprint.from_payload(point.fingerprint) if point.fingerprint else None,
+            # The query item itself is dropped unless asked for.
+            exclude_id=None if request.include_query_item else parsed.item_id,
+        )
+        scorer = Scorer(scoring_registry.current(served.spec.name), space)
+        results = await scored_search(
+            self.ctx.store, collection, space, scorer, query, {0: query.vector}, limit, threshold, flt
+        )
+        return results, scorer.label
 
     async def _face_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, flt: store_filters.Filter | None

@@ -33,6 +33,12 @@ class DuplicatePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DUPLICATE_POLICY_REJECT: _ClassVar[DuplicatePolicy]
     DUPLICATE_POLICY_IGNORE: _ClassVar[DuplicatePolicy]
 
+class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_MODE_UNSPECIFIED: _ClassVar[SearchMode]
+    SEARCH_MODE_SIMILAR: _ClassVar[SearchMode]
+    SEARCH_MODE_COPIES: _ClassVar[SearchMode]
+
 class TextMatchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TEXT_MATCH_MODE_UNSPECIFIED: _ClassVar[TextMatchMode]
@@ -48,6 +54,9 @@ DUPLICATE_POLICY_ALLOW: DuplicatePolicy
 DUPLICATE_POLICY_SKIP: DuplicatePolicy
 DUPLICATE_POLICY_REJECT: DuplicatePolicy
 DUPLICATE_POLICY_IGNORE: DuplicatePolicy
+SEARCH_MODE_UNSPECIFIED: SearchMode
+SEARCH_MODE_SIMILAR: SearchMode
+SEARCH_MODE_COPIES: SearchMode
 TEXT_MATCH_MODE_UNSPECIFIED: TextMatchMode
 TEXT_MATCH_MODE_ALL_WORDS: TextMatchMode
 TEXT_MATCH_MODE_PHRASE: TextMatchMode
@@ -319,7 +328,7 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
+    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "mode")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +341,7 @@ class SearchItemsRequest(_message.Message):
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_QUERY_ITEM_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     parent: str
     image: Image
     text: str
@@ -344,7 +354,8 @@ class SearchItemsRequest(_message.Message):
     max_nsfw_score: float
     model_set: str
     include_query_item: bool
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+    mode: SearchMode
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class ImageTextQuery(_message.Message):
     __slots__ = ("text", "mode")
@@ -401,20 +412,24 @@ class FaceMatch(_message.Message):
     def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., query_face_index: _Optional[int] = ...) -> None: ...
 
 class SearchItemsResponse(_message.Message):
-    __slots__ = ("item", "score", "similarity", "rank", "face", "matched_lines")
+    __slots__ = ("item", "score", "similarity", "rank", "face", "matched_lines", "score_calibration", "near_duplicate")
     ITEM_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
     MATCHED_LINES_FIELD_NUMBER: _ClassVar[int]
+    SCORE_CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    NEAR_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     item: Item
     score: float
     similarity: float
     rank: int
     face: FaceMatch
     matched_lines: _containers.RepeatedCompositeFieldContainer[TextLine]
-    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., face: _Optional[_Union[FaceMatch, _Mapping]] = ..., matched_lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ...) -> None: ...
+    score_calibration: str
+    near_duplicate: bool
+    def __init__(self, item: _Optional[_Union[Item, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., face: _Optional[_Union[FaceMatch, _Mapping]] = ..., matched_lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ..., score_calibration: _Optional[str] = ..., near_duplicate: _Optional[bool] = ...) -> None: ...
 
 class FindDuplicatesRequest(_message.Message):
     __slots__ = ("parent", "threshold")

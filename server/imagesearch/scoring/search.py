@@ -1,0 +1,113 @@
+"""Image search with calibrated scores, and its copies mode (the query in four rotations).
+
+Per search, the copy check runs on at most `copies.candidates` top hits with a cosine of
+at least `copies.min_similarity`: the query's fingerprint (~1 ms), their stored
+fingerprints (one store read) and one thumbnail alignment each (1-8 ms, worker
+threads). docs/quality.md gives the measured cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Awaitable, Callable, Sequence
+
+import numpy as np
+
+from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
+from imagesearch.scoring.orientations import rotated_queries, turned
+from imagesearch.scoring.scorer import Scorer
+from imagesearch.store.base import ScoredHit, VectorStore
+from imagesearch.store.filters import Filter
+
+Embed = Callable[[bytes], Awaitable[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ScoredResult:
+    """A hit with its calibrated score (in `hit.score`), raw cosine (`hit.similarity`),
+    the quarter turns of the query that matched it, and whether copy evidence lifted it."""
+
+    hit: ScoredHit
+    turns: int
+    copy: bool
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """What is searched: the query's bytes (for its fingerprint and rotations) or, for a
+    stored item, its vector and stored fingerprint."""
+
+    data: bytes | None = None
+    vector: np.ndarray | None = None
+    fingerprint: Fingerprint | None = None
+    exclude_id: str | None = None
+
+
+async def query_vectors(query: ImageQuery, embed: Embed, copies: bool) -> dict[int, np.ndarray]:
+    """The query's vector per quarter turn: 0 only, or 0-3 in copies mode."""
+    if query.vector is not None:
+        return {0: query.vector}
+    assert query.data is not None
+    if not copies:
+        return {0: await embed(query.data)}
+    turns = await asyncio.to_thread(rotated_queries, query.data)
+    vectors = await asyncio.gather(embed(query.data), *(embed(turns[t]) for t in sorted(turns)))
+    return dict(zip((0, *sorted(turns)), vectors))
+
+
+async def scored_search(
+    store: VectorStore, collection: str, space: str, scorer: Scorer, query: ImageQuery, vectors: dict[int, np.ndarray],
+    limit: int, min_score: float, flt: Filter | None = None,
+) -> list[ScoredResult]:
+    """The `limit` best hits by calibrated score (ties by cosine), each >= min_score.
+
+    The store is asked for cosines >= min(min_cosine(min_score), copy candidate floor):
+    if any hit fetched is then dropped (below min_score, not lifted), every hit above
+    min_cosine was already among those fetched, so the cut is exact."""
+    floor = scorer.min_cosine(min_score) if min_score > 0 else -1.0
+    if scorer.candidates:
+        floor = min(floor, scorer.min_similarity)
+    fetch = limit + (1 if query.exclude_id else 0)
+    per_turn = await asyncio.gather(
+        *(store.search(collection, v, fetch, max(floor, 0.0), space, flt=flt) for v in vectors.values())
+    )
+    best: dict[str, tuple[ScoredHit, int]] = {}
+    for turns, hits in zip(vectors, per_turn):
+        for hit in hits:
+            if hit.id != query.exclude_id and (hit.id not in best or hit.similarity > best[hit.id][0].similarity):
+                best[hit.id] = (hit, turns)
+    ranked = sorted(best.values(), key=lambda pair: -pair[0].similarity)[:limit]
+    lifted = await _copy_scores(store, collection, scorer, query, ranked)
+    results = []
+    for hit, turns in ranked:
+        rule_score = lifted.get(hit.id)
+        score = scorer.score(hit.similarity, rule_score)
+        copy = rule_score is not None and scorer.copy_lift(rule_score) is not None
+        results.append(ScoredResult(replace(hit, score=score), turns, copy))
+    results.sort(key=lambda r: (-r.hit.score, -r.hit.similarity))
+    return [r for r in results if r.hit.score >= min_score][:limit]
+
+
+async def _copy_scores(
+    store: VectorStore, collection: str, scorer: Scorer, query: ImageQuery, ranked: Sequence[tuple[ScoredHit, int]]
+) -> dict[str, float]:
+    """The duplicate rule's score for each copy candidate among the top hits."""
+    candidates = [(h, t) for h, t in ranked[: scorer.candidates] if h.similarity >= scorer.min_similarity]
+    if not candidates:
+        return {}
+    own = query.fingerprint
+    if own is None and query.data is not None:
+        own = await asyncio.to_thread(fingerprint, query.data)
+    if own is None:
+        return {}
+    stored = {p.id: p.fingerprint for p in await store.get(collection, [h.id for h, _ in candidates], with_vectors=True)}
+
+    def judge(hit: ScoredHit, turns: int) -> float | None:
+        payload = stored.get(hit.id)
+        if not payload:
+            return None
+        return scorer.rule_score(turned(own, turns), Fingerprint.from_payload(payload), hit.similarity)
+
+    scores = await asyncio.gather(*(asyncio.to_thread(judge, h, t) for h, t in candidates))
+    return {h.id: s for (h, _), s in zip(candidates, scores) if s is not None}

@@ -1,0 +1,144 @@
+"""Calibrated scores (imagesearch/scoring): the calibration's rules (monotone, bounds,
+versions pinned), the copy lift, the query's rotations, and the SearchItems plumbing over
+fake encoders and the real embedded store. The bands on real photos: test_score_bands.py."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import grpc
+import numpy as np
+import pytest
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
+from PIL import Image
+
+from api_fakes import start_fake_server
+from conftest import corel_path
+from imagesearch.dedup.fingerprint import fingerprint
+from imagesearch.dedup.rule import NearDuplicateRule
+from imagesearch.scoring import calibration, registry
+from imagesearch.scoring.calibration import CalibrationError, CosineCalibration, band, Band
+from imagesearch.scoring.orientations import rotated_queries, turned
+from imagesearch.scoring.scorer import Scorer
+
+
+def test_every_shipped_calibration_is_monotone_bounded_and_released() -> None:
+    files = sorted(calibration.CALIBRATION_DIR.glob("*.json"))
+    assert files, "no calibration shipped"
+    cosines = np.linspace(-1, 1, 2001)
+    for path in files:
+        document = json.loads(path.read_text())
+        loaded = registry.load(document["model_set"], document["version"])
+        assert path.name == f"{loaded.model_set}.v{loaded.version}.json"
+        for name, space in loaded.spaces.items():
+            scores = np.array([space.score(c) for c in cosines])
+            assert np.all(np.diff(scores) >= 0), name
+            assert scores.min() >= 0 and scores.max() <= 1, name
+            for target in (0.3, 0.5, 0.7, 0.9):
+                if space.scores[0] < target <= space.scores[-1]:
+                    assert space.score(space.min_cosine(target)) == pytest.approx(target, abs=1e-9)
+    for model_set, version in registry.CURRENT.items():
+        assert (model_set, version) in registry.RELEASED and registry.current(model_set).version == version
+
+
+def test_image_knots_are_the_band_edges() -> None:
+    image = registry.current("offline").space("image")
+    assert image.scores == (0.0, 0.5, 0.7, 0.9, 1.0)
+    assert band(image.score(image.cosines[1] - 1e-3)) is Band.NOISE
+    assert band(image.score(image.cosines[2])) is Band.RELATED
+    assert band(image.score(image.cosines[3])) is Band.NEAR_DUPLICATE
+
+
+def test_a_changed_released_calibration_is_refused(tmp_path, monkeypatch) -> None:
+    """Scores must not change silently: new knots need a new version."""
+    document = json.loads(registry.path_of("offline", 1).read_text())
+    document["spaces"]["image"]["cosines"][2] += 0.01
+    (tmp_path / "offline.v1.json").write_text(json.dumps(document))
+    monkeypatch.setattr(registry, "CALIBRATION_DIR", tmp_path)
+    registry.load.cache_clear()
+    try:
+        with pytest.raises(CalibrationError, match="new version"):
+            registry.load("offline", 1)
+    finally:
+        registry.load.cache_clear()
+
+
+@pytest.mark.parametrize("cosines, scores", [
+    ((0.0, 0.5, 0.4), (0.0, 0.5, 1.0)),  # not increasing
+    ((0.0, 0.5, 1.0), (0.0, 0.6, 0.6)),  # flat: not invertible
+    ((0.0, 1.0), (0.0, 1.2)),  # out of 0..1
+    ((-1.5, 1.0), (0.0, 1.0)),
+    ((0.5,), (0.5,)),
+])
+def test_bad_knots_are_refused(cosines, scores) -> None:
+    with pytest.raises(CalibrationError):
+        CosineCalibration(cosines, scores)
+
+
+def test_copy_lift_and_caps() -> None:
+    scorer = Scorer(registry.current("offline"), "image")
+    rule = NearDuplicateRule()
+    assert scorer.copy_lift(rule.min_copy_score) == pytest.approx(0.9)
+    assert scorer.copy_lift(1.0) == pytest.approx(1.0)
+    assert scorer.copy_lift(rule.min_copy_score - 0.01) is None
+    knee = scorer.cosine_map.cosines[3]
+    assert scorer.score(knee - 0.01) < 0.9 <= scorer.score(knee - 0.01, rule_score=0.95)
+    # Evidence never lowers a score.
+    assert scorer.score(0.99, rule_score=0.2) == scorer.score(0.99)
+    uncalibrated = Scorer(None, "image")
+    assert uncalibrated.label == "none" and uncalibrated.score(0.42) == pytest.approx(0.42)
+    assert uncalibrated.candidates == 0
+
+
+def test_a_turned_copy_aligns_only_when_turned_back() -> None:
+    data = corel_path(512).read_bytes()
+    turns = rotated_queries(data)
+    assert sorted(turns) == [1, 2, 3]
+    original = fingerprint(data)
+    rule = NearDuplicateRule()
+    for k, rotated in turns.items():
+        copy = fingerprint(rotated)
+        with Image.open(io.BytesIO(rotated)) as image:
+            assert max(image.size) <= 448
+        # The query turned by k was the original turned by k: turning the copy's
+        # fingerprint back by -k aligns it, as the server does for the turn that matched.
+        assert rule.score(turned(copy, -k), original, 0.9) >= rule.min_copy_score, k
+        if k != 2:
+            assert rule.score(copy, original, 0.9) < rule.min_copy_score, k
+
+
+@pytest.fixture(scope="module")
+async def stub(tmp_path_factory):
+    fake = await start_fake_server(tmp_path_factory.mktemp("scoring"))
+    channel = grpc.aio.insecure_channel(fake.address)
+    yield pb_grpc.ImageSearchServiceStub(channel)
+    await channel.close()
+    await fake.stop()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
+    await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="cal", collection=pb.Collection()))
+    for i in (100, 101, 600):
+        await stub.CreateItem(pb.CreateItemRequest(
+            parent="collections/cal", item_id=f"c{i}", item=pb.Item(), image=pb.Image(content=corel_path(i).read_bytes())
+        ))
+    query = pb.Image(content=corel_path(100).read_bytes())
+    hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent="collections/cal", image=query))]
+    assert {h.score_calibration for h in hits} == {"offline/v1"}
+    assert hits[0].item.name.endswith("/c100") and hits[0].near_duplicate and hits[0].score == pytest.approx(1.0)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    copies = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/cal", image=query, mode=pb.SEARCH_MODE_COPIES))]
+    assert copies[0].item.name == hits[0].item.name and copies[0].near_duplicate
+    # min_score applies to the calibrated score.
+    cut = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/cal", image=query, min_score=0.95))]
+    assert [h.item.name for h in cut] == [h.item.name for h in hits if h.score >= 0.95]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.SearchItems(pb.SearchItemsRequest(
+                parent="collections/cal", text="a bus", mode=pb.SEARCH_MODE_COPIES)):
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "mode" in caught.value.details()
