@@ -183,7 +183,7 @@ async def _reset(store: Any) -> None:
 def _serial_outcomes(first: tuple[str, int], second: tuple[str, int]) -> tuple[set[str], dict[str, str | None]]:
     """What one process answers for two mutual copies inserted one after the other:
     (the ids stored, each insert's reported duplicate)."""
-    (a, policy_a), (b, policy_b) = first, second
+    (a, _), (b, policy_b) = first, second
     stored = {a} | ({b} if policy_b == ALLOW else set())
     return stored, {a: None, b: a}
 
@@ -209,10 +209,11 @@ def analyse_once(monkeypatch):
     check, not in the analysis; this keeps each of the ~800 races at a few milliseconds)."""
     fingerprints = {image: fingerprint(image) for image in (PNG, JPEG_90, JPEG_70)}
     vectors = {image: image_vector(image) for image in (PNG, JPEG_90, JPEG_70)}
-    monkeypatch.setattr(ingest, "fingerprint", fingerprints.__getitem__)
+    monkeypatch.setattr(ingest, "fingerprint", lambda image: fingerprints.get(image) or fingerprint(image))
 
     async def embed_outputs(self, image: bytes, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
-        return {output: vectors[image] for output in outputs}
+        vector = vectors[image] if image in vectors else image_vector(image)
+        return {output: vector for output in outputs}
 
     monkeypatch.setattr(FakeImageEncoder, "embed_outputs", embed_outputs)
 
@@ -427,3 +428,19 @@ async def test_the_remote_store_interleavings(tmp_path) -> None:
     finally:
         await client.close()
 
+
+
+async def test_the_two_process_script_runs_its_rounds(tmp_path, capsys) -> None:
+    """bench/replicas_check.py's rounds and checks, against one in-process server given as both
+    of its addresses (its two-process use needs a Qdrant server: docs/deploy.md)."""
+    from api_fakes import start_fake_server
+    from bench import replicas_check
+
+    server = await start_fake_server(tmp_path / "data")
+    try:
+        args = ["--address-a", server.address, "--address-b", server.address, "--rounds", "3", "--copies", "4"]
+        assert await asyncio.to_thread(replicas_check.main, args) == 0
+    finally:
+        await server.stop()
+    assert "3 rounds, 12 inserts through 2 servers" in capsys.readouterr().out
+    assert replicas_check.Tally(stored_twice=1).violations == 1

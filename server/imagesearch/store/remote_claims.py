@@ -19,6 +19,7 @@ script that checks it: docs/deploy.md, "Several API replicas".
 from __future__ import annotations
 
 import asyncio
+import warnings
 
 from qdrant_client import AsyncQdrantClient, models
 
@@ -49,9 +50,11 @@ class RemoteClaims:
                         CLAIMS_COLLECTION, vectors_config={}, shard_number=1,
                         replication_factor=self._replication_factor or None,
                     )
-                    await self._client.create_payload_index(
-                        CLAIMS_COLLECTION, "collection", models.PayloadSchemaType.KEYWORD
-                    )
+                    with warnings.catch_warnings():  # local mode (tests) says indexes do nothing there
+                        warnings.simplefilter("ignore", UserWarning)
+                        await self._client.create_payload_index(
+                            CLAIMS_COLLECTION, "collection", models.PayloadSchemaType.KEYWORD
+                        )
                 except Exception:
                     # Another replica created it meanwhile; anything else fails the next call.
                     if not await self._client.collection_exists(CLAIMS_COLLECTION):
@@ -98,8 +101,9 @@ class RemoteClaims:
         )
 
     async def forget(self, collection: str) -> None:
-        """The collection was deleted: drop its claims."""
-        await self._ensure()
+        """The collection was deleted: drop its claims (if any collection ever had some)."""
+        if not self._ready and not await self._client.collection_exists(CLAIMS_COLLECTION):
+            return
         await self._client.delete(CLAIMS_COLLECTION, models.FilterSelector(filter=_of(collection)), wait=True)
 
     @staticmethod
