@@ -308,7 +308,7 @@ def _without_beating(monkeypatch) -> None:
 
 
 def _dropping_before_writing(monkeypatch) -> None:
-    async def drop_then_write(self, collection, name, point, claim):
+    async def drop_then_write(self, collection, name, point, claim, force):
         await self._store.drop_claim(collection, claim.id)
         await self._store.upsert(name, [point])
 
@@ -399,6 +399,13 @@ async def test_a_claim_committed_by_a_dead_replica_is_dropped_after_two_leases(e
     await asyncio.sleep(2 * lease)
     assert await _insert(ingestor, "live", PNG, SKIP) == Answer("live", skipped=False, duplicate=None)
     assert await edge.claims(COLLECTION) == []
+
+
+async def test_a_claim_from_another_model_set_is_not_a_rival(edge) -> None:
+    # Left by a replica inserting into an earlier collection of the same name.
+    stale = Claim.new("old", np.ones(8, dtype=np.float32) / np.sqrt(8), fingerprint(JPEG_90).to_payload())
+    await edge.put_claim(COLLECTION, stale)
+    assert await _insert(_instance(edge), "new", PNG, SKIP) == Answer("new", skipped=False, duplicate=None)
 
 
 async def test_a_cancelled_insert_leaves_no_claim(edge) -> None:

@@ -147,10 +147,8 @@ class ReplicaSafeCheck:
             await asyncio.shield(self._store.drop_claim(collection, held.claim.id))
             raise
         if duplicate is None or store_anyway:
-            if duplicate is not None:
-                claim = await self._force_commit(collection, claim)
             # Shielded: a cancelled call must not drop the claim before its item is written.
-            await asyncio.shield(self._write(collection, name, point, claim))
+            await asyncio.shield(self._write(collection, name, point, claim, force=duplicate is not None))
             return duplicate
         await asyncio.shield(self._store.drop_claim(collection, claim.id))
         await self._await_written(collection, duplicate.id)
@@ -237,8 +235,13 @@ class ReplicaSafeCheck:
         rule = self._detector.rule
         candidates: list[tuple[Claim, float]] = []
         for other in others:
-            if other.item_id == own.item_id or other.state is ClaimState.EXPIRED or not other.fingerprint:
-                continue  # the same item (find() excludes it too), a dead claim
+            if (
+                other.item_id == own.item_id
+                or other.state is ClaimState.EXPIRED
+                or not other.fingerprint
+                or other.vector.shape != own.vector.shape
+            ):
+                continue  # the same item (find() excludes it too), a dead claim, another model set's
             if other.sha256 == own.sha256:
                 candidates.append((other, 1.0))
                 continue
@@ -275,9 +278,12 @@ class ReplicaSafeCheck:
             await self._store.put_claim(collection, committed)
         return committed
 
-    async def _write(self, collection: str, name: str, point: PointToStore, claim: Claim) -> None:
-        """The item, then (only then) the claim's end: see the proof, case 3."""
+    async def _write(self, collection: str, name: str, point: PointToStore, claim: Claim, force: bool) -> None:
+        """The item, then (only then) the claim's end: see the proof, case 3. `force`: an
+        ALLOW insert that lost, stored anyway; its claim says so first."""
         try:
+            if force:
+                claim = await self._force_commit(collection, claim)
             await self._store.upsert(name, [point])
         finally:
             await self._store.drop_claim(collection, claim.id)
