@@ -138,7 +138,8 @@ class ReplicaSafeCheck:
         """Check `point` against the stored items and the inserts in flight; store it unless
         it duplicates one (or anyway, when `store_anyway`: ALLOW). Returns the duplicate."""
         collection = await self._store.resolve(name)
-        claim = Claim.new(point.id, point.vectors[space], fp.to_payload(), self._clock())
+        # point.fingerprint is the payload already made for the item (its PNG thumbnail: 0.5 ms).
+        claim = Claim.new(point.id, point.vectors[space], point.fingerprint or fp.to_payload(), self._clock())
         await self._store.put_claim(collection, claim)
         held = _Held(claim)
         try:
