@@ -451,3 +451,8 @@ async def test_the_two_process_script_runs_its_rounds(tmp_path, capsys) -> None:
         await server.stop()
     assert "3 rounds, 12 inserts through 2 servers" in capsys.readouterr().out
     assert replicas_check.Tally(stored_twice=1).violations == 1
+
+
+def test_the_lease_must_be_positive(edge) -> None:
+    with pytest.raises(ValueError, match="duplicate_claim_lease_s must be positive"):
+        _instance(edge, lease_s=0)

@@ -127,6 +127,9 @@ class ReplicaSafeCheck:
         lease_s: float = DEFAULT_LEASE_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not lease_s > 0:
+            # A claim is stale after the lease: with none, every round would renew its claim.
+            raise ValueError(f"duplicate_claim_lease_s must be positive (seconds), not {lease_s!r}")
         self._store = store
         self._detector = detector
         self._lease_s = lease_s
