@@ -103,6 +103,14 @@ class Settings:
             "and moderation policy before reading them again (remote store only)"
         },
     )
+    duplicate_claim_lease_s: float = field(
+        default=10.0,
+        metadata={
+            "help": "how long an insert's duplicate-check claim may stay unsettled before other API "
+            "replicas treat its owner as dead (a crash between check and write blocks near-copies "
+            "of that image for this long; docs/deploy.md, Several API replicas)"
+        },
+    )
     index_threshold: int = field(
         default=20_000,
         metadata={"help": "unindexed points in a collection that trigger a background HNSW build"},

@@ -31,6 +31,8 @@ class ServiceLimits:
     max_image_pixels: int
     insert_concurrency: int
     max_collections: int = MAX_COLLECTIONS  # CreateCollection past it: COLLECTION_LIMIT_REACHED
+    # How long a checked insert's claim blocks near-copies after its owner died (dedup/replicas.py).
+    duplicate_claim_lease_s: float = 10.0
 
 
 @dataclass

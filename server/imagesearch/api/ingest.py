@@ -22,6 +22,7 @@ from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
+from imagesearch.dedup.replicas import ReplicaSafeCheck
 from imagesearch.inference.faces import FaceDetection
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.ocr.lines import OcrLine
@@ -57,9 +58,11 @@ class Ingestor:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
         self.duplicates = DuplicateDetector(ctx.store)
+        self.replicas = ReplicaSafeCheck(ctx.store, self.duplicates, ctx.limits.duplicate_claim_lease_s)
         # Per collection: the duplicate check and the write of a checked insert happen under
-        # this lock, so two copies inserted at once (one stream, or two clients) cannot both
-        # pass the check. One server process only; replicas sharing a Qdrant do not share it.
+        # this lock, so this process's checks of one collection run one at a time (cheap, and
+        # one claim per process at most); replicas sharing a store are kept apart by the
+        # claims of dedup/replicas.py.
         self._checked_inserts: dict[str, asyncio.Lock] = {}
 
     def forget(self, collection: str) -> None:
@@ -144,11 +147,12 @@ class Ingestor:
             await self._ctx.store.upsert(name, [point])
             return None
         async with self._checked_inserts.setdefault(name, asyncio.Lock()):
-            duplicate = await self.duplicates.find(name, point.vectors[space], fp, exclude_id=point.id, space=space)
+            # Check and write, correct across replicas sharing the store (dedup/replicas.py).
+            duplicate = await self.replicas.store_unless_duplicate(
+                name, point, fp, space, store_anyway=insert.policy == pb.DUPLICATE_POLICY_ALLOW
+            )
             if duplicate is not None and insert.policy == pb.DUPLICATE_POLICY_REJECT:
                 raise _duplicate_error(name, duplicate)
-            if duplicate is None or insert.policy != pb.DUPLICATE_POLICY_SKIP:
-                await self._ctx.store.upsert(name, [point])
             return duplicate
 
     async def _existing(self, collection: str, item_id: str) -> StoredPoint:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from imagesearch.ocr.lines import OcrLine
+from imagesearch.store.claims import Claim, ClaimState
 from imagesearch.store.filters import Filter
 
 if TYPE_CHECKING:
@@ -388,6 +389,21 @@ class VectorStore(Protocol):
         snapshot under another name). Refuses, changing nothing: a snapshot whose model set is
         not in `served` (snapshots.ModelSetNotServed; None: no check), a corrupt or truncated one
         (snapshots.SnapshotCorrupt), an existing collection (CollectionExists)."""
+
+    async def put_claim(self, name: str, claim: Claim) -> None:
+        """Record a duplicate-check claim for collection `name` (a resolved name, not an
+        alias), visible to every user of the store (every replica) when this returns."""
+
+    async def claims(self, name: str) -> list[Claim]:
+        """The claims of collection `name` (at most claims.MAX_CLAIMS_READ)."""
+
+    async def transition_claim(self, name: str, claim: Claim, expected: ClaimState | None) -> Claim | None:
+        """Compare-and-set: `claim` replaces the stored claim of its id only if that one's state
+        is `expected` (None: any state; a missing claim is never created); returns the stored
+        claim afterwards, None when there is none. Atomic against every other claim call."""
+
+    async def drop_claim(self, name: str, claim_id: str) -> None:
+        """Remove a claim (nothing if it is gone)."""
 
     async def close(self) -> None:
         """Flush and release every resource; the store is unusable afterwards."""

@@ -37,6 +37,7 @@ from imagesearch.store.base import (
     StoredPoint,
     check_collection_name,
 )
+from imagesearch.store.claims import Claim, ClaimState, MemoryClaims
 from imagesearch.store.aliases import AliasTable
 from imagesearch.store.build_retry import BuildBackoff
 from imagesearch.store.collection import LiveCollection
@@ -86,6 +87,7 @@ class EdgeStore(EdgeAdmin):
         # Two cores: one optimize() child at a time, whatever the number of collections.
         self._build_slot = asyncio.Semaphore(1)
         self._catalog_lock = asyncio.Lock()
+        self._claims = MemoryClaims()
         self._closed = False
         try:
             self._root.mkdir(parents=True, exist_ok=True)
@@ -218,6 +220,7 @@ class EdgeStore(EdgeAdmin):
             self._aliases.drop_collection(name)
             await self._stop_build(name)
             self._backoff.forget(name)
+            self._claims.forget(name)
             await collection.close()
             collection.paths.sidecar.unlink()
             await asyncio.to_thread(shutil.rmtree, collection.paths.root)
@@ -350,6 +353,20 @@ class EdgeStore(EdgeAdmin):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    # Duplicate-check claims (claims.py): in memory, as one process serves a data dir.
+
+    async def put_claim(self, name: str, claim: Claim) -> None:
+        self._claims.put(name, claim)
+
+    async def claims(self, name: str) -> list[Claim]:
+        return self._claims.read(name)
+
+    async def transition_claim(self, name: str, claim: Claim, expected: ClaimState | None) -> Claim | None:
+        return self._claims.transition(name, claim, expected)
+
+    async def drop_claim(self, name: str, claim_id: str) -> None:
+        self._claims.drop(name, claim_id)
 
     async def close(self) -> None:
         """Cancel index builds, flush and close every shard; the store is unusable afterwards."""

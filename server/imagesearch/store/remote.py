@@ -25,6 +25,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from imagesearch.store.base import (
+    COLLECTION_NAME_PATTERN,
     OriginalsUnsupported,
     CollectionExists,
     CollectionInfo,
@@ -55,6 +56,8 @@ from imagesearch.store.points import (
 from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
 from imagesearch.store.remote_admin import RemoteAdmin
+from imagesearch.store.claims import Claim, ClaimState
+from imagesearch.store.remote_claims import RemoteClaims
 from imagesearch.store.remote_cache import CollectionSettings, SettingsCache
 from imagesearch.store.remote_filter import REMOTE_SCHEMAS, to_remote
 
@@ -114,6 +117,7 @@ class RemoteQdrantStore(RemoteAdmin):
         self._client = client
         self._layout = layout
         self._settings = SettingsCache(cache_ttl_s, clock)
+        self._claims = RemoteClaims(client, layout.replication_factor)
         # Payload paths known to be indexed, per collection (filled on first filtered search).
         self._indexed: dict[str, set[str]] = {}
         # Caller keys a collection filters on without an index (past max_filter_indexes).
@@ -207,6 +211,8 @@ class RemoteQdrantStore(RemoteAdmin):
         response = await self._client.get_collections()
         infos = []
         for name in sorted(c.name for c in response.collections):
+            if not COLLECTION_NAME_PATTERN.fullmatch(name):
+                continue  # not a name of ours (e.g. remote_claims.CLAIMS_COLLECTION)
             try:
                 infos.append(await self.get_collection(name))
             except (CollectionNotFound, ValueError):
@@ -220,6 +226,10 @@ class RemoteQdrantStore(RemoteAdmin):
         self._indexed.pop(name, None)
         self._unindexed.pop(name, None)
         await self._client.delete_collection(name)
+        try:
+            await self._claims.forget(name)
+        except Exception:  # the collection is gone; leftover claims expire on their own
+            log.warning("could not drop the duplicate-check claims of deleted collection %s", name, exc_info=True)
 
     async def model_set(self, name: str) -> ModelSetRecord:
         """The collection's model set (cached for cache_ttl_s)."""
@@ -407,6 +417,20 @@ class RemoteQdrantStore(RemoteAdmin):
         with self._translated(name):
             query_filter = to_remote(flt) if flt is not None else None
             return (await self._client.count(collection_name=name, count_filter=query_filter, exact=True)).count
+
+    # Duplicate-check claims (claims.py), in Qdrant: remote_claims.py.
+
+    async def put_claim(self, name: str, claim: Claim) -> None:
+        await self._claims.put(name, claim)
+
+    async def claims(self, name: str) -> list[Claim]:
+        return await self._claims.read(name)
+
+    async def transition_claim(self, name: str, claim: Claim, expected: ClaimState | None) -> Claim | None:
+        return await self._claims.transition(name, claim, expected)
+
+    async def drop_claim(self, name: str, claim_id: str) -> None:
+        await self._claims.drop(name, claim_id)
 
     async def close(self) -> None:
         """Close the client's connections."""
