@@ -137,7 +137,7 @@ class FakeServer:
 
 async def start_fake_server(
     data_dir: Path, insert_concurrency: int = 4, extra_sets: tuple[ModelSetSpec, ...] = (),
-    keys: KeyStore | None = None,
+    keys: KeyStore | None = None, faces=None,
 ) -> FakeServer:
     """`keys`: enforce API keys with the real interceptor (as the server does when its key
     file holds keys)."""
@@ -151,6 +151,7 @@ async def start_fake_server(
         limits=ServiceLimits(max_image_pixels=40_000_000, insert_concurrency=insert_concurrency),
         fetcher=fetcher,
         nsfw=FakeNsfw(),
+        faces=faces,  # a FaceManager (tests/face_fixtures.py: open_manager), or None: no face model
     )
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)] if keys is not None else None)
     pb_grpc.add_ImageSearchServiceServicer_to_server(service, server)

@@ -22,3 +22,6 @@ MAX_METADATA_DEPTH = 8
 # Text queries and collection descriptions.
 MAX_TEXT_CHARS = 1000
 MAX_DESCRIPTION_CHARS = 1000
+# People (docs/faces.md): a person's display name, and the people one MergePeople call absorbs.
+MAX_PERSON_NAME_CHARS = 100
+MAX_PEOPLE_PER_MERGE = 100

@@ -38,6 +38,9 @@ def request_collection(request: Any) -> str | None:
             return match.group(1) if match else ""
     if "collection" in fields:
         return request_collection(request.collection)
+    for resource in ("item", "person", "face"):  # Update<Resource>Request: the resource names it
+        if resource in fields and request.DESCRIPTOR.fields_by_name[resource].message_type is not None:
+            return request_collection(getattr(request, resource))
     return None
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from imagesearch.faces.clustering import chinese_whispers, relabel
-from imagesearch.faces.errors import FaceNotFound
+from imagesearch.faces.errors import FaceNotFound, PersonNotFound
 from imagesearch.faces.graph import same_person_edges
 from imagesearch.faces.people import (
     Assignment,
@@ -207,7 +207,7 @@ class FaceManager:
         """The items containing the person of a stored face (its own item included)."""
         found = await self._store.get(name, [face_id], with_embeddings=True)
         if not found:
-            raise FaceNotFound(f"face {face_id!r} does not exist in collection {name!r}")
+            raise FaceNotFound(f"face {face_id!r} does not exist in collection {name!r}", face_id)
         matches = await self._matches(name, found[0].embedding, limit, min_score)
         return FaceQueryResult(None, found[0].box, matches, query_face_id=face_id)
 
@@ -232,10 +232,20 @@ class FaceManager:
 
     async def list_people(self, name: str, min_faces: int | None = None) -> list[PersonInfo]:
         """People with at least `min_faces` (default: the setting) faces, most faces first."""
-        people = await self._loaded(name)
-        listed = people.listed(self._settings.min_faces_listed if min_faces is None else min_faces)
-        faces = {f.id: f for f in await self._store.get(name, [fid for p in listed for fid in p.face_ids])}
-        return [self._info(p, faces) for p in listed]
+        return await self.describe_people(name, await self.people_summaries(name, min_faces))
+
+    async def describe_people(self, name: str, summaries: Sequence[PersonSummary]) -> list[PersonInfo]:
+        """The PersonInfo (representative face included) of some people, e.g. one page of
+        people_summaries: one store read for all of them."""
+        faces = {f.id: f for f in await self._store.get(name, [fid for p in summaries for fid in p.face_ids])}
+        return [self._info(p, faces) for p in summaries]
+
+    async def face(self, name: str, face_id: str) -> StoredFace:
+        """One stored face; FaceNotFound."""
+        found = await self._store.get(name, [face_id])
+        if not found:
+            raise FaceNotFound(f"face {face_id!r} does not exist in collection {name!r}", face_id)
+        return found[0]
 
     async def people_summaries(self, name: str, min_faces: int | None = None) -> list[PersonSummary]:
         """Like list_people, with every face id of each person and no store read."""
@@ -245,6 +255,8 @@ class FaceManager:
     @staticmethod
     def _info(person: PersonSummary, faces: dict[str, StoredFace]) -> PersonInfo:
         members = [faces[f] for f in person.face_ids if f in faces]
+        if not members:  # its faces were deleted after the summary was taken
+            raise PersonNotFound(f"person {person.id!r} does not exist any more", person.id)
         representative = max(members, key=lambda f: ((f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), f.id))
         return PersonInfo(person.id, person.name, person.face_count, representative)
 

@@ -33,6 +33,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     API_KEY_MISSING: _ClassVar[ErrorReason]
     API_KEY_INVALID: _ClassVar[ErrorReason]
     PERMISSION_MISSING: _ClassVar[ErrorReason]
+    PERSON_NOT_FOUND: _ClassVar[ErrorReason]
+    FACE_NOT_FOUND: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -61,4 +63,6 @@ OPERATION_ALREADY_RUNNING: ErrorReason
 API_KEY_MISSING: ErrorReason
 API_KEY_INVALID: ErrorReason
 PERMISSION_MISSING: ErrorReason
+PERSON_NOT_FOUND: ErrorReason
+FACE_NOT_FOUND: ErrorReason
 INTERNAL_ERROR: ErrorReason
