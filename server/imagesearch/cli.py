@@ -21,6 +21,7 @@ from imagesearch.commands import (
     keys,
     models,
     moderate,
+    people,
     search,
     serve,
     snapshot,
@@ -28,7 +29,9 @@ from imagesearch.commands import (
 
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
-COMMAND_GROUPS = (serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot, keys)
+COMMAND_GROUPS = (
+    serve, models, collections, ingest, items, search, people, duplicates, moderate, analyse, snapshot, keys,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ messages and stubs: imagesearch_client.v1."""
 from imagesearch_client.async_client import AsyncImageSearchClient
 from imagesearch_client.client import ImageSearchClient
 from imagesearch_client.errors import error_metadata, error_reason
+from imagesearch_client.people import Person, PersonFace, ReclusterResult
 from imagesearch_client.types import (
     Collection,
     Duplicate,
@@ -36,7 +37,10 @@ __all__ = [
     "ItemResult",
     "Moderation",
     "Page",
+    "Person",
+    "PersonFace",
     "PurgeResult",
+    "ReclusterResult",
     "Space",
     "error_metadata",
     "error_reason",
