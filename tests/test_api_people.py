@@ -167,6 +167,10 @@ async def test_search_by_person(served) -> None:
     assert [h.rank for h in hits] == [1, 2, 3, 4] and all(0.5 < h.score <= 1 for h in hits)
     assert all(h.face.person == a and names.parse_face_name(h.face.face).item_id == h.item.item_id for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    by_photo = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/finding", face=pb.FaceQuery(image=pb.Image(content=corel_path(1).read_bytes()))))]
+    assert {h.item.item_id for h in by_photo} == {h.item.item_id for h in hits}  # face hits name face and person too
+    assert all(h.face.person == a and names.parse_face_name(h.face.face).item_id == h.item.item_id for h in by_photo)
     two = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent="collections/finding", person=a, top_k=2))]
     assert [h.item.item_id for h in two] == [h.item.item_id for h in hits[:2]]
     missing = pb.SearchItemsRequest(parent="collections/finding", person="collections/finding/people/person-77")

@@ -21,6 +21,7 @@ from imagesearch.api.errors import as_api_error, invalid, unary_errors
 from imagesearch.faces.errors import FaceNotFound
 from imagesearch.faces.manager import FaceManager, PersonInfo
 from imagesearch.faces.people import PersonSummary
+from imagesearch.faces.search import ItemMatch
 from imagesearch.limits import MAX_PEOPLE_PER_MERGE, MAX_PERSON_NAME_CHARS
 from imagesearch.store.faces import StoredFace, face_id
 
@@ -147,17 +148,18 @@ async def person_hits(
         if match.item_id not in found:
             continue  # deleted since its faces were read
         rank += 1
-        hit = pb.FaceMatch(
-            box=convert.box(match.box), face=names.face_name(collection, match.item_id, _index(match.face_id)),
-            person=names.person_name(collection, name.person_id),
-        )
         yield pb.SearchItemsResponse(item=convert.item(collection, found[match.item_id]), score=match.score,
-                                     similarity=match.score, rank=rank, face=hit)
+                                     similarity=match.score, rank=rank, face=face_match(collection, match))
 
 
-def _index(internal_face_id: str) -> int:
-    """A face's position in its image, from its store id ("<n>:<item id>")."""
-    return int(internal_face_id.split(":", 1)[0])
+def face_match(collection: str, match: ItemMatch, query_index: int | None = None) -> pb.FaceMatch:
+    """The matching face of a face or person hit: its box, name and person."""
+    index = int(match.face_id.split(":", 1)[0])  # store ids are "<n>:<item id>"
+    return pb.FaceMatch(
+        box=convert.box(match.box), query_face_index=query_index or 0,
+        face=names.face_name(collection, match.item_id, index),
+        person=names.person_name(collection, match.person_id) if match.person_id else "",
+    )
 
 
 # --- requests ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from imagesearch.api.feedback import search_with_feedback
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
 from imagesearch.faces.search import FaceSelector
 from imagesearch.api.ingest import Ingestor
-from imagesearch.api.people import person_hits
+from imagesearch.api.people import face_match, person_hits
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
 from imagesearch.ocr.query import MatchMode, parse_query
@@ -137,7 +137,7 @@ class SearchHandlers:
                 rank += 1
                 yield pb.SearchItemsResponse(
                     item=convert.item(collection, found[match.item_id]), score=match.score, similarity=match.score,
-                    rank=rank, face=pb.FaceMatch(box=convert.box(match.box), query_face_index=result.query_index),
+                    rank=rank, face=face_match(collection, match, result.query_index),
                 )
 
     async def _image_text_hits(
