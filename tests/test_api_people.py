@@ -259,3 +259,31 @@ async def test_a_server_on_a_remote_qdrant_says_faces_need_the_embedded_store() 
                          nsfw=None, faces=None, faces_off=FACES_NEED_EMBEDDED_STORE)
     with pytest.raises(FacesNotEnabled, match="embedded store.*--qdrant-url"):
         await ctx.faces_of("any")
+
+
+async def test_a_write_key_for_one_collection_cannot_edit_another_s_people(tmp_path) -> None:
+    """The real interceptor over the fake server: update requests name their collection
+    inside the resource (person.name, face.name, item.name), and that is the one checked."""
+    from imagesearch.auth.keys import KeyFile, KeyStore
+    from imagesearch.auth.scopes import Grant
+
+    key = KeyFile(tmp_path / "api_keys.json").create("b-writer", (Grant.parse("write:b"),))
+    guarded = await start_fake_server(tmp_path / "data", keys=KeyStore(tmp_path / "api_keys.json"))
+    channel = grpc.aio.insecure_channel(guarded.address)
+    stub, auth = pb_grpc.ImageSearchServiceStub(channel), [("authorization", f"Bearer {key}")]
+    try:
+        for call in (
+            stub.UpdatePerson(pb.UpdatePersonRequest(person=pb.Person(name="collections/a/people/person-1")),
+                              metadata=auth),
+            stub.UpdateFace(pb.UpdateFaceRequest(face=pb.Face(name=names.face_name("a", "x", 0))), metadata=auth),
+            stub.UpdateItem(pb.UpdateItemRequest(item=pb.Item(name=names.item_name("a", "x"))), metadata=auth),
+        ):
+            code, why, _ = await failure(call)
+            assert (code, why) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_MISSING")
+        # On its own collection the key gets past the interceptor (to the handler's own answer).
+        code, why, _ = await failure(stub.UpdatePerson(
+            pb.UpdatePersonRequest(person=pb.Person(name="collections/b/people/person-1")), metadata=auth))
+        assert why != "PERMISSION_MISSING"
+    finally:
+        await channel.close()
+        await guarded.stop()
