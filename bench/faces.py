@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -39,7 +40,6 @@ from bench.common import (
     latency_summary,
     machine_info,
     print_machine,
-    reproduce_command,
 )
 from bench.report import splice_section
 
@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="also put the faces section into docs/benchmarks.md")
     args = parser.parse_args()
     machine = machine_info()
-    command = reproduce_command(sys.argv)
+    command = "PYTHONPATH=server:clients/python python -m bench.faces " + shlex.join(sys.argv[1:])
     print_machine(machine, command)
     repeats = 3 if args.quick else 15
     sizes = [parse_size(s) for s in (args.sizes or ("10k" if args.quick else "10k,100k")).split(",")]
