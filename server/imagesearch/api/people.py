@@ -19,7 +19,8 @@ from imagesearch.api import convert, pages, validation
 from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import as_api_error, invalid, unary_errors
 from imagesearch.faces.errors import FaceNotFound
-from imagesearch.faces.manager import FaceManager, PersonInfo
+from imagesearch.faces.manager import FaceManager
+from imagesearch.faces.people_edits import PersonInfo
 from imagesearch.faces.people import PersonSummary
 from imagesearch.faces.search import ItemMatch
 from imagesearch.limits import MAX_PEOPLE_PER_MERGE, MAX_PERSON_NAME_CHARS
