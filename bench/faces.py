@@ -238,10 +238,14 @@ def outcome(params: dict[str, Any], model: list, split: dict, ingest: dict, sear
         [[f"{s['faces']:,}", s["search"]["p50_ms"], s["search"]["p99_ms"], s["same_person_hits_per_query"],
           s["index_build_s"], s["upsert_faces_per_s"], s.get("recluster_s", "-")] for s in search],
     )
+    cpu_total = {side: cpu[side]["api_server"] + cpu[side]["triton"] for side in ("off", "on")}
     notes = [
         f"Ingest with faces on runs at {ingest['ratio_on_off']}x the images/s of faces off "
         f"({ingest['images']} Corel photos spread over its ten classes, {ingest['faces_stored']} faces found, "
-        f"median of {ingest['rounds']} alternating rounds; NSFW scoring and duplicate lookups off on both sides).",
+        f"median of {ingest['rounds']} alternating rounds; NSFW scoring and duplicate lookups off on both sides). "
+        f"By CPU per image (API server + Triton, steadier than wall time on a shared machine) faces on cost "
+        f"{cpu_total['on'] / max(cpu_total['off'], 1e-9):.1f}x faces off: "
+        f"{cpu_total['on'] - cpu_total['off']:.0f} ms more per image.",
         "Per image: detection runs on every image (HOG at 1024 px); embedding and the CNN check of doubtful "
         "boxes cost per face, so time grows with the faces found.",
         "Face search: synthetic dlib-like faces (20 per person), one query embedding (detection of the query "
