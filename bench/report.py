@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 # Report order; each benchmark's JSON file is <name>.json in the results directory.
-ORDER = ("ingest", "query", "batching", "store_scaling", "build_contention", "memory")
+ORDER = ("ingest", "query", "batching", "store_scaling", "build_contention", "memory", "faces")
 
 HEADER = """# Benchmarks
 
@@ -148,17 +148,39 @@ def write_report(results_dir: Path, docs_path: Path) -> None:
             parts.append(f"| {d['benchmark']} | {g['goal']} | {g['value']} | {g['target']} | {verdict} |")
     parts.append("\n" + ANALYSIS)
     for d in documents:
-        parts.append(f"\n## {d['benchmark']}{_label(d)}\n")
-        parts.append(
-            f"Command: `{d['command']}` (finished {d['finished_at']}, "
-            f"load {d['machine']['load_average_1m']} at start).\n"
-        )
-        for table in d["tables"]:
-            parts.append(f"### {table['title']}\n\n{table['markdown']}\n")
-        for note in d.get("notes", []):
-            parts.append(f"- {note}")
+        parts += section(d)
     docs_path.parent.mkdir(parents=True, exist_ok=True)
     docs_path.write_text("\n".join(parts).rstrip() + "\n")
+
+
+def section(d: dict) -> list[str]:
+    """One benchmark's section: heading, command, tables, notes."""
+    parts = [f"\n## {d['benchmark']}{_label(d)}\n"]
+    parts.append(
+        f"Command: `{d['command']}` (finished {d['finished_at']}, "
+        f"load {d['machine']['load_average_1m']} at start).\n"
+    )
+    for table in d["tables"]:
+        parts.append(f"### {table['title']}\n\n{table['markdown']}\n")
+    for note in d.get("notes", []):
+        parts.append(f"- {note}")
+    return parts
+
+
+def splice_section(docs_path: Path, document: dict) -> None:
+    """Replace (or append) one benchmark's section of an existing report, leaving the rest
+    as it is: for a benchmark run on its own (bench/faces.py --docs) when the other
+    suites' JSON results of the report are not at hand. Its goals, if any, are not added
+    to the Goals table: run `report` with every result for that."""
+    text = docs_path.read_text()
+    heading = f"\n## {document['benchmark']}"
+    rendered = "\n".join(section(document)).rstrip() + "\n"
+    start = text.find(heading + "\n")
+    if start < 0:
+        docs_path.write_text(text.rstrip() + "\n" + rendered)
+        return
+    end = text.find("\n## ", start + len(heading))
+    docs_path.write_text(text[:start].rstrip() + "\n" + rendered + (text[end:] if end >= 0 else ""))
 
 
 def _label(document: dict) -> str:

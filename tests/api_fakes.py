@@ -141,7 +141,7 @@ class FakeServer:
 async def start_fake_server(
     data_dir: Path, insert_concurrency: int = 4, extra_sets: tuple[ModelSetSpec, ...] = (),
     keys: KeyStore | None = None, quotas: Quotas | None = None, audit: AuditLog | None = None,
-    max_collections: int = 0,
+    max_collections: int = 0, faces=None,
 ) -> FakeServer:
     """`keys`: enforce API keys with the real interceptor (as the server does when its key
     file holds keys); `quotas`, `audit`: that interceptor's quotas and audit log (without
@@ -157,6 +157,7 @@ async def start_fake_server(
                              max_collections=max_collections),
         fetcher=fetcher,
         nsfw=FakeNsfw(),
+        faces=faces,  # a FaceManager (tests/face_fixtures.py: open_manager), or None: no face model
     )
     if keys is None and (quotas is not None or audit is not None):
         keys = KeyStore(data_dir / "no-keys.json")  # no file: keys not enforced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,24 @@ def open_manager(data_dir: Path, settings: FaceSettings = FaceSettings(min_faces
                  detector=None) -> FaceManager:
     store = FaceStore(open_face_vectors(data_dir, index_threshold=0))
     return FaceManager(store, PeopleFiles(data_dir), detector or ModelInfoOnly(), settings)
+
+
+class DetectionTable:
+    """A face detector for handler tests: each image (by its bytes) has the detection the
+    test gave it; any other image has no face. Detection itself is tested against the real
+    model (test_face_inference.py)."""
+
+    def __init__(self) -> None:
+        self.by_image: dict[bytes, FaceDetection] = {}
+
+    async def info(self) -> EncoderInfo:
+        return DLIB_MODEL
+
+    async def detect(self, image: bytes) -> FaceDetection:
+        return self.by_image.get(hashlib.sha256(image).digest(), FaceDetection(100, 100, ()))
+
+    def show(self, image: bytes, detection: FaceDetection) -> None:
+        self.by_image[hashlib.sha256(image).digest()] = detection
+
+    async def close(self) -> None:
+        pass

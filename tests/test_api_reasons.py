@@ -255,6 +255,38 @@ async def past_the_collection_cap(s, f: FakeServer):
             await channel.close()
             await capped.stop()
 
+
+def with_faces(call):
+    """Runs `call` on a second fake server whose face manager (synthetic detector) knows
+    collection "fam", created with faces_enabled and empty."""
+    async def trigger(s, f: FakeServer):
+        import tempfile
+        from pathlib import Path
+
+        from face_fixtures import DetectionTable, open_manager
+
+        with tempfile.TemporaryDirectory() as folder:
+            manager = open_manager(Path(folder) / "faces", detector=DetectionTable())
+            served = await start_fake_server(Path(folder) / "data", faces=manager)
+            channel = grpc.aio.insecure_channel(served.address)
+            try:
+                stub = pb_grpc.ImageSearchServiceStub(channel)
+                await stub.CreateCollection(pb.CreateCollectionRequest(
+                    collection_id="fam", collection=pb.Collection(faces_enabled=True)))
+                return await call(stub)
+            finally:
+                await channel.close()
+                await served.stop()
+                await manager.close()
+    return trigger
+
+
+case("PERSON_NOT_FOUND", grpc.StatusCode.NOT_FOUND)(with_faces(
+    lambda s: s.GetPerson(pb.GetPersonRequest(name="collections/fam/people/person-1"))))
+case("FACE_NOT_FOUND", grpc.StatusCode.NOT_FOUND)(with_faces(
+    lambda s: s.UpdateFace(pb.UpdateFaceRequest(face=pb.Face(name="collections/fam/items/x/faces/0")))))
+
+
 AUDIT_GROUPS = 150
 LONG = "x" * 240  # long IDs make each group's response ~1 KB
 

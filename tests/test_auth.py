@@ -290,12 +290,14 @@ class Row:
 
 RPC_ROLES: dict[str, Row] = {
     **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.READ) for m in (
-        "GetCollection", "GetItem", "ListItems", "BatchGetItems", "CountItems", "SearchItems")},
+        "GetCollection", "GetItem", "ListItems", "BatchGetItems", "CountItems", "SearchItems", "ListPeople",
+        "GetPerson")},
     # Decision (docs/security.md): the stateless image RPCs need `read` on any collection.
     **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.READ, names_collection=False) for m in (
         "ListCollections", "ModerateImage", "DetectFaces", "ReadImageText")},
     **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.WRITE) for m in (
-        "CreateItem", "ImportItems", "UpdateItem", "DeleteItem", "BatchDeleteItems", "PurgeItems")},
+        "CreateItem", "ImportItems", "UpdateItem", "DeleteItem", "BatchDeleteItems", "PurgeItems", "UpdatePerson",
+        "MergePeople", "DeletePerson", "UpdateFace", "ReclusterPeople")},
     **{f"imagesearch.v1.ImageSearchService.{m}": Row(Role.ADMIN) for m in (
         "CreateCollection", "UpdateCollection", "DeleteCollection", "FindDuplicates")},
     # The admin service (auth/admin_scopes.py): admin on every collection or alias a request
@@ -341,7 +343,9 @@ def test_every_rpc_has_a_row() -> None:
 
 # Names of the admin service's resources, matched by the right keys' prefix grants (mat*).
 REFERENCE_NAMES = {"Snapshot": f"collections/{MATRIX_COLLECTION}/snapshots/s", "Alias": "aliases/matrix-alias",
-                   "ApiKey": "apiKeys/k", "Collection": f"collections/{MATRIX_COLLECTION}"}
+                   "ApiKey": "apiKeys/k", "Collection": f"collections/{MATRIX_COLLECTION}",
+                   "Person": f"collections/{MATRIX_COLLECTION}/people/p",
+                   "Face": f"collections/{MATRIX_COLLECTION}/items/x/faces/0"}
 RESOURCE_IDS = {"alias_id": "matrix-alias", "api_key_id": "k", "snapshot_id": "s"}
 
 
@@ -360,13 +364,14 @@ def fill(message) -> object:
             setattr(message, field.name, MATRIX_COLLECTION)
         elif is_string and kind in REFERENCE_NAMES:
             setattr(message, field.name, REFERENCE_NAMES[kind])
-        elif field.name == "name" and message.DESCRIPTOR.name in ("Alias", "ApiKey"):
+        elif field.name == "name" and message.DESCRIPTOR.name in ("Alias", "ApiKey", "Person", "Face"):
             setattr(message, field.name, REFERENCE_NAMES[message.DESCRIPTOR.name])
         elif field.name in ("name", "parent") and is_string:
             item = reference.endswith("/Item") or message.DESCRIPTOR.name in ("Item", "GetItemRequest",
                                                                                "DeleteItemRequest")
             setattr(message, field.name, f"collections/{MATRIX_COLLECTION}" + ("/items/x" if item else ""))
-        elif field.name in ("request", "collection", "item", "alias", "api_key") and field.message_type is not None:
+        elif field.name in ("request", "collection", "item", "alias", "api_key", "person", "face") \
+                and field.message_type is not None:
             fill(getattr(message, field.name))
     return message
 

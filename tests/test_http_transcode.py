@@ -88,6 +88,13 @@ def test_openapi_path_names_each_star() -> None:
         ("POST", "/v1/collections/c/items:search", "SearchItems", {"parent": "collections/c"}),
         ("POST", "/v1/collections/c/items:findDuplicates", "FindDuplicates", {"parent": "collections/c"}),
         ("POST", "/v1/images:moderate", "ModerateImage", {}),
+        ("GET", "/v1/collections/c/people", "ListPeople", {"parent": "collections/c"}),
+        ("GET", "/v1/collections/c/people/person-1", "GetPerson", {"name": "collections/c/people/person-1"}),
+        ("PATCH", "/v1/collections/c/people/person-1", "UpdatePerson", {"person.name": "collections/c/people/person-1"}),
+        ("POST", "/v1/collections/c/people/person-1:merge", "MergePeople", {"name": "collections/c/people/person-1"}),
+        ("DELETE", "/v1/collections/c/people/person-1", "DeletePerson", {"name": "collections/c/people/person-1"}),
+        ("PATCH", "/v1/collections/c/items/a%2Fb/faces/0", "UpdateFace", {"face.name": "collections/c/items/a%2Fb/faces/0"}),
+        ("POST", "/v1/collections/c/people:recluster", "ReclusterPeople", {"parent": "collections/c"}),
     ],
 )
 def test_every_http_rule_of_the_proto_routes(method: str, path: str, rpc: str, bindings: dict) -> None:

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
+from imagesearch.api.context import FACES_NEED_EMBEDDED_STORE, NO_FACE_MODEL
 from imagesearch.api.metrics import MetricsInterceptor, RpcMetrics
 from imagesearch_client.v1 import imagesearch_pb2, imagesearch_pb2_grpc
 
@@ -200,6 +201,7 @@ class ImageSearchServer:
             nsfw,
             faces,
             ocr,
+            FACES_NEED_EMBEDDED_STORE if s.qdrant_url else NO_FACE_MODEL,
         )
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         add_admin_service(service.ctx, self._keys, server)

@@ -22,6 +22,7 @@ from imagesearch.commands import (
     keys,
     models,
     moderate,
+    people,
     reprocess,
     search,
     serve,
@@ -31,8 +32,8 @@ from imagesearch.commands import (
 # The subcommand groups, in --help order. A new group is a module in imagesearch/commands/
 # with add_parser(subparsers) (see its __init__) and one more entry here.
 COMMAND_GROUPS = (
-    serve, models, collections, ingest, items, search, duplicates, moderate, analyse, snapshot, keys, aliases,
-    reprocess,
+    serve, models, collections, ingest, items, search, people, duplicates, moderate, analyse, snapshot, keys,
+    aliases, reprocess,
 )
 
 

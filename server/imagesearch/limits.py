@@ -42,3 +42,6 @@ MAX_CONCURRENT_RPCS = 512
 # Collections a store may hold: each embedded collection is a shard with its own files,
 # WAL and threads, so an unbounded number exhausts file descriptors and memory.
 MAX_COLLECTIONS = 1000
+# People (docs/faces.md): a person's display name, and the people one MergePeople call absorbs.
+MAX_PERSON_NAME_CHARS = 100
+MAX_PEOPLE_PER_MERGE = 100

@@ -7,6 +7,7 @@ from imagesearch_client.async_client import AsyncImageSearchClient
 from imagesearch_client.client import ImageSearchClient
 from imagesearch_client.connection import Tls
 from imagesearch_client.errors import error_metadata, error_reason
+from imagesearch_client.people import Person, PersonFace, ReclusterResult
 from imagesearch_client.types import (
     Collection,
     Duplicate,
@@ -37,7 +38,10 @@ __all__ = [
     "ItemResult",
     "Moderation",
     "Page",
+    "Person",
+    "PersonFace",
     "PurgeResult",
+    "ReclusterResult",
     "Space",
     "Tls",
     "error_metadata",

@@ -19,6 +19,7 @@ from imagesearch_client import auth, connection, messages
 from imagesearch_client.connection import Tls
 from imagesearch_client.client import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, HEALTH_POLL_S
 from imagesearch_client.names import collection_name, item_name
+from imagesearch_client.people import AsyncPeopleMethods
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
     TextLine,
@@ -27,8 +28,9 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 
 
-class AsyncImageSearchClient:
-    """asyncio client of imagesearch.v1. Use with `async with`, or await close()."""
+class AsyncImageSearchClient(AsyncPeopleMethods):
+    """asyncio client of imagesearch.v1. Use with `async with`, or await close(). The
+    people methods (list_people, name_person, ...) are in imagesearch_client.people."""
 
     def __init__(
         self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None,

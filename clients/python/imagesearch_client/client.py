@@ -18,6 +18,7 @@ from imagesearch_client.admin_client import AdminClient
 from imagesearch_client import auth, connection, messages
 from imagesearch_client.connection import Tls
 from imagesearch_client.names import collection_name, item_name
+from imagesearch_client.people import PeopleMethods
 from imagesearch_client.types import (
     Collection, DuplicateGroup, Face, Hit, ImportOutcome, InsertItem, Item, ItemResult, Moderation, Page, PurgeResult,
     TextLine,
@@ -32,8 +33,9 @@ CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_mess
 HEALTH_POLL_S = 0.5
 
 
-class ImageSearchClient:
-    """Blocking client of imagesearch.v1. Use as a context manager, or call close()."""
+class ImageSearchClient(PeopleMethods):
+    """Blocking client of imagesearch.v1. Use as a context manager, or call close(). The
+    people methods (list_people, name_person, ...) are in imagesearch_client.people."""
 
     def __init__(
         self, target: str = "127.0.0.1:50051", timeout: float = DEFAULT_TIMEOUT_S, api_key: str | None = None,

@@ -12,7 +12,9 @@ from google.protobuf import json_format, struct_pb2
 from google.rpc import status_pb2
 
 from imagesearch_client.errors import status_error_info, status_field_violations
-from imagesearch_client.names import collection_name, parse_collection_name, parse_item_name
+from imagesearch_client.names import (
+    collection_name, parse_collection_name, parse_face_name, parse_item_name, parse_person_name,
+)
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 
 T = TypeVar("T")
@@ -283,6 +285,9 @@ class Hit:
     score_calibration: str = ""
     # The server's copy check found this hit to be a copy of the query (score >= 0.9).
     near_duplicate: bool = False
+    # Face and person queries: the matching face's position in the item's image and its person's ID.
+    face_index: int | None = None
+    person_id: str | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.SearchItemsResponse) -> "Hit":
@@ -293,6 +298,8 @@ class Hit:
             _box(face.box) if face else None, face.query_face_index if face else None,
             tuple(TextLine.from_proto(line) for line in msg.matched_lines),
             score_calibration=msg.score_calibration, near_duplicate=msg.near_duplicate,
+            face_index=parse_face_name(face.face).index if face and face.face else None,
+            person_id=parse_person_name(face.person).person_id if face and face.person else None,
         )
 
 

@@ -34,8 +34,8 @@ class CollectionHandlers:
         if served is None:
             raise self.ctx.not_served(set_name, f"model set {set_name!r} was asked for")
         if wanted.faces_enabled and self.ctx.faces is None:
-            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED, "this server has no face model: run "
-                                      "`imagesearch models setup` and restart it, or create the collection without faces")
+            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED, self.ctx.faces_off.replace(
+                " and restart it", " and restart it, or create the collection without faces"))
         if wanted.ocr_enabled:
             await self.ctx.require_ocr()
         await self._check_collection_limit()

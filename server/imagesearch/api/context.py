@@ -24,6 +24,15 @@ from imagesearch.limits import MAX_COLLECTIONS
 from imagesearch.store.base import ModelSetRecord, VectorStore
 
 
+# Why a server has no faces, with the fix (FACES_NOT_ENABLED's message).
+NO_FACE_MODEL = "this server has no face model: run `imagesearch models setup` and restart it"
+FACES_NEED_EMBEDDED_STORE = (
+    "faces need the embedded store, and this server keeps its collections in a remote Qdrant (qdrant_url): "
+    "serve face collections from a server with a local data dir (no --qdrant-url), or create the collection "
+    "without faces"
+)
+
+
 @dataclass(frozen=True)
 class ServiceLimits:
     """The settings the handlers enforce."""
@@ -49,6 +58,8 @@ class ServiceContext:
     faces: FaceManager | None = None
     # The OCR model's client; None when the server has no OCR model.
     ocr: OcrReader | None = None
+    # Why `faces` is None, with the fix: no face model, or a remote Qdrant.
+    faces_off: str = NO_FACE_MODEL
 
     async def ocr_enabled(self, collection: str) -> bool:
         """Whether inserts into `collection` read the text in their images."""
@@ -71,7 +82,8 @@ class ServiceContext:
         """The face manager, for a collection created with faces_enabled; FacesNotEnabled
         (FAILED_PRECONDITION) otherwise."""
         if self.faces is None:
-            raise FacesNotEnabled("this server has no face model: run `imagesearch models setup` and restart it")
+            raise FacesNotEnabled(self.faces_off)
+        await self.store.model_set(collection)  # COLLECTION_NOT_FOUND before FACES_NOT_ENABLED
         if not await self.faces.enabled(await self.store.resolve(collection)):
             raise FacesNotEnabled(
                 f"collection {collection!r} was created without faces_enabled: create a collection with "

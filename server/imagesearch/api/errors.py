@@ -19,7 +19,9 @@ from grpc_status import rpc_status
 from imagesearch_client.names import InvalidName
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
-from imagesearch.faces.errors import FaceIndexOutOfRange, FacesNotEnabled, InvalidFaceQuery
+from imagesearch.faces.errors import (
+    FaceIndexOutOfRange, FaceNotFound, FacesNotEnabled, InvalidFaceQuery, PersonNotFound,
+)
 from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
 from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.fetch.policy import FetchRefused
@@ -129,6 +131,10 @@ _MAPPED: dict[type, Callable[[Any, str], ApiError]] = {
     FacesNotEnabled: lambda e, f: failed_precondition(ErrorReason.FACES_NOT_ENABLED, str(e)),
     FaceIndexOutOfRange: lambda e, f: invalid(f or "face.face_index", str(e)),
     InvalidFaceQuery: lambda e, f: invalid(f or "face", str(e)),
+    PersonNotFound: lambda e, f: ApiError(grpc.StatusCode.NOT_FOUND, ErrorReason.PERSON_NOT_FOUND, str(e), "",
+                                          {"person": e.person_id}),
+    FaceNotFound: lambda e, f: ApiError(grpc.StatusCode.NOT_FOUND, ErrorReason.FACE_NOT_FOUND, str(e), "",
+                                        {"face": e.face_id}),
     InvalidTextQuery: lambda e, f: invalid(f or "image_text.text", f"{e}: type 1-256 characters, at most 16 words"),
     InvalidCollectionName: lambda e, f: invalid(f or "parent", str(e), ErrorReason.RESOURCE_NAME_INVALID),
     InvalidName: lambda e, f: invalid(f or "name", str(e), ErrorReason.RESOURCE_NAME_INVALID),

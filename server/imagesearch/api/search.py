@@ -18,6 +18,7 @@ from imagesearch.api.feedback import search_with_feedback
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
 from imagesearch.faces.search import FaceSelector
 from imagesearch.api.ingest import Ingestor
+from imagesearch.api.people import face_match, person_hits
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
 from imagesearch.ocr.query import MatchMode, parse_query
@@ -51,9 +52,13 @@ class SearchHandlers:
         flt = await self.ctx.search_filter(collection, request)
         query = request.WhichOneof("query")
         if query is None:
-            raise invalid("image", "the request carries no query: set image, text, item or face")
+            raise invalid("image", "the request carries no query: set image, text, item, face, image_text or person")
         if query == "face":
             async for response in self._face_hits(collection, request, limit, flt):
+                yield response
+            return
+        if query == "person":
+            async for response in person_hits(self.ctx, collection, request, limit, flt):
                 yield response
             return
         if query == "image_text":
@@ -162,7 +167,7 @@ class SearchHandlers:
                 rank += 1
                 yield pb.SearchItemsResponse(
                     item=convert.item(collection, found[match.item_id]), score=match.score, similarity=match.score,
-                    rank=rank, face=pb.FaceMatch(box=convert.box(match.box), query_face_index=result.query_index),
+                    rank=rank, face=face_match(collection, match, result.query_index),
                 )
 
     async def _image_text_hits(
@@ -190,8 +195,7 @@ class SearchHandlers:
     @unary_errors
     async def DetectFaces(self, request: pb.DetectFacesRequest, context) -> pb.DetectFacesResponse:
         if self.ctx.faces is None:
-            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED,
-                                      "this server has no face model: run `imagesearch models setup` and restart it")
+            raise failed_precondition(ErrorReason.FACES_NOT_ENABLED, self.ctx.faces_off)
         detection = await self.ctx.faces.detect(await self.ctx.image(request.image))
         return convert.detected_faces(detection)
 

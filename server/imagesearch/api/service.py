@@ -14,9 +14,10 @@ from typing import Mapping
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 
 from imagesearch.api.collections import CollectionHandlers
-from imagesearch.api.context import ServiceContext, ServiceLimits
+from imagesearch.api.context import NO_FACE_MODEL, ServiceContext, ServiceLimits
 from imagesearch.api.ingest import Ingestor
 from imagesearch.api.items import ItemHandlers
+from imagesearch.api.people import PeopleHandlers
 from imagesearch.api.search import SearchHandlers
 from imagesearch.faces.manager import FaceManager
 from imagesearch.fetch.fetcher import UrlFetcher
@@ -28,7 +29,9 @@ from imagesearch.store.base import VectorStore
 __all__ = ["ImageSearchService", "ServiceLimits"]
 
 
-class ImageSearchService(CollectionHandlers, ItemHandlers, SearchHandlers, pb_grpc.ImageSearchServiceServicer):
+class ImageSearchService(
+    CollectionHandlers, ItemHandlers, SearchHandlers, PeopleHandlers, pb_grpc.ImageSearchServiceServicer
+):
     """Implements imagesearch.v1.ImageSearchService over the served model sets and a store."""
 
     def __init__(
@@ -41,10 +44,11 @@ class ImageSearchService(CollectionHandlers, ItemHandlers, SearchHandlers, pb_gr
         nsfw: NsfwScorer,
         faces: FaceManager | None = None,
         ocr: OcrReader | None = None,
+        faces_off: str = NO_FACE_MODEL,
     ) -> None:
         self.ctx = ServiceContext(
             store=store, model_sets=dict(model_sets), default_model_set=default_model_set, limits=limits,
-            fetcher=fetcher, nsfw=nsfw, faces=faces, ocr=ocr,
+            fetcher=fetcher, nsfw=nsfw, faces=faces, ocr=ocr, faces_off=faces_off,
         )
         self.ingestor = Ingestor(self.ctx)
         # One duplicate audit per collection at a time: an audit reads every item.

@@ -42,7 +42,7 @@ def request_collection(request: Any) -> str | None:
         if name in fields:
             match = _COLLECTION.match(getattr(request, name))
             return match.group(1) if match else ""
-    for name in ("request", "collection", "item"):
+    for name in ("request", "collection", "item", "person", "face"):
         if name in fields and request.DESCRIPTOR.fields_by_name[name].message_type is not None:
             return request_collection(getattr(request, name))
     return None

@@ -68,9 +68,11 @@ METHOD_ROLES: dict[str, Role] = {
     **{m: Role.READ for m in (
         "GetCollection", "ListCollections", "GetItem", "ListItems", "BatchGetItems", "CountItems", "SearchItems",
         "DetectFaces", "ReadImageText", "ModerateImage",
+        "ListPeople", "GetPerson",
     )},
     **{m: Role.WRITE for m in (
         "CreateItem", "ImportItems", "UpdateItem", "DeleteItem", "BatchDeleteItems", "PurgeItems",
+        "UpdatePerson", "MergePeople", "DeletePerson", "UpdateFace", "ReclusterPeople",
     )},
     **{m: Role.ADMIN for m in (
         "CreateCollection", "UpdateCollection", "DeleteCollection", "FindDuplicates",

@@ -22,8 +22,16 @@ class InvalidFaceQuery(FacesError):
 
 
 class FaceNotFound(FacesError):
-    """No stored face has that id (NOT_FOUND)."""
+    """No stored face has that id (NOT_FOUND); `face_id` names it for ErrorInfo."""
+
+    def __init__(self, message: str, face_id: str = "") -> None:
+        super().__init__(message)
+        self.face_id = face_id
 
 
 class PersonNotFound(FacesError):
-    """No person has that id (NOT_FOUND)."""
+    """No person has that id (NOT_FOUND); `person_id` names it for ErrorInfo."""
+
+    def __init__(self, message: str, person_id: str = "") -> None:
+        super().__init__(message)
+        self.person_id = person_id

@@ -73,7 +73,9 @@ class People:
         """The person's face ids, sorted; PersonNotFound when it has none."""
         faces = sorted(f for f, a in self.assignments.items() if a.person_id == person_id)
         if not faces:
-            raise PersonNotFound(f"person {person_id!r} does not exist")
+            raise PersonNotFound(
+                f"person {person_id!r} does not exist (deleted, merged into another, or emptied by a move): "
+                "ListPeople lists the collection's people", person_id)
         return faces
 
     def listed(self, min_faces: int) -> list[PersonSummary]:
@@ -138,7 +140,7 @@ class People:
     def move(self, face_id: str, person_id: str | None) -> dict[str, Assignment]:
         """Put one face with `person_id` (None: a new person of its own), pinned there."""
         if face_id not in self.assignments:
-            raise FaceNotFound(f"face {face_id!r} does not exist")
+            raise FaceNotFound(f"face {face_id!r} does not exist", face_id)
         if person_id is None:
             person_id = self.new_person()
         else:

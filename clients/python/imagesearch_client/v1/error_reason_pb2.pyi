@@ -46,6 +46,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     QUOTA_STREAMS_EXCEEDED: _ClassVar[ErrorReason]
     SERVER_BUSY: _ClassVar[ErrorReason]
     COLLECTION_LIMIT_REACHED: _ClassVar[ErrorReason]
+    PERSON_NOT_FOUND: _ClassVar[ErrorReason]
+    FACE_NOT_FOUND: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 FIELD_INVALID: ErrorReason
@@ -87,4 +89,6 @@ QUOTA_RATE_EXCEEDED: ErrorReason
 QUOTA_STREAMS_EXCEEDED: ErrorReason
 SERVER_BUSY: ErrorReason
 COLLECTION_LIMIT_REACHED: ErrorReason
+PERSON_NOT_FOUND: ErrorReason
+FACE_NOT_FOUND: ErrorReason
 INTERNAL_ERROR: ErrorReason

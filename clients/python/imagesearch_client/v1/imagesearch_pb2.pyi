@@ -328,13 +328,14 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "mode")
+    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "person", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "mode")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -348,6 +349,7 @@ class SearchItemsRequest(_message.Message):
     item: str
     face: FaceQuery
     image_text: ImageTextQuery
+    person: str
     top_k: int
     min_score: float
     filter: Filter
@@ -355,7 +357,7 @@ class SearchItemsRequest(_message.Message):
     model_set: str
     include_query_item: bool
     mode: SearchMode
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., person: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class ImageTextQuery(_message.Message):
     __slots__ = ("text", "mode")
@@ -404,12 +406,16 @@ class Point(_message.Message):
     def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
 
 class FaceMatch(_message.Message):
-    __slots__ = ("box", "query_face_index")
+    __slots__ = ("box", "query_face_index", "face", "person")
     BOX_FIELD_NUMBER: _ClassVar[int]
     QUERY_FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
     box: BoundingBox
     query_face_index: int
-    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., query_face_index: _Optional[int] = ...) -> None: ...
+    face: str
+    person: str
+    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., query_face_index: _Optional[int] = ..., face: _Optional[str] = ..., person: _Optional[str] = ...) -> None: ...
 
 class SearchItemsResponse(_message.Message):
     __slots__ = ("item", "score", "similarity", "rank", "face", "matched_lines", "score_calibration", "near_duplicate")
@@ -592,3 +598,101 @@ class FieldKey(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     key: str
     def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class Person(_message.Message):
+    __slots__ = ("name", "display_name", "face_count", "representative_face")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTATIVE_FACE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    face_count: int
+    representative_face: Face
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., face_count: _Optional[int] = ..., representative_face: _Optional[_Union[Face, _Mapping]] = ...) -> None: ...
+
+class Face(_message.Message):
+    __slots__ = ("name", "item", "box", "person", "pinned")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    item: str
+    box: BoundingBox
+    person: str
+    pinned: bool
+    def __init__(self, name: _Optional[str] = ..., item: _Optional[str] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., person: _Optional[str] = ..., pinned: _Optional[bool] = ...) -> None: ...
+
+class ListPeopleRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token", "min_face_count")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    min_face_count: int
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_face_count: _Optional[int] = ...) -> None: ...
+
+class ListPeopleResponse(_message.Message):
+    __slots__ = ("people", "next_page_token")
+    PEOPLE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    people: _containers.RepeatedCompositeFieldContainer[Person]
+    next_page_token: str
+    def __init__(self, people: _Optional[_Iterable[_Union[Person, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetPersonRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UpdatePersonRequest(_message.Message):
+    __slots__ = ("person", "update_mask")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    person: Person
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, person: _Optional[_Union[Person, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class MergePeopleRequest(_message.Message):
+    __slots__ = ("name", "people")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    people: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., people: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeletePersonRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UpdateFaceRequest(_message.Message):
+    __slots__ = ("face", "update_mask")
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    face: Face
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, face: _Optional[_Union[Face, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class ReclusterPeopleRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class ReclusterPeopleResponse(_message.Message):
+    __slots__ = ("face_count", "person_count", "changed_face_count")
+    FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PERSON_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    face_count: int
+    person_count: int
+    changed_face_count: int
+    def __init__(self, face_count: _Optional[int] = ..., person_count: _Optional[int] = ..., changed_face_count: _Optional[int] = ...) -> None: ...

@@ -136,6 +136,41 @@ class ImageSearchServiceStub:
                 request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageRequest.SerializeToString,
                 response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageResponse.FromString,
                 _registered_method=True)
+        self.ListPeople = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/ListPeople',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleResponse.FromString,
+                _registered_method=True)
+        self.GetPerson = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/GetPerson',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.GetPersonRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+                _registered_method=True)
+        self.UpdatePerson = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/UpdatePerson',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.UpdatePersonRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+                _registered_method=True)
+        self.MergePeople = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/MergePeople',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.MergePeopleRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+                _registered_method=True)
+        self.DeletePerson = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/DeletePerson',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.DeletePersonRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.UpdateFace = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/UpdateFace',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.UpdateFaceRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.Face.FromString,
+                _registered_method=True)
+        self.ReclusterPeople = channel.unary_unary(
+                '/imagesearch.v1.ImageSearchService/ReclusterPeople',
+                request_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleRequest.SerializeToString,
+                response_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleResponse.FromString,
+                _registered_method=True)
 
 
 class ImageSearchServiceServicer:
@@ -290,6 +325,64 @@ class ImageSearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPeople(self, request, context):
+        """Lists the people of a collection created with faces_enabled (its faces grouped by
+        who they show), most faces first, each with its face count and a representative face.
+        People with fewer faces than min_face_count are left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPerson(self, request, context):
+        """Describes one person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePerson(self, request, context):
+        """Names (or, with an empty display_name, unnames) a person (field mask "display_name").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergePeople(self, request, context):
+        """Moves every face of the other people into the named one, which keeps its name (or
+        takes the first other person's, when it has none); the other people cease to exist.
+        Merged faces stay together through later reclusters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePerson(self, request, context):
+        """Deletes a person and every face vector of it (face data is biometric); the items
+        whose images show the person stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFace(self, request, context):
+        """Moves one stored face to another person, or to a new person of its own (field mask
+        "person"). A moved face stays where it was put through later reclusters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReclusterPeople(self, request, context):
+        """Regroups every face of a collection into people from scratch, now. Names, person IDs
+        (where most of a person's faces stay together) and faces placed by hand are kept. The
+        server also does this in the background every faces_recluster_every new faces. Its
+        cost grows with the square of the faces (about 9 s at 10,000 faces, docs/faces.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageSearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -392,6 +485,41 @@ def add_ImageSearchServiceServicer_to_server(servicer, server):
                     servicer.ModerateImage,
                     request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageRequest.FromString,
                     response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageResponse.SerializeToString,
+            ),
+            'ListPeople': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPeople,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleResponse.SerializeToString,
+            ),
+            'GetPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPerson,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.GetPersonRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.SerializeToString,
+            ),
+            'UpdatePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePerson,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.UpdatePersonRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.SerializeToString,
+            ),
+            'MergePeople': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergePeople,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.MergePeopleRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.Person.SerializeToString,
+            ),
+            'DeletePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePerson,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.DeletePersonRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateFace': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFace,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.UpdateFaceRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.Face.SerializeToString,
+            ),
+            'ReclusterPeople': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReclusterPeople,
+                    request_deserializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleRequest.FromString,
+                    response_serializer=imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -935,6 +1063,195 @@ class ImageSearchService:
             '/imagesearch.v1.ImageSearchService/ModerateImage',
             imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageRequest.SerializeToString,
             imagesearch_dot_v1_dot_imagesearch__pb2.ModerateImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeople(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/ListPeople',
+            imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.ListPeopleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/GetPerson',
+            imagesearch_dot_v1_dot_imagesearch__pb2.GetPersonRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/UpdatePerson',
+            imagesearch_dot_v1_dot_imagesearch__pb2.UpdatePersonRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergePeople(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/MergePeople',
+            imagesearch_dot_v1_dot_imagesearch__pb2.MergePeopleRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/DeletePerson',
+            imagesearch_dot_v1_dot_imagesearch__pb2.DeletePersonRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/UpdateFace',
+            imagesearch_dot_v1_dot_imagesearch__pb2.UpdateFaceRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.Face.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReclusterPeople(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagesearch.v1.ImageSearchService/ReclusterPeople',
+            imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleRequest.SerializeToString,
+            imagesearch_dot_v1_dot_imagesearch__pb2.ReclusterPeopleResponse.FromString,
             options,
             channel_credentials,
             insecure,
