@@ -77,10 +77,11 @@ class TritonPythonModel:
         self._bridge_top_k = int(parameters["bridge_top_k"])
         self._bridge_temperature = float(parameters["bridge_temperature"])
         threads = int(parameters["intra_op_threads"])
+        nsfw_threads = int(parameters["nsfw_intra_op_threads"])
         encoder_dir = os.path.join(_REPOSITORY, "image_embedding", "1")
         self._encoder = _session(os.path.join(encoder_dir, "model.onnx"), threads, cuda)
         self._class_matrix = np.load(os.path.join(encoder_dir, "class_text_embeddings.npy"))
-        self._nsfw = _session(os.path.join(_REPOSITORY, "nsfw", "1", "model.onnx"), threads, cuda)
+        self._nsfw = _session(os.path.join(_REPOSITORY, "nsfw", "1", "model.onnx"), nsfw_threads, cuda)
         self._nsfw_input = self._nsfw.get_inputs()[0].name
 
     def execute(self, requests: list) -> list:
