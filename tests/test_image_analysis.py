@@ -104,3 +104,19 @@ def test_bad_images_raise_invalid_image(modules):
             analysis.encoder_pixels(analysis.decode_once(data, MAX_PIXELS))
     with pytest.raises(InvalidImage):
         fingerprint(good[: len(good) // 3])
+
+
+def test_gpu_variant_of_each_config():
+    """`models setup --gpu` turns each CPU config into a loadable-looking GPU one (a GPU run
+    itself is untested: no GPU in CI)."""
+    import re
+
+    from imagesearch.models.setup import GPU_MODELS, gpu_config
+
+    for model in GPU_MODELS:
+        text = gpu_config((MODELS / model / "config.pbtxt").read_text())
+        assert "kind: KIND_GPU" in text and "KIND_CPU" not in text, model
+        assert re.search(r'key: "execution_provider"\s*value: \{ string_value: "cuda" \}', text), model
+        max_batch = int(re.search(r"max_batch_size:\s*(\d+)", text).group(1))
+        preferred = re.search(r"preferred_batch_size:\s*\[([^\]]*)\]", text).group(1)
+        assert max(int(v) for v in preferred.split(",")) <= max_batch, model
