@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +25,18 @@ from typing import Sequence
 
 from imagesearch_client import AsyncImageSearchClient, InsertItem
 
-from bench.common import CpuMeter, corel_images, machine_info, median
+from bench.common import (
+    RESULTS_DIR,
+    CpuMeter,
+    Outcome,
+    corel_images,
+    format_table,
+    goal,
+    machine_info,
+    median,
+    print_machine,
+    reproduce_command,
+)
 from bench.encoder import MODEL_DIR, InProcessEncoder
 from bench.stub_cpu import stub_pids
 
@@ -142,13 +153,44 @@ async def compare_pipeline(image_count: int, rounds: int) -> dict:
     return summary
 
 
+def pipeline_outcome(summary: dict) -> Outcome:
+    """The comparison as a report section: images/s, ratio to raw and CPU per process."""
+    groups = ["client", "api_server", "tritonserver", *(f"stub_{m}" for m in STUB_MODELS)]
+    rows = []
+    for key in ("pipeline/embed_only", "separate/embed_only", "pipeline/all_checks", "separate/all_checks"):
+        cpu = summary[key]["cpu_ms_per_image"]
+        rows.append([key, summary[key]["images_per_s"], summary[key]["ratio_to_raw"],
+                     *(cpu.get(g, 0.0) or "" for g in groups), round(sum(cpu.values()), 2)])
+    rows.append([f"raw ONNX Runtime, batch {summary['raw_batch']}", summary["raw"]["images_per_s"], 1.0,
+                 *([""] * len(groups)), summary["raw"]["cpu_ms_per_image"]["in_process"]])
+    table = format_table(["ingest", "images/s (median)", "ratio to raw", *groups, "CPU ms/image total"], rows)
+    stub = summary["pipeline/embed_only"]["cpu_ms_per_image"]["stub_image_analysis"]
+    raw = summary["raw"]["cpu_ms_per_image"]["in_process"]
+    notes = [
+        "pipeline: inserts call Triton's image_analysis once (one decode: vectors, NSFW score, fingerprint "
+        "parts); separate: image_embedding and nsfw each decode, the API server decodes for the fingerprint.",
+        f"image_analysis stub CPU per image, embed only: {stub} ms = {stub / raw:.2f}x the raw encoder's {raw} ms "
+        "(it also computes the fingerprint's thumbnail and pHash, which the raw encoder does not).",
+    ]
+    return Outcome("pipeline", {"images": summary["images"], "rounds": summary["rounds"]}, summary,
+                   [goal("ingest ratio server (embed only, pipeline)/raw", summary["pipeline/embed_only"]["ratio_to_raw"],
+                         0.8, True)],
+                   [("Insert pipeline on vs off, CPU ms per image by process", table)], notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=PIPELINE_USAGE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=300, help="Corel photos per ingest (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default %(default)s)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where pipeline.json goes")
     args = parser.parse_args()
-    print(json.dumps({"machine": machine_info(), **asyncio.run(compare_pipeline(args.images, args.rounds))}, indent=1))
+    machine = machine_info()
+    command = reproduce_command(sys.argv[1:]).replace("-m bench ", "-m bench.ingest ")
+    print_machine(machine, command)
+    outcome = pipeline_outcome(asyncio.run(compare_pipeline(args.images, args.rounds)))
+    outcome.show()
+    print(f"saved {outcome.save(args.results_dir, machine, command)}")
 
 
 if __name__ == "__main__":
