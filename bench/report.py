@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 # Report order; each benchmark's JSON file is <name>.json in the results directory.
-ORDER = ("ingest", "query", "batching", "store_scaling", "build_contention", "memory")
+ORDER = ("ingest", "pipeline", "query", "batching", "store_scaling", "build_contention", "memory")
 
 HEADER = """# Benchmarks
 
@@ -61,6 +61,30 @@ ANALYSIS = """## Why, and what would move the figures
   tritonserver's share of two cores. With more cores it shrinks (they stop competing
   with the encoder); on two it could close only by dropping the fingerprint from bulk
   loads, which would leave `FindDuplicates` blind to them.
+- **One decode per insert (the `pipeline` section, `python -m bench.ingest`).** Inserts
+  call Triton's `image_analysis` model once: it decodes each image once and returns the
+  vectors, the NSFW score and the fingerprint's thumbnail and pHash, so the API server no
+  longer decodes and the nsfw stub no longer decodes full size. Measured against the old
+  path (a second server on a repository copy without the model) in the same run at a load
+  of 27, CPU ms per image: embed only 19.1 vs 20.1 in all (API server 4.75 vs 6.32), all
+  checks 48.1 vs 54.4 (API server 19.2 vs 23.4, stubs 27.2 vs 28.7, tritonserver 0.77 vs
+  1.23). On Corel's 384x256 JPEGs a decode costs under a millisecond, so the stub's saving
+  is small; on camera-sized photos the nsfw model's full-size decode was the expensive one.
+  The stub's CPU per image is 1.08x the raw encoder's (it also makes the fingerprint
+  parts). Before that, the image_embedding stub spent 19 % of its samples (py-spy) in the
+  text-image bridge: a dense float64 [N, 1000] x [1000, 384] product through a
+  multithreaded OpenBLAS whose threads spun (sched_yield) between calls; the bridge now
+  sums only the 10 kept classes' rows (identical output, 2.5 -> 0.03 ms per image) and the
+  launcher gives the stubs `OPENBLAS_NUM_THREADS=1`: image_embedding stub 15.1 -> 10.5 ms
+  per image against 7.9-9.9 ms raw (`python -m bench.stub_cpu`). The images/s ratios of
+  runs at loads far above 2 are not comparable (first bullet).
+- **Local Triton's system shared memory: not used.** A request carries the encoded image
+  (30-60 KB for Corel JPEGs); tritonserver's whole CPU per insert is 0.5-0.8 ms, gRPC
+  parsing and batching included, and the large tensors (600 KB of pixels per network)
+  never cross a process boundary since the pipeline decodes next to the networks. Shared
+  memory would also need per-request region management and Triton's shared-memory API,
+  which the launcher locks behind its admin key. Not measured: the most it could save is
+  part of that 0.5-0.8 ms.
 - **All-checks ingest** got cheaper in this round: the near-duplicate alignment (68 % of
   the API server's CPU in a py-spy profile of a default ingest) now prepares each
   thumbnail's scaled levels and coarse templates once per image instead of once per
