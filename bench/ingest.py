@@ -171,6 +171,7 @@ def pipeline_outcome(summary: dict) -> Outcome:
         "parts); separate: image_embedding and nsfw each decode, the API server decodes for the fingerprint.",
         f"image_analysis stub CPU per image, embed only: {stub} ms = {stub / raw:.2f}x the raw encoder's {raw} ms "
         "(it also computes the fingerprint's thumbnail and pHash, which the raw encoder does not).",
+        "Ratios to raw are reliable only at a load below the core count (see the first bullet above): at a higher load compare the pipeline and separate rows with each other, and CPU per image, not the ratio to raw.",
     ]
     return Outcome("pipeline", {"images": summary["images"], "rounds": summary["rounds"]}, summary,
                    [goal("ingest ratio server (embed only, pipeline)/raw", summary["pipeline/embed_only"]["ratio_to_raw"],
