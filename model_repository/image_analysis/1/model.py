@@ -53,7 +53,6 @@ def _session(path: str, threads: int, providers: list) -> ort.InferenceSession:
     return ort.InferenceSession(path, options, providers=providers)
 
 
-
 def _providers(parameters: dict, args: dict) -> list:
     """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
     config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
