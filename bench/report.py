@@ -66,12 +66,15 @@ ANALYSIS = """## Why, and what would move the figures
   vectors, the NSFW score and the fingerprint's thumbnail and pHash, so the API server no
   longer decodes and the nsfw stub no longer decodes full size. Measured against the old
   path (a second server on a repository copy without the model) in the same run at a load
-  of 27, CPU ms per image: embed only 19.1 vs 20.1 in all (API server 4.75 vs 6.32), all
-  checks 48.1 vs 54.4 (API server 19.2 vs 23.4, stubs 27.2 vs 28.7, tritonserver 0.77 vs
-  1.23). On Corel's 384x256 JPEGs a decode costs under a millisecond, so the stub's saving
-  is small; on camera-sized photos the nsfw model's full-size decode was the expensive one.
-  The stub's CPU per image is 1.08x the raw encoder's (it also makes the fingerprint
-  parts). Before that, the image_embedding stub spent 19 % of its samples (py-spy) in the
+  of 9-14, CPU ms per image: embed only 16.9 vs 19.0 in all (API server 4.3 vs 6.2), all
+  checks 48.9 vs 51.8 (API server 19.9 vs 21.9, stubs 27.3 vs 27.7, tritonserver 0.77 vs
+  1.13); images/s 0.82 vs 0.81 of raw embed only, 0.25 vs 0.27 with all checks (within
+  the noise; an earlier run at load 27 had 0.48 vs 0.38). On Corel's 384x256 JPEGs a decode
+  costs under a millisecond, so the stubs' saving is small; on camera-sized photos the nsfw
+  model's full-size decode was the expensive one. The all-checks total is dominated by the
+  NSFW network (~14 ms) and the API server's duplicate candidates, not by decoding.
+  The pipeline stub's CPU per image is 0.94x the raw encoder's embed only (with one ORT
+  thread per instance; it also makes the fingerprint parts). Before that, the image_embedding stub spent 19 % of its samples (py-spy) in the
   text-image bridge: a dense float64 [N, 1000] x [1000, 384] product through a
   multithreaded OpenBLAS whose threads spun (sched_yield) between calls; the bridge now
   sums only the 10 kept classes' rows (identical output, 2.5 -> 0.03 ms per image) and the
