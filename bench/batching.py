@@ -1,4 +1,4 @@
-"""Benchmark 3: SearchItems throughput at 16 concurrent clients, Triton dynamic batching on vs off.
+"""Benchmark 3: SearchItems throughput at 1, 4, 16 and 64 concurrent clients, Triton dynamic batching on vs off.
 
 Two Tritons run side by side, started with the server's own launcher: one on the real
 model repository, one on a generated copy whose config.pbtxt lacks the dynamic_batching
@@ -33,15 +33,16 @@ from imagesearch.launcher.api_server import ServerProcess
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
 from imagesearch.models.model_sets import DEFAULT_MODEL_SET, MODEL_SETS
 
-CLIENTS = 16
+CLIENT_COUNTS = (1, 4, 16, 64)
 COLLECTION = "batching"
-QUICK = {"images": 16, "rounds": 1, "queries_per_client": 3}
-FULL = {"images": 64, "rounds": 3, "queries_per_client": 12}
+# Searches per round and client count, shared between the clients (at least 2 each).
+QUICK = {"images": 16, "rounds": 1, "searches": 48, "client_counts": (1, 16)}
+FULL = {"images": 64, "rounds": 3, "searches": 192, "client_counts": CLIENT_COUNTS}
 TRITON_START_TIMEOUT_S = 300
 
 
 def run(quick: bool) -> list[Outcome]:
-    """Both variants, alternating rounds; one outcome."""
+    """Both variants at each client count, alternating; one outcome."""
     return [asyncio.run(_run(QUICK if quick else FULL))]
 
 
@@ -68,9 +69,11 @@ async def _start_pair(repository: Path, work_dir: Path) -> tuple[TritonProcess, 
     return triton, server
 
 
-async def _round(triton: TritonProcess, server: ServerProcess, images: list[bytes], queries: int) -> dict[str, Any]:
-    """One round of CLIENTS clients; throughput and what Triton saw meanwhile."""
-    workload = [images[i % len(images)] for i in range(CLIENTS * queries)]
+async def _round(
+    triton: TritonProcess, server: ServerProcess, images: list[bytes], searches: int, clients: int
+) -> dict[str, Any]:
+    """One round of `clients` clients; throughput and what Triton saw meanwhile."""
+    workload = [images[i % len(images)] for i in range(max(searches, 2 * clients))]
     groups = {
         "client": lambda: [os.getpid()],
         "api_server": lambda: [server.process.pid],
@@ -79,7 +82,7 @@ async def _round(triton: TritonProcess, server: ServerProcess, images: list[byte
     before = await inference_stats(triton.url)
     with CpuMeter(groups) as meter:
         started = time.perf_counter()
-        latencies = await concurrent_clients(server.address, COLLECTION, workload, CLIENTS)
+        latencies = await concurrent_clients(server.address, COLLECTION, workload, clients)
         elapsed = time.perf_counter() - started
     return {
         "searches_per_s": round(len(latencies) / elapsed, 2),
@@ -88,11 +91,12 @@ async def _round(triton: TritonProcess, server: ServerProcess, images: list[byte
     }
 
 
-async def _run(p: dict[str, int]) -> Outcome:
+async def _run(p: dict[str, Any]) -> Outcome:
     images = corel_images(p["images"])
     # The ceiling batching could reach: ONNX Runtime's own gain from batch 1 to 16 here.
     sweep = InProcessEncoder().batch_sweep(images[:32], [1, 16])
-    rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    counts = p["client_counts"]
+    rounds: dict[str, list[dict[str, Any]]] = {f"{v}/{c}": [] for c in counts for v in ("on", "off")}
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
         repositories = {
             "on": MODEL_DIR.parent,
@@ -104,25 +108,33 @@ async def _run(p: dict[str, int]) -> Outcome:
                 pairs[variant] = await _start_pair(repository, Path(tmp) / variant)
                 await server_ingest(pairs[variant][1].address, COLLECTION, images, EMBED_ONLY)
             for _ in range(p["rounds"]):
-                for variant, (triton, server) in pairs.items():
-                    rounds[variant].append(await _round(triton, server, images, p["queries_per_client"]))
+                for clients in counts:
+                    for variant, (triton, server) in pairs.items():
+                        result = await _round(triton, server, images, p["searches"], clients)
+                        rounds[f"{variant}/{clients}"].append(result)
         finally:
             for triton, server in pairs.values():
                 server.stop()
                 await triton.stop()
+    return _outcome(p, rounds, sweep)
 
-    on = median(r["searches_per_s"] for r in rounds["on"])
-    off = median(r["searches_per_s"] for r in rounds["off"])
-    ratio = on / off
+
+def _outcome(p: dict[str, Any], rounds: dict[str, list[dict[str, Any]]], sweep: dict[int, float]) -> Outcome:
+    counts = p["client_counts"]
+    rate = {key: median(r["searches_per_s"] for r in values) for key, values in rounds.items()}
+    ratios = {clients: rate[f"on/{clients}"] / rate[f"off/{clients}"] for clients in counts}
     ceiling = sweep[16] / sweep[1]
     rows = []
-    for variant, value in (("on", on), ("off", off)):
-        last = rounds[variant][-1]
-        cpu = last["cpu_ms_per_search"]
-        rows.append([variant, round(value, 1), last["mean_batch_size"], last["queue_ms"], last["compute_ms"],
-                     last["busy_ms_per_image"], cpu["client"], cpu["api_server"], cpu["triton"]])
+    for clients in counts:
+        for variant in ("on", "off"):
+            last = rounds[f"{variant}/{clients}"][-1]
+            cpu = last["cpu_ms_per_search"]
+            rows.append([clients, variant, round(rate[f"{variant}/{clients}"], 1),
+                         round(ratios[clients], 3) if variant == "on" else "", last["mean_batch_size"],
+                         last["queue_ms"], last["compute_ms"], last["busy_ms_per_image"],
+                         cpu["client"], cpu["api_server"], cpu["triton"]])
     table = format_table(
-        ["dynamic batching", "searches/s (median)", "mean batch", "queued ms/request",
+        ["clients", "dynamic batching", "searches/s (median)", "on/off", "mean batch", "queued ms/request",
          "computing ms/request", "instance busy ms/image", "CPU ms/search: client", "API server", "Triton"],
         rows,
     )
@@ -133,15 +145,16 @@ async def _run(p: dict[str, int]) -> Outcome:
     ]
     return Outcome(
         "batching",
-        {**p, "clients": CLIENTS},
+        {**p, "client_counts": list(counts)},
         {
-            "on_searches_per_s": on,
-            "off_searches_per_s": off,
-            "ratio": round(ratio, 3),
+            "on_searches_per_s": {str(c): round(rate[f"on/{c}"], 2) for c in counts},
+            "off_searches_per_s": {str(c): round(rate[f"off/{c}"], 2) for c in counts},
+            "ratio": {str(clients): round(value, 3) for clients, value in ratios.items()},
             "onnx_batch_ceiling": round(ceiling, 3),
             "rounds": rounds,
         },
-        [goal("throughput ratio batching on/off at 16 clients", ratio, 1.5, True)],
-        [("Dynamic batching (benchmark 3), 16 clients", table)],
+        [goal(f"throughput ratio batching on/off at {clients} clients", ratios[clients], 1.0, True)
+         for clients in counts],
+        [("Dynamic batching (benchmark 3), 1 to 64 clients", table)],
         notes,
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 # Report order; each benchmark's JSON file is <name>.json in the results directory.
-ORDER = ("ingest", "query", "batching", "store_scaling", "build_contention", "memory", "faces")
+ORDER = ("ingest", "pipeline", "query", "batching", "store_scaling", "build_contention", "memory", "faces")
 
 HEADER = """# Benchmarks
 
@@ -61,6 +61,33 @@ ANALYSIS = """## Why, and what would move the figures
   tritonserver's share of two cores. With more cores it shrinks (they stop competing
   with the encoder); on two it could close only by dropping the fingerprint from bulk
   loads, which would leave `FindDuplicates` blind to them.
+- **One decode per insert (the `pipeline` section, `python -m bench.ingest`).** Inserts
+  call Triton's `image_analysis` model once: it decodes each image once and returns the
+  vectors, the NSFW score and the fingerprint's thumbnail and pHash, so the API server no
+  longer decodes and the nsfw stub no longer decodes full size. Measured against the old
+  path (a second server on a repository copy without the model) in the same run at a load
+  of 9-14, CPU ms per image: embed only 16.9 vs 19.0 in all (API server 4.3 vs 6.2), all
+  checks 48.9 vs 51.8 (API server 19.9 vs 21.9, stubs 27.3 vs 27.7, tritonserver 0.77 vs
+  1.13); images/s 0.82 vs 0.81 of raw embed only, 0.25 vs 0.27 with all checks (within
+  the noise; an earlier run at load 27 had 0.48 vs 0.38). On Corel's 384x256 JPEGs a decode
+  costs under a millisecond, so the stubs' saving is small; on camera-sized photos the nsfw
+  model's full-size decode was the expensive one. The all-checks total is dominated by the
+  NSFW network (~14 ms) and the API server's duplicate candidates, not by decoding.
+  The pipeline stub's CPU per image is 0.94x the raw encoder's embed only (with one ORT
+  thread per instance; it also makes the fingerprint parts). Before that, the image_embedding stub spent 19 % of its samples (py-spy) in the
+  text-image bridge: a dense float64 [N, 1000] x [1000, 384] product through a
+  multithreaded OpenBLAS whose threads spun (sched_yield) between calls; the bridge now
+  sums only the 10 kept classes' rows (identical output, 2.5 -> 0.03 ms per image) and the
+  launcher gives the stubs `OPENBLAS_NUM_THREADS=1`: image_embedding stub 15.1 -> 10.5 ms
+  per image against 7.9-9.9 ms raw (`python -m bench.stub_cpu`). The images/s ratios of
+  runs at loads far above 2 are not comparable (first bullet).
+- **Local Triton's system shared memory: not used.** A request carries the encoded image
+  (30-60 KB for Corel JPEGs); tritonserver's whole CPU per insert is 0.5-0.8 ms, gRPC
+  parsing and batching included, and the large tensors (600 KB of pixels per network)
+  never cross a process boundary since the pipeline decodes next to the networks. Shared
+  memory would also need per-request region management and Triton's shared-memory API,
+  which the launcher locks behind its admin key. Not measured: the most it could save is
+  part of that 0.5-0.8 ms.
 - **All-checks ingest** got cheaper in this round: the near-duplicate alignment (68 % of
   the API server's CPU in a py-spy profile of a default ingest) now prepares each
   thumbnail's scaled levels and coarse templates once per image instead of once per
@@ -77,12 +104,15 @@ ANALYSIS = """## Why, and what would move the figures
   the hits streamed back one message each (top_k 1 instead of 10 saved 0.7-1.7 ms in a
   side measurement). The run-to-run noise of the baseline (in-process encode 9.8 and
   11.8 ms p50 in two runs at low load) is as large as the margin.
-- **Dynamic batching** (met: 1.58x without the queue delay; 1.46x in the run before,
-  with it) can only win what batching saves: ONNX Runtime's own images/s barely changes
-  with batch size on this CPU (the batch sweep), because two intra-op threads already keep
-  both cores busy at batch 1. What batching saves is per-request overhead in the stub
-  (Triton CPU per search 16.5 vs 28.2 ms) and fewer, larger messages. Earlier runs at
-  loads of 3-12 measured 0.62-1.65x: under heavy outside load the figure is not stable.
+- **Dynamic batching at 1, 4, 16 and 64 clients.** On this CPU ONNX Runtime's CPU time per
+  image grows with the batch (in-process, at load ~25: 8.3-10.6 ms at batch 1-2, 11.4-12.0
+  at 16: a batch's activations outgrow the caches), and batches of up to 16 made batching
+  on 0.47-0.71x of off at 4-64 clients (first run of 2026-12-01, load 34). image_embedding
+  now batches at most 4 requests: at load 21, on/off 1.11 (1 client), 0.78 (4), 1.03 (16),
+  0.94 (64); Triton's and the API server's CPU per search are lower with batching on at
+  every count from 4 up (batching saves the stub's per-execution overhead and messages),
+  so the throughput misses at 4 and 64 are within what the outside load moves; rerun at
+  low load. Earlier runs at loads of 3-12 measured 0.62-1.65x at 16 clients.
 - **Vector store at 1M** (int8; its own run, kept as `*.1m-int8.json`, at a load of 3.3
   with other work on the machine): HNSW p50 2.2 ms and p99 2.6 ms at recall@10 0.999,
   keyword-filtered p50 1.6 ms at recall 1.0, so the goal (p50 <= 20 ms at recall >= 0.95)

@@ -32,6 +32,17 @@ CLASS_MATRIX_FILE = "class_text_embeddings.npy"
 INVALID_PREFIX = "invalid image: "
 
 
+
+def _providers(parameters: dict, args: dict) -> list:
+    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
+    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
+    needs onnxruntime-gpu and a GPU)."""
+    if parameters.get("execution_provider", "cpu") != "cuda":
+        return ["CPUExecutionProvider"]
+    device = int(args.get("model_instance_device_id", "0"))
+    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+
+
 class TritonPythonModel:
     """One instance owns one ONNX Runtime session; Triton calls execute() per batch."""
 
@@ -60,9 +71,7 @@ class TritonPythonModel:
                     f"{path} is missing: run `imagesearch models setup` to export it"
                 )
         self._class_matrix = np.load(matrix_path)
-        self._session = ort.InferenceSession(
-            onnx_path, options, providers=["CPUExecutionProvider"]
-        )
+        self._session = ort.InferenceSession(onnx_path, options, providers=_providers(parameters, args))
 
     def execute(self, requests: list) -> list:
         """Embed every decodable image of the batch in one ONNX run.

@@ -35,6 +35,17 @@ def _pixels(data: bytes, max_pixels: int) -> np.ndarray:
             raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
+
+def _providers(parameters: dict, args: dict) -> list:
+    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
+    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
+    needs onnxruntime-gpu and a GPU)."""
+    if parameters.get("execution_provider", "cpu") != "cuda":
+        return ["CPUExecutionProvider"]
+    device = int(args.get("model_instance_device_id", "0"))
+    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+
+
 class TritonPythonModel:
     """One ONNX Runtime session; execute() scores a whole batch in one run."""
 
@@ -49,7 +60,7 @@ class TritonPythonModel:
         onnx_path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
         if not os.path.exists(onnx_path):
             raise pb_utils.TritonModelException(f"{onnx_path} is missing: run `imagesearch models setup`")
-        self._session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(onnx_path, options, providers=_providers(parameters, args))
         self._input = self._session.get_inputs()[0].name
 
     def execute(self, requests: list) -> list:

@@ -24,6 +24,17 @@ OUTPUT_NAME = "EMBEDDING"
 ONNX_OUTPUT = "embedding"
 
 
+
+def _providers(parameters: dict, args: dict) -> list:
+    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
+    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
+    needs onnxruntime-gpu and a GPU)."""
+    if parameters.get("execution_provider", "cpu") != "cuda":
+        return ["CPUExecutionProvider"]
+    device = int(args.get("model_instance_device_id", "0"))
+    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+
+
 class TritonPythonModel:
     """One instance owns one tokenizer and one ONNX Runtime session."""
 
@@ -48,7 +59,7 @@ class TritonPythonModel:
         options.intra_op_num_threads = int(parameters["intra_op_threads"])
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(paths[0], options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(paths[0], options, providers=_providers(parameters, args))
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def execute(self, requests: list) -> list:

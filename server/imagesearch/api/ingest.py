@@ -21,7 +21,7 @@ from imagesearch.api import convert, validation
 from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
-from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
+from imagesearch.dedup.fingerprint import Fingerprint, fingerprint, fingerprint_from_parts
 from imagesearch.dedup.replicas import ReplicaSafeCheck
 from imagesearch.inference.faces import FaceDetection
 from imagesearch.inference.model_sets import ServedModelSet
@@ -113,6 +113,16 @@ class Ingestor:
     async def _analyse(
         self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes, with_faces: bool, with_text: bool
     ) -> ImageAnalysis:
+        if served.analyser is not None:
+            # Triton's image_analysis decodes once for the vectors, the NSFW score and the
+            # fingerprint's parts; this process does not decode at all.
+            result, faces, lines = await asyncio.gather(
+                served.analyse_image(image, nsfw=moderation.scoring),
+                self._ctx.faces.detect(image) if with_faces else _no_score(),
+                self._ctx.ocr.read(image) if with_text else _no_score(),
+            )
+            fp = fingerprint_from_parts(image, result.fingerprint.thumb, result.fingerprint.phash)
+            return ImageAnalysis(result.vectors, result.nsfw_score, fp, faces=faces, text_lines=lines)
         # The embeddings, NSFW score, faces and text (Triton models) and the fingerprint (a
         # worker thread) are independent: all run at once.
         vectors, nsfw_score, fp, faces, lines = await asyncio.gather(

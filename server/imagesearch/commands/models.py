@@ -29,6 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the Triton model repository to write into (default: %(default)s)",
     )
     setup.add_argument("--force", action="store_true", help="export again even if the ONNX file exists")
+    setup.add_argument(
+        "--gpu", action="store_true",
+        help="also rewrite the offline set's and the NSFW/insert pipeline configs for a GPU (KIND_GPU instances, "
+        "ONNX Runtime's CUDA provider; needs onnxruntime-gpu; untested here)",
+    )
     setup.set_defaults(func=setup_models)
 
     export_clip = actions.add_parser(
@@ -59,6 +64,11 @@ def setup_models(ns: argparse.Namespace) -> int:
 
     for path in ensure_model_repository(ns.model_repository, force=ns.force):
         print(f"wrote {path}")
+    if ns.gpu:
+        from imagesearch.models.setup import write_gpu_configs
+
+        for path in write_gpu_configs(ns.model_repository):
+            print(f"wrote {path} (GPU variant)")
     print(f"model repository ready: {ns.model_repository}")
     return 0
 

@@ -7,7 +7,9 @@
   (verify.py) aligns two thumbnails to see whether one is an edited copy of the other.
 
 Decoding for these uses Pillow's JPEG draft mode (decode at 1/2..1/8 scale), about a
-millisecond for a typical photo.
+millisecond for a typical photo. Inserts served by Triton's image_analysis model get the
+thumbnail and pHash from it instead (fingerprint_from_parts), computed from the decode the
+models use; `fingerprint` stays for model sets without that pipeline and for tests.
 """
 
 from __future__ import annotations
@@ -100,6 +102,14 @@ def fingerprint(data: bytes) -> Fingerprint:
             raise InvalidImage(f"{type(exc).__name__}: {exc}") from None
     thumb = np.asarray(grey.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BOX), dtype=np.uint8)
     return Fingerprint(sha256=hashlib.sha256(data).hexdigest(), phash=perceptual_hash(grey), thumb=thumb)
+
+
+def fingerprint_from_parts(data: bytes, thumb: np.ndarray, phash: int) -> Fingerprint:
+    """The fingerprint of `data` from the thumbnail and pHash Triton's image_analysis model
+    computed from its one decode (bit-identical to fingerprint(data): its analysis.py)."""
+    if thumb.shape != (THUMB_SIZE, THUMB_SIZE) or thumb.dtype != np.uint8:
+        raise ValueError(f"thumbnail must be {THUMB_SIZE}x{THUMB_SIZE} uint8, not {thumb.shape} {thumb.dtype}")
+    return Fingerprint(sha256=hashlib.sha256(data).hexdigest(), phash=int(phash), thumb=thumb)
 
 
 def hamming(a: int, b: int) -> int:

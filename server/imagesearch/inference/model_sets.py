@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from imagesearch.inference.analysis import ANALYSIS_MODEL, AnalysisRequest, ImageAnalyser, ImageAnalysisResult
 from imagesearch.inference.errors import InferenceUnavailable
 from imagesearch.inference.triton_client import ImageEncoder, TextEncoder
 from imagesearch.models.model_sets import ModelSetSpec
@@ -24,6 +25,18 @@ class ServedModelSet:
     record: ModelSetRecord
     image_encoder: ImageEncoder
     text_encoders: dict[str, TextEncoder]  # by Triton model name
+    # Triton's image_analysis pipeline where it serves this set's image model (the offline
+    # set on a Triton that loaded it): inserts then decode once, in Triton.
+    analyser: ImageAnalyser | None = None
+
+    async def analyse_image(self, image: bytes, nsfw: bool) -> ImageAnalysisResult:
+        """Every space's vector, the NSFW score if `nsfw`, and the fingerprint's parts, from
+        one decode in the pipeline; vectors keyed by space. Only when `analyser` is set."""
+        if self.analyser is None:
+            raise InferenceUnavailable(f"model set {self.spec.name!r} has no {ANALYSIS_MODEL} pipeline")
+        outputs = {space.image_output: space.name for space in self.spec.spaces}
+        result = await self.analyser.analyse(image, AnalysisRequest(tuple(outputs), nsfw=nsfw, fingerprint=True))
+        return replace(result, vectors={space: result.vectors[output] for output, space in outputs.items()})
 
     async def embed_image(self, image: bytes) -> dict[str, np.ndarray]:
         """One vector per space of the set, from one run of the image model."""
@@ -57,6 +70,8 @@ class ServedModelSet:
         await self.image_encoder.close()
         for encoder in self.text_encoders.values():
             await encoder.close()
+        if self.analyser is not None:
+            await self.analyser.close()
 
 
 async def bind_model_set(spec: ModelSetSpec, url: str, timeout_s: float) -> ServedModelSet:
@@ -88,4 +103,31 @@ async def bind_model_set(spec: ModelSetSpec, url: str, timeout_s: float) -> Serv
         for encoder in text_encoders.values():
             await encoder.close()
         raise
-    return ServedModelSet(spec, ModelSetRecord(spec.name, tuple(spaces)), image_encoder, text_encoders)
+    record = ModelSetRecord(spec.name, tuple(spaces))
+    analyser = await _pipeline(spec, url, timeout_s, record)
+    return ServedModelSet(spec, record, image_encoder, text_encoders, analyser)
+
+
+async def _pipeline(spec: ModelSetSpec, url: str, timeout_s: float, record: ModelSetRecord) -> ImageAnalyser | None:
+    """The image_analysis pipeline if Triton serves it for this set's image model with the
+    same identity in every space; None otherwise (inserts then call the models one by one)."""
+    if spec.image_model != "image_embedding":
+        return None
+    analyser = ImageAnalyser(url, timeout_s=timeout_s)
+    try:
+        if await analyser.is_ready():
+            for space, served in zip(spec.spaces, record.spaces):
+                info = await analyser.info(space.identity, space.image_output)
+                if (info.name, info.version, info.dimension) != (
+                    served.model.name, served.model.version, served.model.dimension
+                ):
+                    raise ModelSetMismatch(
+                        f"{ANALYSIS_MODEL} makes {info} in space {space.name!r} but {spec.image_model} makes "
+                        f"{served.model}: their config.pbtxt identity parameters must be equal"
+                    )
+            return analyser
+    except BaseException:
+        await analyser.close()
+        raise
+    await analyser.close()
+    return None

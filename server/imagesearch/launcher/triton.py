@@ -33,6 +33,10 @@ POLL_INTERVAL_S = 0.25
 # a local user who can read Triton's command line can read the key.
 RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
 ADMIN_HEADER = "imagesearch-triton-admin"
+# The insert pipeline (model_repository/image_analysis) runs the networks of these models from
+# their files: it is loaded whenever both are and the repository has it.
+PIPELINE_MODEL = "image_analysis"
+PIPELINE_NEEDS = ("image_embedding", "nsfw")
 # linux/prctl.h: deliver a signal to this process when its parent thread exits.
 PR_SET_PDEATHSIG = 1
 
@@ -95,6 +99,7 @@ class TritonProcess:
 
     def __init__(self, config: TritonLaunchConfig) -> None:
         self._config = config
+        self._models = with_pipeline(config.models, Path(config.model_repository))
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -204,7 +209,7 @@ class TritonProcess:
         try:
             if not await client.is_server_live():
                 return None
-            return [m for m in self._config.models if not await client.is_model_ready(m)]
+            return [m for m in self._models if not await client.is_model_ready(m)]
         except InferenceServerException:
             # Connection refused while the gRPC endpoint is not yet listening.
             return None
@@ -216,7 +221,7 @@ class TritonProcess:
             f"--model-repository={Path(config.model_repository).resolve()}",
             f"--backend-directory={backend_dir}",
             "--model-control-mode=explicit",
-            *(f"--load-model={model}" for model in config.models),
+            *(f"--load-model={model}" for model in self._models),
             # Start even if one model fails, so wait_ready() can report which one and why.
             "--exit-on-error=false",
             "--strict-readiness=true",
@@ -274,6 +279,15 @@ def _link_backend_directory(installation: TritonInstallation, backends: Path) ->
     return backends
 
 
+def with_pipeline(models: tuple[str, ...], repository: Path) -> tuple[str, ...]:
+    """`models`, plus the insert pipeline where it can run (its sibling models are loaded)."""
+    if PIPELINE_MODEL in models or not set(PIPELINE_NEEDS) <= set(models):
+        return models
+    if not (repository / PIPELINE_MODEL / "config.pbtxt").exists():
+        return models
+    return (*models, PIPELINE_MODEL)
+
+
 def _environment() -> dict[str, str]:
     """This process's environment without its secrets (child_env.py: Triton and the model
     code it runs need no credential), with PATH and LD_LIBRARY_PATH fixed for the Python stub.
@@ -291,6 +305,10 @@ def _environment() -> dict[str, str]:
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         part for part in (libdir, env.get("LD_LIBRARY_PATH", "")) if part
     )
+    # NumPy's OpenBLAS starts a thread per core that spins (sched_yield) between calls: in
+    # the image_embedding stub that was 16% of its samples (py-spy, Corel ingest) on cores
+    # ONNX Runtime's own threads need. The models' NumPy work is small; one thread suffices.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -85,4 +86,56 @@ def ensure_model_repository(repo: Path, force: bool = False) -> list[Path]:
                 "pip install 'imagesearch[export]'"
             ) from exc
         written.append(target)
+    return written
+
+
+# -- the GPU variant (`imagesearch models setup --gpu`) -----------------------------------
+
+# The models whose ONNX Runtime sessions can move to a GPU; OCR and faces keep their own configs.
+GPU_MODELS = ("image_embedding", "nsfw", "text_embedding", "image_analysis")
+GPU_INSTANCE_GROUP = """instance_group [
+  {
+    count: 1
+    kind: KIND_GPU
+  }
+]"""
+# A GPU gains from batches where a CPU does not (docs/benchmarks.md): wait up to 1 ms for one.
+GPU_DYNAMIC_BATCHING = """dynamic_batching {
+  preferred_batch_size: [ 16, 32 ]
+  max_queue_delay_microseconds: 1000
+}"""
+_INSTANCE_GROUP = re.compile(r"instance_group\s*\[[^\[\]]*\]")
+_DYNAMIC_BATCHING = re.compile(r"dynamic_batching\s*\{[^{}]*\}")
+_MAX_BATCH = re.compile(r"max_batch_size:\s*(\d+)")
+GPU_MAX_BATCH = 32
+_PROVIDER = re.compile(r'(key:\s*"execution_provider"\s*value:\s*\{\s*string_value:\s*")[^"]*(")')
+
+
+def gpu_config(text: str) -> str:
+    """A CPU config.pbtxt turned into its GPU variant: instances of KIND_GPU, ONNX Runtime's
+    CUDA provider (the model.py files read `execution_provider`), batches of 16-32.
+
+    Untested on a GPU in this project's CI: it needs onnxruntime-gpu instead of onnxruntime
+    and a Triton with the GPU build (the nvidia-pytriton wheel's binary is one).
+    """
+    text, groups = _INSTANCE_GROUP.subn(GPU_INSTANCE_GROUP, text)
+    if groups != 1:
+        raise ValueError("expected one instance_group block")
+    text = _DYNAMIC_BATCHING.sub(GPU_DYNAMIC_BATCHING, text)
+    text = _MAX_BATCH.sub(lambda m: f"max_batch_size: {max(int(m.group(1)), GPU_MAX_BATCH)}", text)
+    text, providers = _PROVIDER.subn(r"\g<1>cuda\g<2>", text)
+    if providers == 0:
+        text += '\nparameters: {\n  key: "execution_provider"\n  value: { string_value: "cuda" }\n}\n'
+    return text
+
+
+def write_gpu_configs(repo: Path) -> list[Path]:
+    """Rewrite GPU_MODELS' config.pbtxt in `repo` as their GPU variants; the paths written.
+    (In a git checkout the CPU versions come back with `git checkout model_repository`.)"""
+    written = []
+    for model in GPU_MODELS:
+        path = Path(repo) / model / "config.pbtxt"
+        if path.exists():
+            path.write_text(gpu_config(path.read_text()))
+            written.append(path)
     return written
