@@ -4,7 +4,7 @@ ModerateImage."""
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 from imagesearch_client.v1 import imagesearch_pb2 as pb
@@ -13,6 +13,7 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 from imagesearch.api import convert, validation
 from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition, invalid, item_not_found, stream_errors, unary_errors
+from imagesearch.api.errors import as_api_error
 from imagesearch.api.feedback import search_with_feedback
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
 from imagesearch.faces.search import FaceSelector
@@ -20,9 +21,13 @@ from imagesearch.api.ingest import Ingestor
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
 from imagesearch.ocr.query import MatchMode, parse_query
-from imagesearch.ocr.search import search_text
+from imagesearch.ocr.errors import InvalidTextQuery
+from imagesearch.ocr.search import search_text, verified_search
 from imagesearch.store import filters as store_filters
 from imagesearch.store.base import ScoredHit, StoredPoint
+
+# A search to run: (how many hits, the engine filter) -> hits, best first.
+_Search = Callable[[int, "store_filters.Filter | None"], Awaitable[list[ScoredHit]]]
 
 _MATCH_MODES = {
     pb.TEXT_MATCH_MODE_UNSPECIFIED: MatchMode.ALL_WORDS,
@@ -47,25 +52,56 @@ class SearchHandlers:
         if query is None:
             raise invalid("image", "the request carries no query: set image, text, item or face")
         if query == "face":
+            if request.HasField("image_text_filter"):
+                raise invalid("image_text_filter", "face queries take no image_text_filter yet: search without one")
             async for response in self._face_hits(collection, request, limit, flt):
                 yield response
             return
         if query == "image_text":
+            if request.HasField("image_text_filter"):
+                raise invalid("image_text_filter", "an image_text query takes its words in image_text: put the "
+                              "filter's words there (mode ALL_WORDS) and leave image_text_filter unset")
             for response in await self._image_text_hits(collection, request, limit, flt):
                 yield response
             return
-        if query == "text":
-            hits = await self._text_hits(collection, request, limit, threshold, flt)
-        elif query == "item":
-            hits = await self._item_hits(collection, request, limit, threshold, flt)
+        if query in ("text", "item"):
+            hits_of = self._text_hits if query == "text" else self._item_hits
+
+            async def run(fetch: int, engine_filter: store_filters.Filter | None) -> list[ScoredHit]:
+                return await hits_of(collection, request, fetch, threshold, engine_filter)
         else:
             served = await self.ctx.served_set_of(collection, request.model_set)
             image = await self.ctx.image(request.image)
             space = served.spec.image_query_space
             vector = await served.embed_image_for(image, space)
-            hits = await self.ctx.store.search(collection, vector, limit, threshold, space, flt=flt)
-        for rank, hit in enumerate(hits, start=1):
+
+            async def run(fetch: int, engine_filter: store_filters.Filter | None) -> list[ScoredHit]:
+                return await self.ctx.store.search(collection, vector, fetch, threshold, space, flt=engine_filter)
+        if request.HasField("image_text_filter"):
+            for response in await self._text_filtered(collection, request, limit, run, flt):
+                yield response
+            return
+        for rank, hit in enumerate(await run(limit, flt), start=1):
             yield convert.search_hit(collection, hit, rank)
+
+    async def _text_filtered(
+        self, collection: str, request: pb.SearchItemsRequest, limit: int, run: _Search,
+        flt: store_filters.Filter | None,
+    ) -> list[pb.SearchItemsResponse]:
+        """The search `run` restricted to items whose text holds image_text_filter's words
+        (n-grams in the engine, verified here: imagesearch.ocr.search.verified_search)."""
+        try:
+            condition = parse_query(request.image_text_filter.text, _MATCH_MODES[request.image_text_filter.mode])
+        except InvalidTextQuery as exc:
+            raise as_api_error(exc, "image_text_filter.text") from exc
+        await self.ctx.require_ocr(collection)
+        found = await verified_search(self.ctx.store, collection, condition, limit, run, flt)
+        responses = []
+        for rank, verified in enumerate(found, start=1):
+            response = convert.search_hit(collection, verified.hit, rank)
+            response.matched_lines.extend(convert.text_line(m.line) for m in verified.match.lines)
+            responses.append(response)
+        return responses
 
     async def _text_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, threshold: float,

@@ -319,7 +319,7 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item")
+    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "image_text_filter")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +332,7 @@ class SearchItemsRequest(_message.Message):
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_QUERY_ITEM_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TEXT_FILTER_FIELD_NUMBER: _ClassVar[int]
     parent: str
     image: Image
     text: str
@@ -344,7 +345,8 @@ class SearchItemsRequest(_message.Message):
     max_nsfw_score: float
     model_set: str
     include_query_item: bool
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ...) -> None: ...
+    image_text_filter: ImageTextQuery
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., image_text_filter: _Optional[_Union[ImageTextQuery, _Mapping]] = ...) -> None: ...
 
 class ImageTextQuery(_message.Message):
     __slots__ = ("text", "mode")
