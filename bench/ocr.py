@@ -1,9 +1,10 @@
 """OCR cost: reading time per image (with and without text, in-process, against the image
 encoder), recognition batching, and text-query latency and index size at 10k/100k items.
 
-    PYTHONPATH=server:clients/python python -m bench.ocr [--quick] [--sizes 10k,100k]
+    PYTHONPATH=server:clients/python python -m bench.ocr [--quick] [--sizes 10k,100k,1m] [--skip-reading]
 
-Writes bench/results/ocr.json and prints the tables docs/benchmarks.md quotes. Nothing is
+Writes bench/results/ocr.json (rendered into docs/benchmarks.md by `python -m bench report`)
+and prints its tables. Nothing is
 asserted on speed. The OCR figures run the Triton model's own pipeline code
 (model_repository/ocr/1) in this process, with the ONNX files `imagesearch models setup`
 placed, so they exclude Triton's IPC (sub-millisecond) and include decoding.
@@ -23,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.common import COREL_DIR, REPO_ROOT, RESULTS_DIR, machine_info
+from bench.common import COREL_DIR, REPO_ROOT, RESULTS_DIR, Outcome, format_table, goal, machine_info
 from bench.ocr_renders import build_set
 
 OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
@@ -201,26 +202,68 @@ def _disk(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def _size(text: str) -> int:
+    """'10k' -> 10000, '1m' -> 1000000, '500' -> 500."""
+    factor = {"k": 1000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    return int(float(text.rstrip("kKmM")) * factor)
+
+
+def outcome(document: dict[str, Any]) -> Outcome:
+    """The run's tables and goals, in the form `python -m bench report` renders."""
+    tables, goals = [], []
+    reading = document.get("reading")
+    if reading:
+        rows = [(kind, reading["median_ms"][kind], reading["mean_ms"][kind], reading["p90_ms"][kind],
+                 round(reading["mean_ms"][kind] / reading["mean_ms"]["encoder"], 2))
+                for kind in ("encoder", "ocr_no_text", "ocr_text")]
+        tables.append(("OCR reading per image, in-process, interleaved with the image encoder (ms)",
+                       format_table(("", "median", "mean", "p90", "mean / encoder mean"), rows)))
+        goals.append(goal("OCR on a text-free photo / image encoder (means)",
+                          reading["mean_ms"]["ocr_no_text"] / reading["mean_ms"]["encoder"], 3.0, False))
+        goals.append(goal("OCR on a text-free photo / image encoder (medians)", reading["ocr_no_text_over_encoder"],
+                          3.0, False))
+    batching = document.get("recognition_batching")
+    if batching:
+        tables.append(("Recognition chunk size (ms per sample image)",
+                       format_table(tuple(batching), [tuple(batching.values())])))
+    rows = []
+    for row in document.get("text_queries", []):
+        latency = row["latency"]
+        rows.append((f"{row['size']:,}", row["ingest_s"], row["grams_per_point"], row["disk_mib"],
+                     row["disk_mib_without_ocr"],
+                     *(f"{latency[k]['p50_ms']} / {latency[k]['p95_ms']} ({latency[k]['found']})" for k in QUERY_KINDS)))
+    if rows:
+        tables.append(("Text queries (search_text: engine n-gram filter + Python verification), p50 / p95 ms (found)",
+                       format_table(("points", "ingest s", "grams/point", "disk MiB", "without OCR", *QUERY_KINDS), rows)))
+    return Outcome("ocr", {"quick": document["quick"]}, document, goals, tables)
+
+
+QUERY_KINDS = ("whole word", "4-char part", "one typo", "absent")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ocr", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k)")
+    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k; 1m works)")
     parser.add_argument("--skip-reading", action="store_true", help="only the text-query part")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    sizes = [int(float(s.rstrip("kK")) * (1000 if s[-1:] in "kK" else 1))
-             for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
-    document: dict[str, Any] = {"benchmark": "ocr", "machine": machine_info(), "quick": args.quick}
+    sizes = [_size(s) for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
+    machine = machine_info()
+    document: dict[str, Any] = {"quick": args.quick}
     if not args.skip_reading:
         document["reading"] = reading_cost(args.quick)
         print("reading:", json.dumps(document["reading"]), flush=True)
         document["recognition_batching"] = batching_cost(args.quick)
         print("batching:", json.dumps(document["recognition_batching"]), flush=True)
-    document["text_queries"] = [asyncio.run(_query_latency(size, 20 if args.quick else 100)) for size in sizes]
-    for row in document["text_queries"]:
-        print("text queries:", json.dumps(row), flush=True)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "ocr.json").write_text(json.dumps(document, indent=2))
+    document["text_queries"] = []
+    for size in sizes:
+        document["text_queries"].append(asyncio.run(_query_latency(size, 20 if args.quick else 100)))
+        print("text queries:", json.dumps(document["text_queries"][-1]), flush=True)
+    result = outcome(document)
+    result.show()
+    command = "PYTHONPATH=server:clients/python python -m bench.ocr " + " ".join(sys.argv[1:] if argv is None else argv)
+    print("saved", result.save(args.results_dir, machine, command))
     return 0
 
 
