@@ -16,6 +16,8 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from PIL import Image
 
+from imagesearch_client import AsyncImageSearchClient
+
 from api_fakes import FakeFetcher, FakeImageEncoder, FakeNsfw, served_offline
 from imagesearch.api.service import ImageSearchService, ServiceLimits
 from imagesearch.ocr.lines import OcrLine
@@ -74,6 +76,7 @@ async def stub(tmp_path_factory):
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     api = pb_grpc.ImageSearchServiceStub(channel)
+    api.address = f"127.0.0.1:{port}"
     for name, ocr_enabled in (("shop", True), ("plain", False)):
         await api.CreateCollection(pb.CreateCollectionRequest(
             collection_id=name, collection=pb.Collection(ocr_enabled=ocr_enabled)))
@@ -87,6 +90,11 @@ async def stub(tmp_path_factory):
     await channel.close()
     await server.stop(None)
     await store.close()
+
+
+@pytest.fixture(scope="module")
+def client_address(stub) -> str:
+    return stub.address
 
 
 async def ids(api, **request) -> list[str]:
@@ -122,6 +130,18 @@ async def test_top_k_and_the_other_query_kinds(stub) -> None:
     assert await ids(stub, image=pb.Image(content=photo(100)), image_text_filter=words("RE16")) == ["plate"]
     assert await ids(stub, image=pb.Image(content=photo(10)), image_text_filter=words("organic tea")) == ["tea-organic"]
     assert await ids(stub, image=pb.Image(content=photo(10)), image_text_filter=words("zebra")) == []
+
+
+async def test_the_async_client_passes_the_filter(stub, client_address) -> None:
+    client = AsyncImageSearchClient(client_address)
+    try:
+        hits = await client.search("shop", photo(10), image_text_filter="organic")
+        assert {h.id for h in hits} == {"jam-organic", "tea-organic", "honey-organic"}
+        assert all(h.matched_lines for h in hits)
+        similar = await client.search_similar("shop", "jam-plain", image_text_filter="honey")
+        assert [h.id for h in similar] == ["honey-organic"]
+    finally:
+        await client.close()
 
 
 async def test_metadata_filter_and_text_filter_together(stub) -> None:
