@@ -73,14 +73,14 @@ def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 2)
 
 
-def reading_cost(quick: bool) -> dict[str, Any]:
+def reading_cost(quick: bool, rendered: int = 60, untouched: int = 200) -> dict[str, Any]:
     """Median ms per image: encoder vs OCR on untouched photos and on rendered ones, interleaved."""
     _model_code()
     from preprocessing import decode_rgb_array as decode  # type: ignore[import-not-found]
 
     pipeline, _ = _load_pipeline()
     encode = _encoder()
-    renders = build_set(COREL_DIR, rendered=10 if quick else 60, untouched=20 if quick else 200, seed=5)
+    renders = build_set(COREL_DIR, rendered=10 if quick else rendered, untouched=20 if quick else untouched, seed=5)
     times: dict[str, list[float]] = {"encoder": [], "ocr_no_text": [], "ocr_text": []}
     lines_found_untouched = 0
     for render in renders:
@@ -270,16 +270,20 @@ QUERY_KINDS = ("whole word", "whole word, before", "4-char part", "one typo", "a
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ocr", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k; 1m works)")
+    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k; 1m works; 0: none)")
     parser.add_argument("--skip-reading", action="store_true", help="only the text-query part")
+    parser.add_argument("--rendered", type=int, default=60, help="rendered photos timed (reading cost)")
+    parser.add_argument("--untouched", type=int, default=200, help="untouched photos timed (reading cost)")
+    parser.add_argument("--skip-batching", action="store_true", help="no recognition chunk-size comparison")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    sizes = [_size(s) for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
+    sizes = [] if args.sizes == "0" else [_size(s) for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
     machine = machine_info()
     document: dict[str, Any] = {"quick": args.quick}
     if not args.skip_reading:
-        document["reading"] = reading_cost(args.quick)
+        document["reading"] = reading_cost(args.quick, args.rendered, args.untouched)
         print("reading:", json.dumps(document["reading"]), flush=True)
+    if not args.skip_reading and not args.skip_batching:
         document["recognition_batching"] = batching_cost(args.quick)
         print("batching:", json.dumps(document["recognition_batching"]), flush=True)
     document["text_queries"] = []
