@@ -20,7 +20,7 @@ from imagesearch.faces.search import FaceSelector
 from imagesearch.api.ingest import Ingestor
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
-from imagesearch.ocr.query import MatchMode, parse_query
+from imagesearch.ocr.query import MatchMode, TextQuery, parse_query
 from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.ocr.search import search_text, verified_search
 from imagesearch.store import filters as store_filters
@@ -64,6 +64,7 @@ class SearchHandlers:
             for response in await self._image_text_hits(collection, request, limit, flt):
                 yield response
             return
+        condition = await self._text_condition(collection, request)
         if query in ("text", "item"):
             hits_of = self._text_hits if query == "text" else self._item_hits
 
@@ -77,24 +78,29 @@ class SearchHandlers:
 
             async def run(fetch: int, engine_filter: store_filters.Filter | None) -> list[ScoredHit]:
                 return await self.ctx.store.search(collection, vector, fetch, threshold, space, flt=engine_filter)
-        if request.HasField("image_text_filter"):
-            for response in await self._text_filtered(collection, request, limit, run, flt):
+        if condition is not None:
+            for response in await self._text_filtered(collection, condition, limit, run, flt):
                 yield response
             return
         for rank, hit in enumerate(await run(limit, flt), start=1):
             yield convert.search_hit(collection, hit, rank)
 
-    async def _text_filtered(
-        self, collection: str, request: pb.SearchItemsRequest, limit: int, run: _Search,
-        flt: store_filters.Filter | None,
-    ) -> list[pb.SearchItemsResponse]:
-        """The search `run` restricted to items whose text holds image_text_filter's words
-        (n-grams in the engine, verified here: imagesearch.ocr.search.verified_search)."""
+    async def _text_condition(self, collection: str, request: pb.SearchItemsRequest) -> TextQuery | None:
+        """image_text_filter parsed (checked before any embedding), or None when unset."""
+        if not request.HasField("image_text_filter"):
+            return None
         try:
             condition = parse_query(request.image_text_filter.text, _MATCH_MODES[request.image_text_filter.mode])
         except InvalidTextQuery as exc:
             raise as_api_error(exc, "image_text_filter.text") from exc
         await self.ctx.require_ocr(collection)
+        return condition
+
+    async def _text_filtered(
+        self, collection: str, condition: TextQuery, limit: int, run: _Search, flt: store_filters.Filter | None,
+    ) -> list[pb.SearchItemsResponse]:
+        """The search `run` restricted to items whose text holds image_text_filter's words
+        (n-grams in the engine, verified here: imagesearch.ocr.search.verified_search)."""
         found = await verified_search(self.ctx.store, collection, condition, limit, run, flt)
         responses = []
         for rank, verified in enumerate(found, start=1):
