@@ -148,9 +148,10 @@ def generated_rates(ocr_reads: Reads) -> Rates:
 
 # Regression floors: the first version measured 0.467 and 0.547 on the full set; the gate
 # at min side 256 with its boxes read, merged line pieces and joined-words matching
-# measured 0.611 and 0.621 at OCR_QUALITY_SCALE 0.3 (docs/quality.md, "OCR"). The floors
-# leave a margin for the smaller sets, so a pipeline change that reads clearly worse fails.
-WORDS_FLOOR, SUBSTRINGS_FLOOR = 0.52, 0.55
+# measured 0.600 and 0.562 on the full set, 0.611 and 0.621 at OCR_QUALITY_SCALE 0.3
+# (docs/quality.md, "OCR"). The floors leave a margin for the smaller sets and other
+# installed fonts, so a pipeline change that reads clearly worse fails.
+WORDS_FLOOR, SUBSTRINGS_FLOOR = 0.52, 0.50
 
 
 def test_rendered_words_find_their_photo_first(generated_rates: Rates) -> None:
