@@ -14,7 +14,7 @@ MAX_QUERY_WORDS = 16
 # shorter ones would match too much by accident ("cat" is one edit from "car", "cut", "at"...).
 FUZZY_MIN_LENGTH = 5
 # ... and from this long with two: on the generated set (docs/quality.md, OCR) codes and
-# long words read with two errors ("Xoqkzayt" for "Xoqkzayfyc") were the commonest
+# long words read with two errors ("EGBIEIC" for "HEGBIEICG") were a common
 # near miss; two edits in 9+ characters match no absent word on the untouched photos.
 FUZZY_TWO_LENGTH = 9
 
