@@ -52,6 +52,7 @@ class TritonPythonModel:
             det_min_side=int(parameters["det_min_side"]),
             gate_side=int(parameters["gate_side"]),
             gate_box_threshold=float(parameters["gate_box_threshold"]),
+            gate_read=parameters.get("gate_read", "false").lower() == "true",
             min_confidence=float(parameters["min_confidence"]),
             retry_below=float(parameters["retry_below"]),
             rec_chunk=int(parameters["rec_chunk"]),

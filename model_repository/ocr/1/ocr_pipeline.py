@@ -30,6 +30,8 @@ class PipelineParams:
     # big text at this scale that it breaks up or misses at 480 (docs/quality.md, OCR).
     gate_side: int = 256
     gate_box_threshold: float = 0.3
+    # The gate also reads its boxes and stops when none reads as text (min_confidence).
+    gate_read: bool = False
     # Also read one box per run of aligned neighbouring boxes (text_detection.merge_pieces).
     merge_pieces: bool = True
     # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
@@ -78,7 +80,7 @@ class OcrPipeline:
         coarse: list[tuple[np.ndarray, float]] = []
         if self._params.gate_side:
             gate, coarse = self._gate(bgr)
-            if not gate:
+            if not gate or (self._params.gate_read and not self._reads_any(bgr, gate)):
                 return []
         best = self._attempt(bgr, coarse)
         if 0 < best.quality < self._params.retry_below:
@@ -89,19 +91,26 @@ class OcrPipeline:
         return [_shift(line, -top, rgb.shape) for line in best.lines]
 
     def has_text(self, bgr: np.ndarray) -> bool:
-        """Whether the low-resolution gate pass finds any text box (the cheap gate)."""
-        return bool(self._gate(bgr)[0])
+        """Whether the low-resolution gate lets the image through (finds a box; with
+        gate_read, one that reads as text)."""
+        gate = self._gate(bgr)[0]
+        return bool(gate) and (not self._params.gate_read or self._reads_any(bgr, gate))
 
-    def _gate(self, bgr: np.ndarray) -> tuple[bool, list[tuple[np.ndarray, float]]]:
-        """The gate pass: whether it finds a box at gate_box_threshold, and its boxes at the
+    def _gate(self, bgr: np.ndarray) -> tuple[list[tuple[np.ndarray, float]], list[tuple[np.ndarray, float]]]:
+        """The gate pass: its boxes at gate_box_threshold (none: no text), and at the
         detection threshold (read beside the full pass's)."""
         height, width = bgr.shape[:2]
         scale = min(self._params.gate_side / min(height, width), self._params.det_max_side / max(height, width))
         prob = self._probabilities(bgr, scale)
-        gate = DetectionParams(box_threshold=self._params.gate_box_threshold)
-        if not boxes_from_map(prob, (width, height), gate):
-            return False, []
-        return True, boxes_from_map(prob, (width, height), self._params.detection)
+        gate = boxes_from_map(prob, (width, height), DetectionParams(box_threshold=self._params.gate_box_threshold))
+        if not gate:
+            return [], []
+        return gate, boxes_from_map(prob, (width, height), self._params.detection)
+
+    def _reads_any(self, bgr: np.ndarray, boxes: list[tuple[np.ndarray, float]]) -> bool:
+        """Whether any gate box reads as text with at least min_confidence."""
+        readings = self._reader.read(upright(self._cls, [crop_line(bgr, box) for box, _ in boxes]))
+        return any(r.text.strip() and r.confidence >= self._params.min_confidence for r in readings)
 
     def _attempt(self, bgr: np.ndarray, coarse: list[tuple[np.ndarray, float]]) -> _Attempt:
         """Detect at full resolution (plus the gate's `coarse` boxes), orient and read every box."""
