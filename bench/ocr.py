@@ -1,9 +1,10 @@
 """OCR cost: reading time per image (with and without text, in-process, against the image
 encoder), recognition batching, and text-query latency and index size at 10k/100k items.
 
-    PYTHONPATH=server:clients/python python -m bench.ocr [--quick] [--sizes 10k,100k]
+    PYTHONPATH=server:clients/python python -m bench.ocr [--quick] [--sizes 10k,100k,1m] [--skip-reading]
 
-Writes bench/results/ocr.json and prints the tables docs/benchmarks.md quotes. Nothing is
+Writes bench/results/ocr.json (rendered into docs/benchmarks.md by `python -m bench report`)
+and prints its tables. Nothing is
 asserted on speed. The OCR figures run the Triton model's own pipeline code
 (model_repository/ocr/1) in this process, with the ONNX files `imagesearch models setup`
 placed, so they exclude Triton's IPC (sub-millisecond) and include decoding.
@@ -12,6 +13,7 @@ placed, so they exclude Triton's IPC (sub-millisecond) and include decoding.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import json
 import statistics
@@ -23,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.common import COREL_DIR, REPO_ROOT, RESULTS_DIR, machine_info
+from bench.common import COREL_DIR, REPO_ROOT, RESULTS_DIR, Outcome, format_table, goal, machine_info
 from bench.ocr_renders import build_set
 
 OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
@@ -71,14 +73,14 @@ def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 2)
 
 
-def reading_cost(quick: bool) -> dict[str, Any]:
+def reading_cost(quick: bool, rendered: int = 60, untouched: int = 200) -> dict[str, Any]:
     """Median ms per image: encoder vs OCR on untouched photos and on rendered ones, interleaved."""
     _model_code()
     from preprocessing import decode_rgb_array as decode  # type: ignore[import-not-found]
 
     pipeline, _ = _load_pipeline()
     encode = _encoder()
-    renders = build_set(COREL_DIR, rendered=10 if quick else 60, untouched=20 if quick else 200, seed=5)
+    renders = build_set(COREL_DIR, rendered=10 if quick else rendered, untouched=20 if quick else untouched, seed=5)
     times: dict[str, list[float]] = {"encoder": [], "ocr_no_text": [], "ocr_text": []}
     lines_found_untouched = 0
     for render in renders:
@@ -179,15 +181,19 @@ async def _query_latency(size: int, queries: int, with_ocr: bool = True) -> dict
             "one typo": [w[:2] + ("x" if w[2] != "x" else "y") + w[3:] for w in rng.choice([w for w in words if len(w) >= 7], queries)],
             "absent": ["".join(rng.choice(list("qwrtzpsdfgh"), 8)) for _ in range(queries)],
         }
+        cases["whole word, before"] = cases["whole word"]
         latency = {}
         for name, texts_ in cases.items():
-            samples, found = [], 0
+            samples, cpu, found = [], [], 0
             await search_text(store, "c", parse_query(texts_[0]), 10)  # creates the keyword index once
-            for text in texts_:
-                t0 = time.perf_counter()
-                found += bool(await search_text(store, "c", parse_query(text), 10))
-                samples.append(time.perf_counter() - t0)
+            with _previous_rules(name.endswith("before")):
+                for text in texts_:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    found += bool(await search_text(store, "c", parse_query(text), 10))
+                    samples.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
             latency[name] = {"p50_ms": _median_ms(samples), "p95_ms": round(float(np.percentile(samples, 95)) * 1000, 2),
+                             "cpu_p50_ms": _median_ms(cpu), "cpu_p95_ms": round(float(np.percentile(cpu, 95)) * 1000, 2),
                              "found": f"{found}/{len(texts_)}"}
         await store.close()
         disk = _disk(Path(tmp))
@@ -196,31 +202,98 @@ async def _query_latency(size: int, queries: int, with_ocr: bool = True) -> dict
             "disk_mib": round(disk / 2**20, 1), "disk_mib_without_ocr": baseline["disk_mib"], "latency": latency}
 
 
+@contextlib.contextmanager
+def _previous_rules(active: bool):
+    """The text query as it was before 2026-12-01 (for the same-run comparison): a
+    5-character word's n-gram condition by halves (a lone bigram passes) and no pre-check
+    before the Python edit-distance scan."""
+    if not active:
+        yield
+        return
+    from imagesearch.ocr import grams, matching
+
+    five, may_hold = grams._five_with_one_edit, matching._may_hold
+    grams._five_with_one_edit = lambda p: grams.Filter(should=(grams._all_of(p[:2]), grams._all_of(p[2:])))
+    matching._may_hold = lambda pattern, max_edits, text: True
+    try:
+        yield
+    finally:
+        grams._five_with_one_edit, matching._may_hold = five, may_hold
+
+
 def _disk(root: Path) -> int:
     """Bytes of the files under `root` (qdrant-edge preallocates WAL and segment files)."""
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def _size(text: str) -> int:
+    """'10k' -> 10000, '1m' -> 1000000, '500' -> 500."""
+    factor = {"k": 1000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    return int(float(text.rstrip("kKmM")) * factor)
+
+
+def outcome(document: dict[str, Any]) -> Outcome:
+    """The run's tables and goals, in the form `python -m bench report` renders."""
+    tables, goals = [], []
+    reading = document.get("reading")
+    if reading:
+        rows = [(kind, reading["median_ms"][kind], reading["mean_ms"][kind], reading["p90_ms"][kind],
+                 round(reading["mean_ms"][kind] / reading["mean_ms"]["encoder"], 2))
+                for kind in ("encoder", "ocr_no_text", "ocr_text")]
+        tables.append(("OCR reading per image, in-process, interleaved with the image encoder (ms)",
+                       format_table(("", "median", "mean", "p90", "mean / encoder mean"), rows)))
+        goals.append(goal("OCR on a text-free photo / image encoder (means)",
+                          reading["mean_ms"]["ocr_no_text"] / reading["mean_ms"]["encoder"], 3.0, False))
+        goals.append(goal("OCR on a text-free photo / image encoder (medians)", reading["ocr_no_text_over_encoder"],
+                          3.0, False))
+    batching = document.get("recognition_batching")
+    if batching:
+        tables.append(("Recognition chunk size (ms per sample image)",
+                       format_table(tuple(batching), [tuple(batching.values())])))
+    rows = []
+    for row in document.get("text_queries", []):
+        latency = row["latency"]
+        rows.append((f"{row['size']:,}", row["ingest_s"], row["grams_per_point"], row["disk_mib"],
+                     row["disk_mib_without_ocr"],
+                     *(f"{latency[k]['cpu_p50_ms']} / {latency[k]['cpu_p95_ms']} ({latency[k]['found']})"
+                       for k in QUERY_KINDS)))
+    if rows:
+        tables.append(("Text queries (search_text: engine n-gram filter + Python verification), process CPU ms "
+                       "per query p50 / p95 (found); 'before': the same whole-word queries with the previous rules",
+                       format_table(("points", "ingest s", "grams/point", "disk MiB", "without OCR", *QUERY_KINDS), rows)))
+    return Outcome("ocr", {"quick": document["quick"]}, document, goals, tables)
+
+
+QUERY_KINDS = ("whole word", "whole word, before", "4-char part", "one typo", "absent")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ocr", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k)")
+    parser.add_argument("--sizes", default=None, help="text-query sizes (default 10k,100k; quick 2k; 1m works; 0: none)")
     parser.add_argument("--skip-reading", action="store_true", help="only the text-query part")
+    parser.add_argument("--rendered", type=int, default=60, help="rendered photos timed (reading cost)")
+    parser.add_argument("--untouched", type=int, default=200, help="untouched photos timed (reading cost)")
+    parser.add_argument("--skip-batching", action="store_true", help="no recognition chunk-size comparison")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    sizes = [int(float(s.rstrip("kK")) * (1000 if s[-1:] in "kK" else 1))
-             for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
-    document: dict[str, Any] = {"benchmark": "ocr", "machine": machine_info(), "quick": args.quick}
+    sizes = [] if args.sizes == "0" else [_size(s) for s in (args.sizes or ("2k" if args.quick else "10k,100k")).split(",")]
+    machine = machine_info()
+    document: dict[str, Any] = {"quick": args.quick}
     if not args.skip_reading:
-        document["reading"] = reading_cost(args.quick)
+        document["reading"] = reading_cost(args.quick, args.rendered, args.untouched)
         print("reading:", json.dumps(document["reading"]), flush=True)
+    if not args.skip_reading and not args.skip_batching:
         document["recognition_batching"] = batching_cost(args.quick)
         print("batching:", json.dumps(document["recognition_batching"]), flush=True)
-    document["text_queries"] = [asyncio.run(_query_latency(size, 20 if args.quick else 100)) for size in sizes]
-    for row in document["text_queries"]:
-        print("text queries:", json.dumps(row), flush=True)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "ocr.json").write_text(json.dumps(document, indent=2))
+    document["text_queries"] = []
+    for size in sizes:
+        document["text_queries"].append(asyncio.run(_query_latency(size, 20 if args.quick else 100)))
+        print("text queries:", json.dumps(document["text_queries"][-1]), flush=True)
+    result = outcome(document)
+    result.show()
+    command = "PYTHONPATH=server:clients/python python -m bench.ocr " + " ".join(sys.argv[1:] if argv is None else argv)
+    print("saved", result.save(args.results_dir, machine, command))
     return 0
 
 

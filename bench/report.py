@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 # Report order; each benchmark's JSON file is <name>.json in the results directory.
-ORDER = ("ingest", "pipeline", "query", "batching", "store_scaling", "build_contention", "memory", "faces")
+ORDER = ("ingest", "pipeline", "query", "batching", "store_scaling", "build_contention", "memory", "faces", "ocr")
 
 HEADER = """# Benchmarks
 

@@ -14,7 +14,7 @@ from conftest import OCR_DATASET, REPO_ROOT
 OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
 sys.path.insert(0, str(OCR_DIR))
 import ocr_pipeline  # noqa: E402  (the model's own module, as Triton imports it)
-from text_detection import DetectionParams, boxes_from_map, order_clockwise  # noqa: E402
+from text_detection import DetectionParams, boxes_from_map, merge_pieces, order_clockwise  # noqa: E402
 
 
 @pytest.mark.parametrize("code", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180])
@@ -44,6 +44,24 @@ def test_a_probability_blob_becomes_a_clockwise_box() -> None:
     assert np.array_equal(box, order_clockwise(box))
     # Grown by the unclip distance and scaled x2 to the image: around x 20-200, y 40-60.
     assert box[0][0] < 20 < 200 < box[1][0] and box[0][1] < 40 < 60 < box[2][1]
+
+
+def _rect(x: float, y: float, w: float, h: float, degrees: float = 0.0) -> np.ndarray:
+    points = cv2.boxPoints(((x + w / 2, y + h / 2), (w, h), 0.0))
+    turn = cv2.getRotationMatrix2D((0.0, 0.0), degrees, 1.0)
+    return order_clockwise((np.c_[points, np.ones(4)] @ turn.T).astype(np.float32))
+
+
+@pytest.mark.parametrize("degrees", [0.0, 25.0, -90.0])
+def test_pieces_of_one_line_are_merged_and_other_boxes_are_not(degrees: float) -> None:
+    """"045-" and "29461" of "045-1292 9461" (the middle not detected): one box over both."""
+    left, right = _rect(0, 0, 60, 30, degrees), _rect(140, 2, 80, 30, degrees)
+    below, tall = _rect(0, 120, 60, 30, degrees), _rect(300, 0, 30, 30 * 3, degrees)
+    ((box, _),) = merge_pieces([(left, 0.9), (right, 0.8), (below, 0.9), (tall, 0.9)])
+    lengths = sorted((np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[0] - box[3])))
+    assert lengths[0] == pytest.approx(32, abs=2) and lengths[1] == pytest.approx(220, abs=3)
+    far = _rect(400, 0, 60, 30, degrees)  # a gap of more than 3 heights
+    assert merge_pieces([(left, 0.9), (far, 0.9)]) == []
 
 
 @pytest.mark.skipif(not (OCR_DIR / "rec.onnx").exists(), reason="run `imagesearch models setup` first")

@@ -146,10 +146,12 @@ def generated_rates(ocr_reads: Reads) -> Rates:
     return rates
 
 
-# Regression floors: the full set measured 0.467 and 0.547 (docs/quality.md, "OCR"); the
-# floors leave a margin for the smaller OCR_QUALITY_SCALE sets, so a pipeline change
-# that reads clearly worse fails here.
-WORDS_FLOOR, SUBSTRINGS_FLOOR = 0.40, 0.50
+# Regression floors: the first version measured 0.467 and 0.547 on the full set; the gate
+# at min side 256 with its boxes read, merged line pieces and joined-words matching
+# measured 0.600 and 0.562 on the full set, 0.611 and 0.621 at OCR_QUALITY_SCALE 0.3
+# (docs/quality.md, "OCR"). The floors leave a margin for the smaller sets and other
+# installed fonts, so a pipeline change that reads clearly worse fails.
+WORDS_FLOOR, SUBSTRINGS_FLOOR = 0.52, 0.50
 
 
 def test_rendered_words_find_their_photo_first(generated_rates: Rates) -> None:
@@ -160,8 +162,8 @@ def test_code_substrings_find_their_photo_first(generated_rates: Rates) -> None:
     assert generated_rates.substrings_first >= SUBSTRINGS_FLOOR
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12's goal (95%) is not met: PP-OCRv6 small misses tilted, "
-                   "low-contrast and large rendered text (docs/quality.md, OCR)")
+@pytest.mark.xfail(strict=True, reason="issue 12's goal (95%) is not met: PP-OCRv6 small detects none of ~40 "
+                   "of the 300 strings (big and tilted, low contrast) and misreads ~45 more (docs/quality.md, OCR)")
 def test_rendered_words_goal_95_percent(generated_rates: Rates) -> None:
     assert generated_rates.words_first >= 0.95
 

@@ -152,3 +152,31 @@ def test_the_gram_filter_rejects_most_non_matches() -> None:
         for _ in range(200)
     )
     assert rejected >= 190
+
+
+def test_codes_match_with_their_words_run_together_and_long_words_with_two_edits() -> None:
+    assert score("SKU-64855-KQ", ["SKO64855-KQ"]) is not None  # "sku" alone is short, so exact
+    assert score("RZ85 XFL", ["RZ85 XEL"]) is not None
+    assert score("RZ85 XFL", ["RZ85 QQQ"]) is None
+    assert score("SKU-64855-KQ", ["SKU 64855", "KQ"]) is not None  # every word on its own
+    assert score("Xoqkzayfyc", ["Xoqkzaytc"]) is not None  # 10 letters, two edits
+    assert score("Xoqkzayfyc", ["Xoqkzt"]) is None  # four
+    assert score("Dataset", ["Dxtasct"]) is None  # 7 letters: still one edit
+    assert MATCH_THRESHOLD < score("Xoqkzayfyc", ["Xoqkzaytc"]) < score("Xoqkzayfyc", ["Xoqkzayfc"])
+
+
+def test_the_gram_filter_lets_two_edit_and_joined_matches_through() -> None:
+    rng = random.Random(11)
+    checked = 0
+    for _ in range(600):
+        words = ["".join(rng.choices(string.ascii_lowercase + string.digits, k=rng.randint(2, 11)))
+                 for _ in range(rng.randint(1, 3))]
+        shown = "".join(words)
+        for _ in range(2 if len(shown) >= 9 else 1 if len(shown) >= 5 else 0):
+            shown = _mutate(rng, shown)
+        lines = [line("".join(rng.choices(string.ascii_lowercase, k=rng.randint(0, 4))) + shown)]
+        query = parse_query(" ".join(words))
+        if match_lines(query, lines) is not None:
+            checked += 1
+            assert passes(candidate_filter(query), set(line_grams(lines))), (words, shown)
+    assert checked > 300

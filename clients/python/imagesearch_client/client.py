@@ -198,13 +198,13 @@ class ImageSearchClient(PeopleMethods):
     def search(
         self, collection: str, image: bytes | None = None, image_url: str | None = None, top_k: int | None = None,
         min_score: float | None = None, filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
-        model_set: str = "",
+        model_set: str = "", image_text_filter: str | None = None,
     ) -> list[Hit]:
         """The stored images most similar to `image` (or the image at `image_url`, which the
         server downloads), best first; `filter`: see imagesearch_client.filters."""
         request = messages.search_image(
             collection, image, image_url, top_k=top_k, min_score=min_score, filter=filter,
-            max_nsfw_score=max_nsfw_score, model_set=model_set,
+            max_nsfw_score=max_nsfw_score, model_set=model_set, image_text_filter=image_text_filter,
         )
         return self._hits(request)
 
@@ -223,23 +223,24 @@ class ImageSearchClient(PeopleMethods):
     def search_text(
         self, collection: str, text: str, top_k: int | None = None, min_score: float | None = None,
         filter: pb.Filter | None = None, max_nsfw_score: float | None = None, model_set: str = "",
+        image_text_filter: str | None = None,
     ) -> list[Hit]:
         """The stored images that best match the description `text`, best first."""
         request = messages.search(
             collection, text=text, top_k=top_k, min_score=min_score, filter=filter,
-            max_nsfw_score=max_nsfw_score, model_set=model_set,
+            max_nsfw_score=max_nsfw_score, model_set=model_set, image_text_filter=image_text_filter,
         )
         return self._hits(request)
 
     def search_similar(
         self, collection: str, item_id: str, include_query_item: bool = False, top_k: int | None = None,
         min_score: float | None = None, filter: pb.Filter | None = None, max_nsfw_score: float | None = None,
-        model_set: str = "",
+        model_set: str = "", image_text_filter: str | None = None,
     ) -> list[Hit]:
         """The stored images most similar to the stored item `item_id` ("more like this")."""
         request = messages.search_similar(
             collection, item_id, include_query_item, top_k=top_k, min_score=min_score, filter=filter,
-            max_nsfw_score=max_nsfw_score, model_set=model_set,
+            max_nsfw_score=max_nsfw_score, model_set=model_set, image_text_filter=image_text_filter,
         )
         return self._hits(request)
 

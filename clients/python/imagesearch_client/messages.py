@@ -91,10 +91,13 @@ def count_items(collection: str, filter: pb.Filter | None) -> pb.CountItemsReque
 
 def search(
     collection: str, top_k: int | None, min_score: float | None, filter: pb.Filter | None,
-    max_nsfw_score: float | None, model_set: str, **query: object,
+    max_nsfw_score: float | None, model_set: str, image_text_filter: str | None = None, **query: object,
 ) -> pb.SearchItemsRequest:
-    """A SearchItems request; `query` is one of image=, text=, item= (plus include_query_item=)."""
+    """A SearchItems request; `query` is one of image=, text=, item= (plus include_query_item=);
+    `image_text_filter`: only items whose text (OCR) holds these words."""
     request = pb.SearchItemsRequest(parent=collection_name(collection), filter=filter, model_set=model_set, **query)
+    if image_text_filter is not None:
+        request.image_text_filter.text = image_text_filter
     if top_k is not None:
         request.top_k = top_k
     if min_score is not None:

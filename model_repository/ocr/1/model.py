@@ -50,7 +50,9 @@ class TritonPythonModel:
                 raise pb_utils.TritonModelException(f"{path} is missing: run `imagesearch models setup`")
         params = PipelineParams(
             det_min_side=int(parameters["det_min_side"]),
-            gate_pixels=int(parameters["gate_pixels"]),
+            gate_side=int(parameters["gate_side"]),
+            gate_box_threshold=float(parameters["gate_box_threshold"]),
+            gate_read=parameters.get("gate_read", "false").lower() == "true",
             min_confidence=float(parameters["min_confidence"]),
             retry_below=float(parameters["retry_below"]),
             rec_chunk=int(parameters["rec_chunk"]),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from text_detection import DetectionParams, boxes_from_map, det_input, reading_order
+from text_detection import DetectionParams, boxes_from_map, det_input, merge_pieces, reading_order
 from text_recognition import CtcReader, crop_line, upright
 
 
@@ -24,10 +24,16 @@ class PipelineParams:
     det_min_side: int = 480
     # ... and the longer side at most this (RapidOCR's max_side_len).
     det_max_side: int = 2000
-    # The gate: detection scaled down to at most this many pixels first; no box there,
-    # no full reading (0: no gate).
-    gate_pixels: int = 320 * 224
-    gate_box_threshold: float = 0.4
+    # The gate: detection with the shorter side at this size first (0: no gate); no box
+    # there (at gate_box_threshold), no full reading. Its boxes (at the detection's own
+    # threshold) are also read beside those found at det_min_side: the DB detector finds
+    # big text at this scale that it breaks up or misses at 480 (docs/quality.md, OCR).
+    gate_side: int = 256
+    gate_box_threshold: float = 0.3
+    # The gate also reads its boxes and stops when none reads as text (min_confidence).
+    gate_read: bool = False
+    # Also read one box per run of aligned neighbouring boxes (text_detection.merge_pieces).
+    merge_pieces: bool = True
     # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
     min_confidence: float = 0.5
     # Whole-image rotations are tried only when the boxes found read this badly (mean
@@ -71,31 +77,51 @@ class OcrPipeline:
         """The lines of text in an RGB uint8 image [H, W, 3], in reading order; [] when there are none."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         bgr, top = _pad_strip(bgr)
-        if self._params.gate_pixels and not self.has_text(bgr):
-            return []
-        best = self._attempt(bgr)
+        coarse: list[tuple[np.ndarray, float]] = []
+        if self._params.gate_side:
+            gate, coarse = self._gate(bgr)
+            if not gate or (self._params.gate_read and not self._reads_any(bgr, gate)):
+                return []
+        best = self._attempt(bgr, coarse)
         if 0 < best.quality < self._params.retry_below:
             for code in _ROTATIONS:
-                rotated = self._attempt(cv2.rotate(bgr, code))
+                rotated = self._attempt(cv2.rotate(bgr, code), [])
                 if rotated.quality > best.quality:
                     best = _Attempt([_unrotate(line, code, bgr.shape) for line in rotated.lines], rotated.quality)
         return [_shift(line, -top, rgb.shape) for line in best.lines]
 
     def has_text(self, bgr: np.ndarray) -> bool:
-        """Whether a low-resolution detection pass finds any text box (the cheap gate)."""
-        height, width = bgr.shape[:2]
-        scale = min(1.0, (self._params.gate_pixels / (height * width)) ** 0.5)
-        prob = self._probabilities(bgr, scale)
-        gate = DetectionParams(box_threshold=self._params.gate_box_threshold)
-        return bool(boxes_from_map(prob, (width, height), gate))
+        """Whether the low-resolution gate lets the image through (finds a box; with
+        gate_read, one that reads as text)."""
+        gate = self._gate(bgr)[0]
+        return bool(gate) and (not self._params.gate_read or self._reads_any(bgr, gate))
 
-    def _attempt(self, bgr: np.ndarray) -> _Attempt:
-        """Detect at full resolution, orient and read every box."""
+    def _gate(self, bgr: np.ndarray) -> tuple[list[tuple[np.ndarray, float]], list[tuple[np.ndarray, float]]]:
+        """The gate pass: its boxes at gate_box_threshold (none: no text), and at the
+        detection threshold (read beside the full pass's)."""
+        height, width = bgr.shape[:2]
+        scale = min(self._params.gate_side / min(height, width), self._params.det_max_side / max(height, width))
+        prob = self._probabilities(bgr, scale)
+        gate = boxes_from_map(prob, (width, height), DetectionParams(box_threshold=self._params.gate_box_threshold))
+        if not gate:
+            return [], []
+        return gate, boxes_from_map(prob, (width, height), self._params.detection)
+
+    def _reads_any(self, bgr: np.ndarray, boxes: list[tuple[np.ndarray, float]]) -> bool:
+        """Whether any gate box reads as text with at least min_confidence."""
+        readings = self._reader.read(upright(self._cls, [crop_line(bgr, box) for box, _ in boxes]))
+        return any(r.text.strip() and r.confidence >= self._params.min_confidence for r in readings)
+
+    def _attempt(self, bgr: np.ndarray, coarse: list[tuple[np.ndarray, float]]) -> _Attempt:
+        """Detect at full resolution (plus the gate's `coarse` boxes), orient and read every box."""
         height, width = bgr.shape[:2]
         scale = max(1.0, self._params.det_min_side / min(height, width))
         scale = min(scale, self._params.det_max_side / max(height, width))
-        found = reading_order(boxes_from_map(self._probabilities(bgr, scale), (width, height),
-                                             self._params.detection))
+        found = boxes_from_map(self._probabilities(bgr, scale), (width, height), self._params.detection)
+        found += [box for box in coarse if not _overlaps(box[0], found)]
+        if self._params.merge_pieces:
+            found += [box for box in merge_pieces(found) if not _overlaps(box[0], found)]
+        found = reading_order(found)
         if not found:
             return _Attempt([], 0.0)
         crops = upright(self._cls, [crop_line(bgr, box) for box, _ in found])
@@ -111,6 +137,20 @@ class OcrPipeline:
     def _probabilities(self, bgr: np.ndarray, scale: float) -> np.ndarray:
         (prob,) = self._det.run(None, {self._det_input: det_input(bgr, scale)})
         return prob[0, 0]
+
+
+def _overlaps(box: np.ndarray, found: list[tuple[np.ndarray, float]]) -> bool:
+    """Whether `box` is about the same region as a found box (intersection over union > 0.5).
+
+    A box holding a found one, or held by it, is kept: the two passes' boxes differ that
+    way where one scale found only part of a line (a big word read as its last letters).
+    """
+    area = cv2.contourArea(box)
+    for other, _ in found:
+        common, _ = cv2.intersectConvexConvex(box, other)
+        if common > 0.5 * (area + cv2.contourArea(other) - common):
+            return True
+    return False
 
 
 def _pad_strip(bgr: np.ndarray) -> tuple[np.ndarray, int]:

@@ -105,3 +105,74 @@ def _box_score(prob: np.ndarray, points: np.ndarray) -> float:
     local = (points - np.array([xmin, ymin], np.float32)).astype(np.int32)
     cv2.fillPoly(mask, local[None], 1)
     return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
+
+
+# Pieces of one line merged by merge_pieces: heights within this ratio, long axes within
+# this angle of the line joining them, and a gap along it of at most this many heights.
+PIECE_HEIGHT_RATIO = 1.6
+PIECE_MAX_ANGLE_DEG = 20.0
+PIECE_MAX_GAP = 3.0
+
+
+def merge_pieces(boxes: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+    """One box per run of aligned neighbouring boxes (2 or more), for reading as one line.
+
+    The DB detector breaks big or widely spaced text into pieces ("SKU-8" and "CIM" for
+    "SKU-87605-TM", "045-" and "29461" for "045-1292 9461"): each piece alone misses the
+    query. The merged boxes are read beside the pieces (docs/quality.md, OCR).
+    """
+    if len(boxes) < 2:
+        return []
+    rects = [cv2.minAreaRect(box.astype(np.float32)) for box, _ in boxes]
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if _aligned(rects[i], rects[j], boxes[i][0], boxes[j][0]):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    merged = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        points = np.concatenate([boxes[i][0] for i in members]).astype(np.float32)
+        box = order_clockwise(cv2.boxPoints(cv2.minAreaRect(points)))
+        merged.append((box, float(np.mean([boxes[i][1] for i in members]))))
+    return merged
+
+
+def _aligned(rect_a, rect_b, box_a: np.ndarray, box_b: np.ndarray) -> bool:
+    """Whether two boxes look like neighbouring pieces of one line of text."""
+    height_a, height_b = min(rect_a[1]), min(rect_b[1])
+    if min(height_a, height_b) <= 0 or max(height_a, height_b) / min(height_a, height_b) > PIECE_HEIGHT_RATIO:
+        return False
+    offset = np.subtract(rect_b[0], rect_a[0])
+    distance = float(np.hypot(*offset))
+    if distance == 0:
+        return False
+    direction = offset / distance
+    for rect, box in ((rect_a, box_a), (rect_b, box_b)):
+        if max(rect[1]) >= 1.5 * min(rect[1]):  # a clear long axis must point along the line
+            long_axis = _long_axis(box)
+            cosine = abs(float(np.dot(long_axis, direction)))
+            if cosine < np.cos(np.radians(PIECE_MAX_ANGLE_DEG)):
+                return False
+    half_a = float(np.abs((box_a - rect_a[0]) @ direction).max())
+    half_b = float(np.abs((box_b - rect_b[0]) @ direction).max())
+    gap = distance - half_a - half_b
+    return gap <= PIECE_MAX_GAP * (height_a + height_b) / 2
+
+
+def _long_axis(box: np.ndarray) -> np.ndarray:
+    """The unit vector along a box's longer pair of sides."""
+    first, second = box[1] - box[0], box[3] - box[0]
+    axis = first if np.hypot(*first) >= np.hypot(*second) else second
+    return axis / max(float(np.hypot(*axis)), 1e-6)

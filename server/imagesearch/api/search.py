@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 from imagesearch_client.v1 import imagesearch_pb2 as pb
@@ -14,6 +14,7 @@ from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 from imagesearch.api import convert, validation
 from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition, invalid, item_not_found, stream_errors, unary_errors
+from imagesearch.api.errors import as_api_error
 from imagesearch.api.feedback import search_with_feedback
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
 from imagesearch.faces.search import FaceSelector
@@ -21,15 +22,21 @@ from imagesearch.api.ingest import Ingestor
 from imagesearch.api.people import face_match, person_hits
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
-from imagesearch.ocr.query import MatchMode, parse_query
-from imagesearch.ocr.search import search_text
+from imagesearch.ocr.query import MatchMode, TextQuery, parse_query
+from imagesearch.ocr.errors import InvalidTextQuery
+from imagesearch.ocr.search import search_text, verified_search
 from imagesearch.store import filters as store_filters
-from imagesearch.store.base import StoredPoint
+from imagesearch.store.base import ScoredHit, StoredPoint
 from imagesearch.dedup.fingerprint import Fingerprint
 from imagesearch.scoring import registry as scoring_registry
 from imagesearch.scoring.calibration import TEXT_PREFIX
 from imagesearch.scoring.scorer import Scorer
 from imagesearch.scoring.search import ImageQuery, ScoredResult, query_vectors, scored_search
+
+# A search to run: (how many hits, the engine filter) -> hits, best first.
+_Search = Callable[[int, "store_filters.Filter | None"], Awaitable[list[ScoredHit]]]
+# The same with calibrated results (scoring/): -> (results, the calibration's label).
+_ScoredSearch = Callable[[int, "store_filters.Filter | None"], Awaitable["tuple[list[ScoredResult], str]"]]
 
 _MATCH_MODES = {
     pb.TEXT_MATCH_MODE_UNSPECIFIED: MatchMode.ALL_WORDS,
@@ -53,6 +60,9 @@ class SearchHandlers:
         query = request.WhichOneof("query")
         if query is None:
             raise invalid("image", "the request carries no query: set image, text, item, face, image_text or person")
+        if query in ("face", "person", "image_text") and request.HasField("image_text_filter"):
+            raise invalid("image_text_filter", f"a {query} query takes no image_text_filter: search without one"
+                          + (" (put the filter's words in image_text, mode ALL_WORDS)" if query == "image_text" else ""))
         if query == "face":
             async for response in self._face_hits(collection, request, limit, flt):
                 yield response
@@ -69,24 +79,75 @@ class SearchHandlers:
         if copies and query != "image":
             raise invalid("mode", f"mode SEARCH_MODE_COPIES needs an image query, got a {query!r} query: send the "
                           "image, or leave mode unset")
-        if query == "text":
-            results, label = await self._text_hits(collection, request, limit, threshold, flt)
-        elif query == "item":
-            results, label = await self._item_hits(collection, request, limit, threshold, flt)
-        else:
-            served = await self.ctx.served_set_of(collection, request.model_set)
-            image = await self.ctx.image(request.image)
-            space = served.spec.image_query_space
-            scorer = Scorer(scoring_registry.current(served.spec.name), space)
-            vectors = await query_vectors(ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies)
-            results = await scored_search(
-                self.ctx.store, collection, space, scorer, ImageQuery(data=image), vectors, limit, threshold, flt
-            )
-            label = scorer.label
+        condition = await self._text_condition(collection, request)  # checked before any embedding
+        run = await self._scored_search(collection, request, query, threshold, copies)
+        if condition is not None:
+            for response in await self._text_filtered(collection, condition, limit, run, flt):
+                yield response
+            return
+        results, label = await run(limit, flt)
         for rank, result in enumerate(results, start=1):
             response = convert.search_hit(collection, result.hit, rank)
             response.score_calibration, response.near_duplicate = label, result.copy
             yield response
+
+    async def _scored_search(
+        self, collection: str, request: pb.SearchItemsRequest, query: str, threshold: float, copies: bool
+    ) -> _ScoredSearch:
+        """The text, item or image query as a search to run: (how many hits, the engine
+        filter) -> (calibrated results, the calibration's label)."""
+        if query in ("text", "item"):
+            hits_of = self._text_hits if query == "text" else self._item_hits
+
+            async def run(fetch: int, engine_filter: store_filters.Filter | None) -> tuple[list[ScoredResult], str]:
+                return await hits_of(collection, request, fetch, threshold, engine_filter)
+            return run
+        served = await self.ctx.served_set_of(collection, request.model_set)
+        image = await self.ctx.image(request.image)
+        space = served.spec.image_query_space
+        scorer = Scorer(scoring_registry.current(served.spec.name), space)
+        vectors = await query_vectors(ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies)
+
+        async def run_image(fetch: int, engine_filter: store_filters.Filter | None) -> tuple[list[ScoredResult], str]:
+            results = await scored_search(
+                self.ctx.store, collection, space, scorer, ImageQuery(data=image), vectors, fetch, threshold,
+                engine_filter,
+            )
+            return results, scorer.label
+        return run_image
+
+    async def _text_condition(self, collection: str, request: pb.SearchItemsRequest) -> TextQuery | None:
+        """image_text_filter parsed (checked before any embedding), or None when unset."""
+        if not request.HasField("image_text_filter"):
+            return None
+        try:
+            condition = parse_query(request.image_text_filter.text, _MATCH_MODES[request.image_text_filter.mode])
+        except InvalidTextQuery as exc:
+            raise as_api_error(exc, "image_text_filter.text") from exc
+        await self.ctx.require_ocr(collection)
+        return condition
+
+    async def _text_filtered(
+        self, collection: str, condition: TextQuery, limit: int, run: _ScoredSearch, flt: store_filters.Filter | None,
+    ) -> list[pb.SearchItemsResponse]:
+        """The search `run` restricted to items whose text holds image_text_filter's words
+        (n-grams in the engine, verified here: imagesearch.ocr.search.verified_search)."""
+        label, copies = "", {}
+
+        async def hits(fetch: int, engine_filter: store_filters.Filter | None) -> list[ScoredHit]:
+            nonlocal label
+            results, label = await run(fetch, engine_filter)
+            copies.update((result.hit.id, result.copy) for result in results)
+            return [result.hit for result in results]
+
+        found = await verified_search(self.ctx.store, collection, condition, limit, hits, flt)
+        responses = []
+        for rank, verified in enumerate(found, start=1):
+            response = convert.search_hit(collection, verified.hit, rank)
+            response.score_calibration, response.near_duplicate = label, copies.get(verified.hit.id, False)
+            response.matched_lines.extend(convert.text_line(m.line) for m in verified.match.lines)
+            responses.append(response)
+        return responses
 
     async def _text_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, threshold: float,

@@ -13,6 +13,10 @@ MAX_QUERY_WORDS = 16
 # Words this long (folded) may match with one edit (insert, delete or substitute):
 # shorter ones would match too much by accident ("cat" is one edit from "car", "cut", "at"...).
 FUZZY_MIN_LENGTH = 5
+# ... and from this long with two: on the generated set (docs/quality.md, OCR) codes and
+# long words read with two errors ("EGBIEIC" for "HEGBIEICG") were a common
+# near miss; two edits in 9+ characters match no absent word on the untouched photos.
+FUZZY_TWO_LENGTH = 9
 
 
 class MatchMode(enum.Enum):
@@ -33,8 +37,20 @@ class TextQuery:
 
     @staticmethod
     def max_edits(pattern: str) -> int:
-        """Edits a pattern may take: 1 from FUZZY_MIN_LENGTH characters on, else 0."""
+        """Edits a pattern may take: 1 from FUZZY_MIN_LENGTH characters on, 2 from
+        FUZZY_TWO_LENGTH on, else 0."""
+        if len(pattern) >= FUZZY_TWO_LENGTH:
+            return 2
         return 1 if len(pattern) >= FUZZY_MIN_LENGTH else 0
+
+    @property
+    def joined(self) -> str | None:
+        """ALL_WORDS with several words: the words run together, matched as one phrase when
+        some word alone is missing (a code such as "SKU-64855-KQ" read "SKO64855-KQ": "sku"
+        is short, so exact, but "sku64855kq" is one edit away); None otherwise."""
+        if self.mode is MatchMode.PHRASE or len(self.patterns) < 2:
+            return None
+        return "".join(self.patterns)
 
 
 def parse_query(text: str, mode: MatchMode = MatchMode.ALL_WORDS) -> TextQuery:

@@ -2,15 +2,16 @@
 
 Two uses, both for the lead's RPCs:
 - search_text: the `image_text` query kind: every point whose lines match, best score first;
-- verified_vector_search: an image or text-to-image search restricted to points whose
-  lines match (the filter runs in the engine, during the vector search; hits whose grams
-  passed but whose text does not match are dropped here, over-fetching to fill `limit`).
+- verified_search / verified_vector_search: an image, text-to-image or stored-item search
+  restricted to points whose lines match (SearchItemsRequest.image_text_filter; the n-gram
+  filter runs in the engine, during the vector search; hits whose grams passed but whose
+  text does not match are dropped here, over-fetching to fill `limit`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -89,21 +90,49 @@ async def verified_vector_search(
     space: str | None = None,
     flt: Filter | None = None,
 ) -> list[VerifiedHit]:
-    """The `limit` nearest points (vector score order) whose lines match `query`.
+    """The `limit` nearest points (vector score order) whose lines match `query`."""
 
-    Asks the engine for 4x `limit` hits passing the n-gram filter, keeps those whose text
-    matches, and asks again with twice as many (up to 1000) while too few were kept and
-    the engine still had more.
+    async def nearest(fetch: int, engine_filter: Filter) -> list[ScoredHit]:
+        return await store.search(collection, vector, fetch, min_score, space=space, flt=engine_filter)
+
+    return await verified_search(store, collection, query, limit, nearest, flt)
+
+
+async def verified_search(
+    store: VectorStore,
+    collection: str,
+    query: TextQuery,
+    limit: int,
+    run: Callable[[int, Filter], Awaitable[list[ScoredHit]]],
+    flt: Filter | None = None,
+) -> list[VerifiedHit]:
+    """The first `limit` hits of any search `run(fetch, engine_filter)` whose lines match `query`.
+
+    `run` is an image, text-to-image or stored-item search that applies `engine_filter`
+    (the caller's filter and the query's n-gram condition) in the engine. Asks it for 4x
+    `limit` hits, keeps those whose text matches, and asks again with twice as many (up to
+    1000) while too few were kept and the engine still had more. Hits that come without
+    their lines (re-ranked ones) have them read from the store.
     """
     engine_filter = combined_filter(query, flt)
     fetch = min(MAX_SEARCH_LIMIT, 4 * limit)
     while True:
-        hits = await store.search(collection, vector, fetch, min_score, space=space, flt=engine_filter)
+        hits = await run(fetch, engine_filter)
+        lines = await _lines_of(store, collection, hits)
         kept = []
         for hit in hits:
-            match = match_lines(query, hit.ocr_lines or ())
+            match = match_lines(query, lines.get(hit.id) or ())
             if match is not None:
                 kept.append(VerifiedHit(hit, match))
         if len(kept) >= limit or len(hits) < fetch or fetch == MAX_SEARCH_LIMIT:
             return kept[:limit]
         fetch = min(MAX_SEARCH_LIMIT, fetch * 2)
+
+
+async def _lines_of(store: VectorStore, collection: str, hits: list[ScoredHit]) -> dict[str, tuple]:
+    """Each hit's OCR lines, read from the store for hits that carry none."""
+    lines = {hit.id: hit.ocr_lines for hit in hits if hit.ocr_lines is not None}
+    missing = [hit.id for hit in hits if hit.ocr_lines is None]
+    if missing:
+        lines.update({point.id: point.ocr_lines or () for point in await store.get(collection, missing)})
+    return lines

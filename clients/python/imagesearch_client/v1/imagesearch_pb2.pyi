@@ -328,7 +328,7 @@ class CountItemsResponse(_message.Message):
     def __init__(self, item_count: _Optional[int] = ...) -> None: ...
 
 class SearchItemsRequest(_message.Message):
-    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "person", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "mode")
+    __slots__ = ("parent", "image", "text", "item", "face", "image_text", "person", "top_k", "min_score", "filter", "max_nsfw_score", "model_set", "include_query_item", "image_text_filter", "mode")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -342,6 +342,7 @@ class SearchItemsRequest(_message.Message):
     MAX_NSFW_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_QUERY_ITEM_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TEXT_FILTER_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     parent: str
     image: Image
@@ -356,8 +357,9 @@ class SearchItemsRequest(_message.Message):
     max_nsfw_score: float
     model_set: str
     include_query_item: bool
+    image_text_filter: ImageTextQuery
     mode: SearchMode
-    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., person: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., text: _Optional[str] = ..., item: _Optional[str] = ..., face: _Optional[_Union[FaceQuery, _Mapping]] = ..., image_text: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., person: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., max_nsfw_score: _Optional[float] = ..., model_set: _Optional[str] = ..., include_query_item: _Optional[bool] = ..., image_text_filter: _Optional[_Union[ImageTextQuery, _Mapping]] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class ImageTextQuery(_message.Message):
     __slots__ = ("text", "mode")
