@@ -180,7 +180,7 @@ class ImageSearchServer:
             store,
             model_sets,
             DEFAULT_MODEL_SET,
-            ServiceLimits(s.max_image_pixels, s.insert_concurrency),
+            ServiceLimits(s.max_image_pixels, s.insert_concurrency, s.decode_concurrency),
             fetcher,
             nsfw,
             faces,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from imagesearch.limits import DEFAULT_DECODE_CONCURRENCY
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "IMAGESEARCH_"
 
@@ -146,6 +148,13 @@ class Settings:
     insert_concurrency: int = field(
         default=16,
         metadata={"help": "images of one InsertStream encoded at once (lets Triton batch them)"},
+    )
+    decode_concurrency: int = field(
+        default=DEFAULT_DECODE_CONCURRENCY,
+        metadata={
+            "help": "images the API server decodes at once, server-wide (fingerprints, duplicate candidates), "
+            "on a thread pool of its own"
+        },
     )
     url_allow_hosts: str = field(
         default="",

@@ -22,3 +22,8 @@ MAX_METADATA_DEPTH = 8
 # Text queries and collection descriptions.
 MAX_TEXT_CHARS = 1000
 MAX_DESCRIPTION_CHARS = 1000
+# Images the API process decodes at once (fingerprints, duplicate candidates' thumbnails):
+# a server-wide cap, on a thread pool of its own apart from the store's threads, so a burst of
+# inserts cannot hold every core or its decoded pixels in memory at once (issue 10). Two
+# threads keep both cores of the reference machine busy (the decoders release the GIL).
+DEFAULT_DECODE_CONCURRENCY = 2

@@ -9,9 +9,10 @@ from typing import AsyncIterator
 
 import numpy as np
 
+from imagesearch.decode_pool import DecodePool
 from imagesearch.dedup.fingerprint import Fingerprint
 from imagesearch.dedup.rule import NearDuplicateRule
-from imagesearch.store.base import StoredPoint, VectorStore
+from imagesearch.store.base import ScoredHit, StoredPoint, VectorStore
 from imagesearch.store.points import SHA256_PATH
 from imagesearch.store.filters import Filter, Match
 
@@ -65,9 +66,19 @@ class _UnionFind:
 class DuplicateDetector:
     """Duplicate checks against one store, by `rule`."""
 
-    def __init__(self, store: VectorStore, rule: NearDuplicateRule = NearDuplicateRule()) -> None:
+    def __init__(
+        self, store: VectorStore, rule: NearDuplicateRule = NearDuplicateRule(), pool: DecodePool | None = None
+    ) -> None:
         self._store = store
         self.rule = rule
+        # Where thumbnails are decoded and aligned (the server's bounded decode pool); None:
+        # asyncio's default executor.
+        self._pool = pool
+
+    async def _in_pool(self, function, *args):
+        if self._pool is None:
+            return await asyncio.to_thread(function, *args)
+        return await self._pool.run(function, *args)
 
     async def find(
         self, name: str, vector: np.ndarray, fingerprint: Fingerprint, exclude_id: str, space: str | None = None
@@ -87,16 +98,20 @@ class DuplicateDetector:
             )
             if hit.id != exclude_id and hit.fingerprint
         ][: self.rule.neighbours]
-        scores = await asyncio.gather(
-            *(
-                asyncio.to_thread(self.rule.score, fingerprint, Fingerprint.from_payload(hit.fingerprint), hit.score)
-                for hit in candidates
-            )
-        )
+        if not candidates:
+            return None
+        # One trip to the pool for all candidates: a thread hop per candidate cost more than
+        # a rejected candidate's coarse alignment.
+        scores = await self._in_pool(self._scores, fingerprint, candidates)
         best = max(zip(scores, candidates), key=lambda pair: pair[0], default=None)
         if best is None or best[0] < self.rule.min_copy_score:
             return None
         return Duplicate(id=best[1].id, exact=False, score=best[0])
+
+    def _scores(self, fingerprint: Fingerprint, candidates: list[ScoredHit]) -> list[float]:
+        return [
+            self.rule.score(fingerprint, Fingerprint.from_payload(hit.fingerprint), hit.score) for hit in candidates
+        ]
 
     async def groups(
         self, name: str, threshold: float | None = None, space: str | None = None
@@ -171,7 +186,7 @@ class DuplicateDetector:
         judged = [pair for pair in component_pairs if pair[0] in fingerprints and pair[1] in fingerprints]
         scores = await asyncio.gather(
             *(
-                asyncio.to_thread(self.rule.score, fingerprints[a], fingerprints[b], similarities[(a, b)])
+                self._in_pool(self.rule.score, fingerprints[a], fingerprints[b], similarities[(a, b)], threshold)
                 for a, b in judged
             )
         )
