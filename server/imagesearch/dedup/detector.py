@@ -4,6 +4,8 @@ through the vector store (exact: a SHA-256 payload index; near: vector neighbour
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -18,6 +20,36 @@ from imagesearch.store.filters import Filter, Match
 
 SCAN_PAGE = 256
 SCAN_CONCURRENCY = 8
+# Stored items' decoded fingerprints kept for the next insert that meets them as candidates:
+# in a Corel-1K ingest most candidates had been candidates before (a few images are near many
+# others), and decoding and preparing one costs 0.8 ms (PNG 0.3, alignment levels 0.5). About
+# 55 KB each, so this bounds the cache near 14 MB.
+FINGERPRINT_CACHE = 256
+
+
+class _FingerprintCache:
+    """Decoded stored fingerprints by their payload's thumbnail (content, so never stale);
+    least recently used out first. Used from the decode pool's threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, Fingerprint] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, payload: dict) -> Fingerprint:
+        key = payload["thumb"]
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        decoded = Fingerprint.from_payload(payload)
+        decoded.alignable  # noqa: B018 - prepared once, outside the lock
+        with self._lock:
+            self._entries[key] = decoded
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return decoded
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,7 @@ class DuplicateDetector:
         # Where thumbnails are decoded and aligned (the server's bounded decode pool); None:
         # asyncio's default executor.
         self._pool = pool
+        self._stored = _FingerprintCache(FINGERPRINT_CACHE)
 
     async def _in_pool(self, function, *args):
         if self._pool is None:
@@ -110,7 +143,7 @@ class DuplicateDetector:
 
     def _scores(self, fingerprint: Fingerprint, candidates: list[ScoredHit]) -> list[float]:
         return [
-            self.rule.score(fingerprint, Fingerprint.from_payload(hit.fingerprint), hit.score) for hit in candidates
+            self.rule.score(fingerprint, self._stored.get(hit.fingerprint), hit.score) for hit in candidates
         ]
 
     async def groups(
