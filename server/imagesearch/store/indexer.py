@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Coroutine
 
-from qdrant_edge import EdgeShard
+from qdrant_edge import CountRequest, EdgeShard
 
 import imagesearch
 from imagesearch.child_env import scrubbed_environment
@@ -43,6 +43,7 @@ from imagesearch.store.base import StoreError
 from imagesearch.store.collection import LiveCollection
 from imagesearch.store.journal import JournalFile, read_journal, replay
 from imagesearch.store.layout import CollectionPaths, open_live_shard, recover, swap_in_building
+from imagesearch.store.shard_config import with_cold_float_vectors
 
 # The child's line on stdout once optimize() is done and it waits for the journal.
 BUILT_MARKER = "imagesearch-index-built"
@@ -120,6 +121,7 @@ async def _snapshot(collection: LiveCollection) -> JournalFile:
         await asyncio.to_thread(shutil.copytree, paths.shard, paths.building)
         journal = await JournalFile.create(paths.journal, collection.settings.journal_max_bytes)
         collection.journal = journal
+        collection.build_started(await collection.run(EdgeShard.count, CountRequest(exact=True)))
         return journal
 
 
@@ -276,7 +278,9 @@ def build_and_replay(shard_dir: Path, journal_path: Path) -> dict[str, int]:
     """Child side: build the index of the shard at `shard_dir` (optimize() holds the GIL
     throughout), say so on stdout, wait for the parent's word that the journal file is
     complete, then replay it record by record."""
-    shard = EdgeShard.load(str(shard_dir))
+    # Segments built now keep int8-quantized spaces' float vectors memory-mapped, so the
+    # serving process's load at the swap does not read them in while holding the GIL.
+    shard = EdgeShard.load(str(shard_dir), with_cold_float_vectors(shard_dir))
     try:
         shard.optimize()
         print(BUILT_MARKER, flush=True)
