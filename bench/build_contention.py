@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -62,7 +63,7 @@ async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dic
     }
 
 
-async def _swap_stall(size: int, quantization: str, data_dir: "Path") -> dict[str, Any]:
+async def _swap_stall(size: int, quantization: str, data_dir: Path) -> dict[str, Any]:
     from bench.store_scaling import SPACE, UPSERT_BATCH, synthetic_vectors
     from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
     from imagesearch.store.edge import EdgeStore
@@ -92,7 +93,6 @@ def main(argv: "list[str] | None" = None) -> int:
     import json
     import sys
     import tempfile
-    from pathlib import Path
 
     from bench.__main__ import parse_size
     from bench.common import machine_info, print_machine
@@ -101,6 +101,9 @@ def main(argv: "list[str] | None" = None) -> int:
     parser.add_argument("--size", default="100k")
     parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
     args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     print_machine(machine_info(), "PYTHONPATH=server:clients/python python -m bench.build_contention "
                   + " ".join(argv if argv is not None else sys.argv[1:]))
     with tempfile.TemporaryDirectory(prefix="bench-swap-") as tmp:

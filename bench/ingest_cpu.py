@@ -118,11 +118,26 @@ async def _measure(originals: list[bytes], copies: list[tuple[int, bytes]], tabl
         checks_ms, flagged = await timed("checks", batch, pb.DUPLICATE_POLICY_ALLOW)
         copies_ms, items = await timed("checks", [(f"copy-{k}", b) for k, (_, b) in enumerate(copies)],
                                        pb.DUPLICATE_POLICY_SKIP)
+        search_ms = await _search_cpu(service, "checks", originals[:300])
         found = sum(item.item_id == f"corel-{o}" for item, (o, _) in zip(items, copies))
         await store.close()
     return {"embed_only_ms": embed_ms, "checks_originals_ms": checks_ms, "checks_copies_ms": copies_ms,
             "copy_recall": found / max(len(copies), 1),
-            "originals_flagged": sum(item.HasField("duplicate") for item in flagged)}
+            "originals_flagged": sum(item.HasField("duplicate") for item in flagged), "search_ms": search_ms}
+
+
+async def _search_cpu(service, collection: str, images: list[bytes]) -> float:
+    """API-process CPU ms per one-image SearchItems (top 10), one client, through the servicer
+    (gRPC's own transport excluded; the context is only used for failures, and none happen)."""
+    from imagesearch_client.v1 import imagesearch_pb2 as pb
+
+    requests = [pb.SearchItemsRequest(parent=f"collections/{collection}", image=pb.Image(content=image), top_k=10)
+                for image in images]
+    started = time.process_time()
+    for request in requests:
+        hits = [response async for response in service.SearchItems(request, None)]
+        assert len(hits) == 10
+    return (time.process_time() - started) / len(requests) * 1000
 
 
 def measure(count: int) -> dict:

@@ -131,6 +131,13 @@ class Settings:
         default=2.0,
         metadata={"help": "embedded store: an index build starts only with this many times the shard's size free"},
     )
+    index_dead_points_min: int = field(
+        default=500,
+        metadata={
+            "help": "embedded store: old copies of replaced or deleted points (kept by the engine until a "
+            "build rewrites their segment) that start a background build once also past 20%% of the points"
+        },
+    )
     max_filter_indexes: int = field(
         default=32,
         metadata={

@@ -114,7 +114,9 @@ async def _snapshot(collection: LiveCollection) -> JournalFile:
     """Step (a): a consistent copy of the live shard, and journaling from then on."""
     paths = collection.paths
     async with collection.write_lock:
+        started = time.monotonic()
         await collection.run(EdgeShard.flush)
+        log.info("index build of %s: flushed the live shard in %.2f s", collection.name, time.monotonic() - started)
         if paths.building.exists():
             await asyncio.to_thread(shutil.rmtree, paths.building)
         await asyncio.to_thread(check_free_space, paths, collection.settings.disk_margin)
@@ -241,14 +243,20 @@ async def _swap(collection: LiveCollection, child: BuildChild, journal: JournalF
         await journal.finish()
         await child.replay()
         async with collection.access.exclusive():
+            steps = [time.monotonic()]
             await asyncio.to_thread(collection.shard.close)
+            steps.append(time.monotonic())
             try:
                 await asyncio.to_thread(swap_in_building, paths)
             finally:
                 # Whatever the renames reached, recover() and open_live_shard() leave one
                 # complete shard/, loaded: the new one, or the old one if the new one fails.
                 await asyncio.to_thread(recover, paths)
+                steps.append(time.monotonic())
                 collection.shard, fell_back = await asyncio.to_thread(open_live_shard, paths)
+                steps.append(time.monotonic())
+            log.info("index swap of %s: close %.2f s, rename %.2f s, load %.2f s (requests wait for all three)",
+                     collection.name, *(b - a for a, b in zip(steps, steps[1:])))
     if fell_back:
         raise IndexBuildError(f"the indexed shard of {collection.name!r} did not load; the previous one serves on")
     return journal.count
