@@ -23,6 +23,9 @@ How to run (from the repository root):
     PYTHONPATH=server:clients/python python -m bench store --sizes 1m --quantization int8   # ~45 min, ~20 GB RAM
     PYTHONPATH=server:clients/python python -m bench server|batching|store   # one suite
     PYTHONPATH=server:clients/python python -m bench report                  # this file from the JSON
+    PYTHONPATH=server:clients/python python -m bench.ingest_cpu --against ../main   # API-process CPU per insert and search, two checkouts
+    PYTHONPATH=server:clients/python python -m bench.build_contention --size 100k   # longest query wait at an index swap
+    PYTHONPATH=server:clients/python python -m bench.soak --minutes 10              # 16 clients + a writer: errors, RSS growth
 
 JSON results go to `bench/results/` (git-ignored). A result renamed to
 `<name>.<label>.json` is kept by later runs and reported after the latest one (the 1M
@@ -113,7 +116,50 @@ ANALYSIS = """## Why, and what would move the figures
   longest query waited 0.8-1.7 s at 100k and 7.2 s at 1M, where loading reads 4.9 GB of
   float vectors into RAM while holding the GIL. Keeping the float vectors memory-mapped
   (qdrant-edge's `memory` placement; the int8 copy in RAM is what the graph walk reads)
-  should shorten that load; not tried yet.
+  should shorten that load: tried in the next round, see "Index swap" below.
+- **Serving overhead, API-server side (issue 14; measured 2026-12-01 at loads of 20-35,
+  so only same-run ratios mean anything).** `python -m bench.ingest_cpu --against
+  /work/main` runs the real insert pipeline in-process over the served model's Corel-1K
+  embeddings (Triton replaced by a lookup; gRPC transport excluded) and prints API-process
+  CPU per image, alternating this checkout and another. Main vs this branch, two rounds,
+  load 27.6: embed only 4.75 vs 4.14 ms, default inserts of the 1,000 originals 19.7 vs
+  18.0 ms, the 300 edited copies 19.2 vs 20.6 ms (noise: the copies are 300 images per
+  round), copy recall 0.997 and 3 originals flagged on both sides (unchanged quality). The
+  goals (1 ms embed only, 3 ms with duplicate checks) are far off. What changed: one
+  settings read per insert (`insert_settings`), all of an insert's candidates scored in
+  one trip to the decode pool instead of a thread hop each, stored candidates' decoded
+  fingerprints kept (LRU of 256), and a candidate direction more than 0.2 below the
+  needed score is not refined (1,566 of 3,670 candidate pairs were refined before; 1,003
+  at the 0.7 floor; refinement never raised a pair by more than 0.126). Per-item costs
+  measured alone on this machine: fingerprint decode 0.96 ms, thumbnail PNG 0.65-0.88 ms
+  (zlib `Z_RLE` would make it 0.66 ms and 7 % smaller, not applied: `fingerprint.py`
+  belongs to the Triton-side pipeline work), PNG decode of a stored candidate 0.30 ms,
+  alignment preparation 0.48 ms, one coarse alignment direction 0.65 ms, `tolist()` of a
+  1280-d vector for the engine 80 us (numpy arrays are slower to pass: 300 us). The rest
+  of the 4 ms (embed only) is the asyncio and executor round trips, the store write and
+  the request and response messages; py-spy cannot separate it from GIL waits on two
+  busy cores, so no further cut was tried blind.
+- **Index swap.** A shard's load holds the GIL. At 100k 1280-d int8 points, loading a
+  shard built with the float vectors read in (the engine's `Cached` default) read 615 MiB
+  every time; built with them memory-mapped (`Cold`, now the placement of quantized spaces,
+  applied to existing shards at their next build) it reads 126 MiB (the int8 copy).
+  Alternating the two in one process at load ~30: median load 1,257 vs 955 ms, CPU 260 vs
+  300 ms, longest GIL gap 1,257 vs 947 ms. The remaining CPU is mostly the int8 copy being
+  copied into RAM (py-spy --native: 56 % in `VolatileChunkedVectors` inserts) and CBOR and
+  CRC work. The goal (longest query wait <= 200 ms at 100k) is not met:
+  `python -m bench.build_contention --size 100k` at loads of 19-27 measured a longest
+  wait of 6.6-18 s, the swap's steps logged as close 2.1-3.1 s and load 10-15 s, all
+  I/O-bound at that load. A swap that never loads in the serving process needs the store
+  in a child process (every shard call over IPC) or an engine load that releases the GIL;
+  neither exists yet.
+- **Soak.** `python -m bench.soak --minutes 10` (16 search clients and a writer replacing
+  or deleting 50 ids) prints per-minute calls, errors, p50/p99, the API server's and
+  Triton's RSS and the shard's size. A 4-minute run at load 27 (0 errors in 5,164 calls)
+  showed the API server growing with the shard (196 -> 205 MiB, shard 15 -> 24 MiB):
+  the engine keeps the old copy of every replaced or deleted point until a build rewrites
+  its segment, and a collection whose items are replaced in place never reached the build
+  threshold. Builds now also start on those dead copies (`dead_points_min` 500,
+  `dead_points_fraction` 0.2).
 """
 
 
