@@ -152,14 +152,22 @@ ANALYSIS = """## Why, and what would move the figures
   I/O-bound at that load. A swap that never loads in the serving process needs the store
   in a child process (every shard call over IPC) or an engine load that releases the GIL;
   neither exists yet.
-- **Soak.** `python -m bench.soak --minutes 10` (16 search clients and a writer replacing
-  or deleting 50 ids) prints per-minute calls, errors, p50/p99, the API server's and
-  Triton's RSS and the shard's size. A 4-minute run at load 27 (0 errors in 5,164 calls)
-  showed the API server growing with the shard (196 -> 205 MiB, shard 15 -> 24 MiB):
-  the engine keeps the old copy of every replaced or deleted point until a build rewrites
-  its segment, and a collection whose items are replaced in place never reached the build
-  threshold. Builds now also start on those dead copies (`dead_points_min` 500,
-  `dead_points_fraction` 0.2).
+- **Soak (goal not shown met).** `python -m bench.soak --minutes 10` (16 search clients and
+  a writer replacing or deleting 50 ids) prints per-minute calls, errors, p50/p99, the API
+  server's and Triton's RSS and the shard's size. The machine was too busy for 10-minute
+  runs (loads 18-35); three shorter runs, 0 errors in each (5,164, 7,159 and 11,520 calls).
+  Without dead-point builds (4 and 5 minutes, ~100 writes a minute) the shard grew 3 MiB a
+  minute (15 -> 24, 17 -> 28 MiB) and the API server with it (196 -> 205, 199 -> 212 MiB:
+  +4.4 % and +6.9 % after the first minute): the engine keeps the old copy of every
+  replaced or deleted point until a build rewrites its segment, and a collection whose items
+  are replaced in place never reached the build threshold. Builds now also start on those
+  dead copies (`index_dead_points_min`, default 500, and 20 % of the points). With it set to
+  100 (5 minutes, `IMAGESEARCH_INDEX_DEAD_POINTS_MIN=100`) builds ran and the shard stayed
+  at 73 MiB after the first (151 during a build's copy), but the API server still grew
+  204 -> 215 MiB (+5.3 % after the first minute), so something else grows too: part of it
+  was this round's decoded-fingerprint cache filling (since cut to 64 entries, 3.5 MB); the
+  rest was not found (no tracemalloc run fitted in the time). Triton grew 893 -> 1,005 MiB
+  in that run (+12.6 %), 956 -> 955 in the one before.
 """
 
 

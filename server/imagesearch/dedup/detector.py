@@ -21,10 +21,10 @@ from imagesearch.store.filters import Filter, Match
 SCAN_PAGE = 256
 SCAN_CONCURRENCY = 8
 # Stored items' decoded fingerprints kept for the next insert that meets them as candidates:
-# in a Corel-1K ingest most candidates had been candidates before (a few images are near many
-# others), and decoding and preparing one costs 0.8 ms (PNG 0.3, alignment levels 0.5). About
-# 55 KB each, so this bounds the cache near 14 MB.
-FINGERPRINT_CACHE = 256
+# a few images are near many others, and decoding and preparing one costs 0.8 ms (PNG 0.3,
+# alignment levels 0.5). About 55 KB each: 64 bound the cache near 3.5 MB (256 would be 14 MB,
+# 7 % of an idle API server's RSS, which a soak would count as growth until it fills).
+FINGERPRINT_CACHE = 64
 
 
 class _FingerprintCache:
