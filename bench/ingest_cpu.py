@@ -168,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, server in sides.items():
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(server), str(REPO_ROOT / "clients" / "python"),
                                                               str(REPO_ROOT)]))
-            out = subprocess.run([sys.executable, "-m", "bench.ingest_cpu", "--json", "--count", str(args.count)],
-                                 env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True).stdout
+            done = subprocess.run([sys.executable, "-m", "bench.ingest_cpu", "--json", "--count", str(args.count)],
+                                  env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"the measurement of {server} failed:\n{done.stderr[-3000:]}")
+            out = done.stdout
             results[name].append(json.loads(out.strip().splitlines()[-1]))
     for name, runs in results.items():
         keys = runs[0].keys()

@@ -121,11 +121,12 @@ ANALYSIS = """## Why, and what would move the figures
   so only same-run ratios mean anything).** `python -m bench.ingest_cpu --against
   /work/main` runs the real insert pipeline in-process over the served model's Corel-1K
   embeddings (Triton replaced by a lookup; gRPC transport excluded) and prints API-process
-  CPU per image, alternating this checkout and another. Main vs this branch, two rounds,
-  load 27.6: embed only 4.75 vs 4.14 ms, default inserts of the 1,000 originals 19.7 vs
-  18.0 ms, the 300 edited copies 19.2 vs 20.6 ms (noise: the copies are 300 images per
-  round), copy recall 0.997 and 3 originals flagged on both sides (unchanged quality). The
-  goals (1 ms embed only, 3 ms with duplicate checks) are far off. What changed: one
+  CPU per image, alternating this checkout and another. The round's base commit (1f2606d,
+  `git archive 1f2606d server`) vs this round, load 11: embed only 4.36 vs 4.31 ms,
+  default inserts of the 1,000 originals 23.5 vs 17.7 ms (-24 %), the 300 edited copies
+  24.9 vs 19.5 ms (-22 %), one-image SearchItems 2.05 vs 2.02 ms; copy recall 0.997 and 3
+  originals flagged on both sides (quality unchanged). The goals (1 ms embed only, 3 ms
+  with duplicate checks) are far off. What changed: one
   settings read per insert (`insert_settings`), all of an insert's candidates scored in
   one trip to the decode pool instead of a thread hop each, stored candidates' decoded
   fingerprints kept (LRU of 256), and a candidate direction more than 0.2 below the
