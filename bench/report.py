@@ -148,9 +148,11 @@ ANALYSIS = """## Why, and what would move the figures
   300 ms, longest GIL gap 1,257 vs 947 ms. The remaining CPU is mostly the int8 copy being
   copied into RAM (py-spy --native: 56 % in `VolatileChunkedVectors` inserts) and CBOR and
   CRC work. The goal (longest query wait <= 200 ms at 100k) is not met:
-  `python -m bench.build_contention --size 100k` at loads of 19-27 measured a longest
-  wait of 6.6-18 s, the swap's steps logged as close 2.1-3.1 s and load 10-15 s, all
-  I/O-bound at that load. A swap that never loads in the serving process needs the store
+  `python -m bench.build_contention --size 100k` (a first build, then a second after 1,000
+  more points), run back to back on the round's base commit and on this round at a load
+  of about 10: longest query wait 2,258 / 1,949 ms before, 1,791 / 1,820 ms after, the swap's
+  steps logged as close 0.1-0.2 s and load 1.6-1.7 s (at loads of 19-27 the same run
+  measured 6.6-18 s, load 10-15 s: I/O-bound under contention). A swap that never loads in the serving process needs the store
   in a child process (every shard call over IPC) or an engine load that releases the GIL;
   neither exists yet.
 - **Soak (goal not shown met).** `python -m bench.soak --minutes 10` (16 search clients and
