@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -60,3 +61,60 @@ async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dic
         "p50_ratio": round(during_summary["p50_ms"] / idle_summary["p50_ms"], 3),
         "p99_ratio": round(during_summary["p99_ms"] / idle_summary["p99_ms"], 3),
     }
+
+
+async def _swap_stall(size: int, quantization: str, data_dir: Path) -> dict[str, Any]:
+    from bench.store_scaling import SPACE, UPSERT_BATCH, synthetic_vectors
+    from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
+    from imagesearch.store.edge import EdgeStore
+    from imagesearch.store.shard_config import IndexSettings
+
+    vectors = synthetic_vectors(size, seed=1)
+    store = EdgeStore(data_dir, IndexSettings(threshold=0, quantization=quantization))
+    try:
+        record = ModelSetRecord("bench", (SpaceRecord(SPACE, ModelRecord("bench", "1", vectors.shape[1])),))
+        await store.create_collection(COLLECTION, record)
+        for start in range(0, size, UPSERT_BATCH):
+            batch = vectors[start : start + UPSERT_BATCH]
+            await store.upsert(COLLECTION, [PointToStore(id=str(start + i), vectors={SPACE: v}) for i, v in enumerate(batch)])
+        figures = await queries_during_build(store, synthetic_vectors(50, seed=2))
+        # A second build: the one a serving collection does after its first (segments exist).
+        await store.upsert(COLLECTION, [PointToStore(id=f"x{i}", vectors={SPACE: v}) for i, v in enumerate(vectors[:1000])])
+        again = await queries_during_build(store, synthetic_vectors(50, seed=3))
+        return {"first_build": figures, "second_build": again}
+    finally:
+        await store.close()
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """`python -m bench.build_contention [--size 100k] [--quantization int8]`: the longest a
+    query waited during an index build and its swap, and the p50/p99 ratios."""
+    import argparse
+    import json
+    import sys
+    import tempfile
+
+    from bench.__main__ import parse_size
+    from bench.common import machine_info, print_machine
+
+    parser = argparse.ArgumentParser(prog="python -m bench.build_contention", description=main.__doc__)
+    parser.add_argument("--size", default="100k")
+    parser.add_argument("--quantization", default="int8", choices=["none", "int8"])
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print_machine(machine_info(), "PYTHONPATH=server:clients/python python -m bench.build_contention "
+                  + " ".join(argv if argv is not None else sys.argv[1:]))
+    with tempfile.TemporaryDirectory(prefix="bench-swap-") as tmp:
+        result = asyncio.run(_swap_stall(parse_size(args.size), args.quantization, Path(tmp)))
+    for name, figures in result.items():
+        print(f"{name}: build {figures['build_s']} s, longest query wait {figures['during_build_max_ms']} ms, "
+              f"p50 {figures['during_build']['p50_ms']} ms (idle {figures['idle']['p50_ms']}), "
+              f"p99 {figures['during_build']['p99_ms']} ms (idle {figures['idle']['p99_ms']})")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

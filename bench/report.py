@@ -23,6 +23,9 @@ How to run (from the repository root):
     PYTHONPATH=server:clients/python python -m bench store --sizes 1m --quantization int8   # ~45 min, ~20 GB RAM
     PYTHONPATH=server:clients/python python -m bench server|batching|store   # one suite
     PYTHONPATH=server:clients/python python -m bench report                  # this file from the JSON
+    PYTHONPATH=server:clients/python python -m bench.ingest_cpu --against ../main   # API-process CPU per insert and search, two checkouts
+    PYTHONPATH=server:clients/python python -m bench.build_contention --size 100k   # longest query wait at an index swap
+    PYTHONPATH=server:clients/python python -m bench.soak --minutes 10              # 16 clients + a writer: errors, RSS growth
 
 JSON results go to `bench/results/` (git-ignored). A result renamed to
 `<name>.<label>.json` is kept by later runs and reported after the latest one (the 1M
@@ -143,7 +146,72 @@ ANALYSIS = """## Why, and what would move the figures
   longest query waited 0.8-1.7 s at 100k and 7.2 s at 1M, where loading reads 4.9 GB of
   float vectors into RAM while holding the GIL. Keeping the float vectors memory-mapped
   (qdrant-edge's `memory` placement; the int8 copy in RAM is what the graph walk reads)
-  should shorten that load; not tried yet.
+  should shorten that load: tried in the next round, see "Index swap" below.
+- **Serving overhead, API-server side (issue 14; measured 2026-12-01 at loads of 20-35,
+  so only same-run ratios mean anything).** `python -m bench.ingest_cpu --against
+  /work/main` runs the real insert pipeline in-process over the served model's Corel-1K
+  embeddings (Triton replaced by a lookup; gRPC transport excluded) and prints API-process
+  CPU per image, alternating this checkout and another. The round's base commit (1f2606d,
+  `git archive 1f2606d server`) vs this round, load 11: embed only 4.36 vs 4.31 ms,
+  default inserts of the 1,000 originals 23.5 vs 17.7 ms (-24 %), the 300 edited copies
+  24.9 vs 19.5 ms (-22 %), one-image SearchItems 2.05 vs 2.02 ms; copy recall 0.997 and 3
+  originals flagged on both sides (quality unchanged). The goals (1 ms embed only, 3 ms
+  with duplicate checks) are far off. What changed: one
+  settings read per insert (`insert_settings`), all of an insert's candidates scored in
+  one trip to the decode pool instead of a thread hop each, stored candidates' decoded
+  fingerprints kept (LRU of 256), and a candidate direction more than 0.2 below the
+  needed score is not refined (1,566 of 3,670 candidate pairs were refined before; 1,003
+  at the 0.7 floor; refinement never raised a pair by more than 0.126). Per-item costs
+  measured alone on this machine: fingerprint decode 0.96 ms, thumbnail PNG 0.65-0.88 ms
+  (zlib `Z_RLE` would make it 0.66 ms and 7 % smaller, not applied: `fingerprint.py`
+  belongs to the Triton-side pipeline work), PNG decode of a stored candidate 0.30 ms,
+  alignment preparation 0.48 ms, one coarse alignment direction 0.65 ms, `tolist()` of a
+  1280-d vector for the engine 80 us (numpy arrays are slower to pass: 300 us). The rest
+  of the 4 ms (embed only) is the asyncio and executor round trips, the store write and
+  the request and response messages; py-spy cannot separate it from GIL waits on two
+  busy cores, so no further cut was tried blind.
+- **Index swap.** A shard's load holds the GIL. At 100k 1280-d int8 points, loading a
+  shard built with the float vectors read in (the engine's `Cached` default) read 615 MiB
+  every time; built with them memory-mapped (`Cold`, now the placement of quantized spaces,
+  applied to existing shards at their next build) it reads 126 MiB (the int8 copy).
+  Alternating the two in one process at load ~30: median load 1,257 vs 955 ms, CPU 260 vs
+  300 ms, longest GIL gap 1,257 vs 947 ms. The remaining CPU is mostly the int8 copy being
+  copied into RAM (py-spy --native: 56 % in `VolatileChunkedVectors` inserts) and CBOR and
+  CRC work. The goal (longest query wait <= 200 ms at 100k) is not met:
+  `python -m bench.build_contention --size 100k` (a first build, then a second after 1,000
+  more points), run back to back on the round's base commit and on this round at a load
+  of about 10: longest query wait 2,258 / 1,949 ms before, 1,791 / 1,820 ms after, the swap's
+  steps logged as close 0.1-0.2 s and load 1.6-1.7 s (at loads of 19-27 the same run
+  measured 6.6-18 s, load 10-15 s: I/O-bound under contention). A swap that never loads in the serving process needs the store
+  in a child process (every shard call over IPC) or an engine load that releases the GIL;
+  neither exists yet.
+- **Soak (goal not shown met).** `python -m bench.soak --minutes 10` (16 search clients and
+  a writer replacing or deleting 50 ids) prints per-minute calls, errors, p50/p99, the API
+  server's and Triton's RSS and the shard's size. The machine was too busy for 10-minute
+  runs (loads 18-35); three shorter runs, 0 errors in each (5,164, 7,159 and 11,520 calls).
+  Without dead-point builds (4 and 5 minutes, ~100 writes a minute) the shard grew 3 MiB a
+  minute (15 -> 24, 17 -> 28 MiB) and the API server with it (196 -> 205, 199 -> 212 MiB:
+  +4.4 % and +6.9 % after the first minute): the engine keeps the old copy of every
+  replaced or deleted point until a build rewrites its segment, and a collection whose items
+  are replaced in place never reached the build threshold. Builds now also start on those
+  dead copies (`index_dead_points_min`, default 500, and 20 % of the points). With it set to
+  100 (5 minutes, `IMAGESEARCH_INDEX_DEAD_POINTS_MIN=100`) builds ran and the shard stayed
+  at 73 MiB after the first (151 during a build's copy), but the API server still grew
+  204 -> 215 MiB (+5.3 % after the first minute); part of that was this round's
+  decoded-fingerprint cache filling (since cut to 64 entries, 3.5 MB). In-process (the real
+  handlers and store, Triton replaced by the embeddings' lookup; a throwaway script, not in
+  bench/), with tracemalloc on, Python's traced memory stayed at 23.5 MiB while RSS grew:
+  the growth is native, in the engine. Split: 17,600 searches alone left RSS flat at
+  149 MiB; 8,800 writes alone (the soak's writer mix, dead-point builds at 100) made a
+  saw-tooth between 157 and 227 MiB that drops at each build and does not climb: about
+  75 KB of RSS per write between builds (the point's old copy, the WAL's mmap'd pages, the
+  appendable segment's chunks), freed by the build. So RSS levels off, but at the default
+  of 500 dead copies the saw-tooth's peak exceeds 10 % of a small server's RSS. A 7-minute
+  run with the defaults once the machine was quiet (load 0.5; 0 errors in 35,821 calls,
+  ~400 writes a minute): API server 200 MiB after minute 1, 222 at minute 3, 193 after a
+  build at minute 4, 246 at the end (+22.8 %, goal missed; the shard 25 -> 111 MiB), and
+  search p50 drifted from 148 to 251 ms over the run, which is not explained yet. Triton grew 893 -> 1,005 MiB in
+  that run (+12.6 %), 956 -> 955 in the one before.
 """
 
 

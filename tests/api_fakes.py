@@ -132,6 +132,7 @@ class FakeServer:
     address: str
     image_encoder: FakeImageEncoder
     fetcher: FakeFetcher
+    service: ImageSearchService | None = None  # the servicer, for tests that look inside
 
     async def stop(self) -> None:
         await self.server.stop(None)
@@ -166,4 +167,4 @@ async def start_fake_server(
     add_admin_service(service.ctx, keys if keys is not None else KeyStore(data_dir / "api_keys.json"), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    return FakeServer(server, store, f"127.0.0.1:{port}", encoder, fetcher)
+    return FakeServer(server, store, f"127.0.0.1:{port}", encoder, fetcher, service)

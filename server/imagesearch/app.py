@@ -196,7 +196,7 @@ class ImageSearchServer:
             model_sets,
             DEFAULT_MODEL_SET,
             ServiceLimits(s.max_image_pixels, s.insert_concurrency, max_collections=s.max_collections,
-                          duplicate_claim_lease_s=s.duplicate_claim_lease_s),
+                          duplicate_claim_lease_s=s.duplicate_claim_lease_s, decode_concurrency=s.decode_concurrency),
             fetcher,
             nsfw,
             faces,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from imagesearch.limits import (
-    MAX_COLLECTIONS, MAX_CONCURRENT_RPCS, QUOTA_KEY_BURST, QUOTA_KEY_REQUESTS_PER_S, QUOTA_KEY_STREAMS,
+    DEFAULT_DECODE_CONCURRENCY, MAX_COLLECTIONS, MAX_CONCURRENT_RPCS, QUOTA_KEY_BURST, QUOTA_KEY_REQUESTS_PER_S,
+    QUOTA_KEY_STREAMS,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +142,13 @@ class Settings:
         default=2.0,
         metadata={"help": "embedded store: an index build starts only with this many times the shard's size free"},
     )
+    index_dead_points_min: int = field(
+        default=500,
+        metadata={
+            "help": "embedded store: old copies of replaced or deleted points (kept by the engine until a "
+            "build rewrites their segment) that start a background build once also past 20%% of the points"
+        },
+    )
     max_filter_indexes: int = field(
         default=32,
         metadata={
@@ -158,6 +166,13 @@ class Settings:
     insert_concurrency: int = field(
         default=16,
         metadata={"help": "images of one InsertStream encoded at once (lets Triton batch them)"},
+    )
+    decode_concurrency: int = field(
+        default=DEFAULT_DECODE_CONCURRENCY,
+        metadata={
+            "help": "images the API server decodes at once, server-wide (fingerprints, duplicate candidates), "
+            "on a thread pool of its own"
+        },
     )
     url_allow_hosts: str = field(
         default="",

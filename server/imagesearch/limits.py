@@ -45,3 +45,8 @@ MAX_COLLECTIONS = 1000
 # People (docs/faces.md): a person's display name, and the people one MergePeople call absorbs.
 MAX_PERSON_NAME_CHARS = 100
 MAX_PEOPLE_PER_MERGE = 100
+# Images the API process decodes at once (fingerprints, duplicate candidates' thumbnails):
+# a server-wide cap, on a thread pool of its own apart from the store's threads, so a burst of
+# inserts cannot hold every core or its decoded pixels in memory at once (issue 10). Two
+# threads keep both cores of the reference machine busy (the decoders release the GIL).
+DEFAULT_DECODE_CONCURRENCY = 2

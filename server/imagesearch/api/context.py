@@ -4,13 +4,14 @@ filter)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import filters, validation
+from imagesearch.decode_pool import DecodePool
 from imagesearch.api.errors import failed_precondition, invalid
 from imagesearch.faces.errors import FacesNotEnabled
 from imagesearch.faces.manager import FaceManager
@@ -18,10 +19,10 @@ from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.ocr import OcrReader
 from imagesearch.inference.nsfw import NsfwScorer
+from imagesearch.limits import DEFAULT_DECODE_CONCURRENCY, MAX_COLLECTIONS
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store import filters as store_filters
-from imagesearch.limits import MAX_COLLECTIONS
-from imagesearch.store.base import ModelSetRecord, VectorStore
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, VectorStore
 
 
 # Why a server has no faces, with the fix (FACES_NOT_ENABLED's message).
@@ -42,6 +43,18 @@ class ServiceLimits:
     max_collections: int = MAX_COLLECTIONS  # CreateCollection past it: COLLECTION_LIMIT_REACHED
     # How long a checked insert's claim blocks near-copies after its owner died (dedup/replicas.py).
     duplicate_claim_lease_s: float = 10.0
+    decode_concurrency: int = DEFAULT_DECODE_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class InsertSettings:
+    """A collection's settings as one insert sees them."""
+
+    served: ServedModelSet
+    moderation: ModerationPolicy
+    keep_originals: bool
+    faces: bool
+    ocr: bool
 
 
 @dataclass
@@ -60,6 +73,26 @@ class ServiceContext:
     ocr: OcrReader | None = None
     # Why `faces` is None, with the fix: no face model, or a remote Qdrant.
     faces_off: str = NO_FACE_MODEL
+    # Where the API process decodes images, at most limits.decode_concurrency at once.
+    decode: DecodePool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decode = DecodePool(self.limits.decode_concurrency)
+
+    async def insert_settings(self, collection: str) -> InsertSettings:
+        """Everything an insert needs to know about its collection, read once: the served
+        model set, moderation, keep_originals, faces and OCR (in memory for the embedded
+        store, TTL-cached for a remote Qdrant)."""
+        served = await self.served_set_of(collection)
+        store = self.store
+        resolved = await store.resolve(collection)
+        return InsertSettings(
+            served=served,
+            moderation=await store.moderation(collection),
+            keep_originals=await store.keeps_originals(collection),
+            faces=self.faces is not None and await self.faces.enabled(resolved),
+            ocr=self.ocr is not None and (await store.ocr_policy(collection)).enabled,
+        )
 
     async def ocr_enabled(self, collection: str) -> bool:
         """Whether inserts into `collection` read the text in their images."""

@@ -18,7 +18,7 @@ from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
 from imagesearch.api import convert, validation
-from imagesearch.api.context import ServiceContext
+from imagesearch.api.context import InsertSettings, ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition
 from imagesearch.dedup.detector import Duplicate, DuplicateDetector
 from imagesearch.dedup.fingerprint import Fingerprint, fingerprint, fingerprint_from_parts
@@ -57,7 +57,7 @@ class Ingestor:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self.duplicates = DuplicateDetector(ctx.store)
+        self.duplicates = DuplicateDetector(ctx.store, pool=ctx.decode)
         self.replicas = ReplicaSafeCheck(ctx.store, self.duplicates, ctx.limits.duplicate_claim_lease_s)
         # Per collection: the duplicate check and the write of a checked insert happen under
         # this lock, so this process's checks of one collection run one at a time (cheap, and
@@ -83,21 +83,18 @@ class Ingestor:
     async def create(self, request: pb.CreateItemRequest) -> pb.Item:
         """Store one item; returns it (or, when skipped as a duplicate, the existing one)."""
         insert = self.check(request)
-        served = await self._ctx.served_set_of(insert.collection)
-        moderation = await self._ctx.store.moderation(insert.collection)
+        settings = await self._ctx.insert_settings(insert.collection)
         image = await self._ctx.image(insert.image)
-        with_faces = await self._ctx.faces_enabled(insert.collection)
-        with_text = await self._ctx.ocr_enabled(insert.collection)
-        analysis = await self._analyse(served, moderation, image, with_faces, with_text)
-        self._moderate(insert.collection, moderation, analysis.nsfw_score)
+        analysis = await self._analyse(settings, image)
+        self._moderate(insert.collection, settings.moderation, analysis.nsfw_score)
         point = PointToStore(
             id=insert.item_id, vectors=analysis.vectors, metadata=insert.metadata,
             fingerprint=analysis.fingerprint.to_payload(), nsfw_score=analysis.nsfw_score,
-            original=image if await self._ctx.store.keeps_originals(insert.collection) else None,
-            features=frozenset({Feature.FACES.value}) if with_faces else frozenset(),
+            original=image if settings.keep_originals else None,
+            features=frozenset({Feature.FACES.value}) if settings.faces else frozenset(),
             ocr_lines=analysis.text_lines,
         )
-        duplicate = await self._store_unless_duplicate(insert, point, analysis.fingerprint, served)
+        duplicate = await self._store_unless_duplicate(insert, point, analysis.fingerprint, settings.served)
         skipped = duplicate is not None and insert.policy == pb.DUPLICATE_POLICY_SKIP
         if analysis.faces is not None and not skipped:
             collection = await self._ctx.store.resolve(insert.collection)
@@ -110,27 +107,25 @@ class Ingestor:
             result.duplicate.CopyFrom(convert.duplicate_info(insert.collection, duplicate, skipped))
         return result
 
-    async def _analyse(
-        self, served: ServedModelSet, moderation: ModerationPolicy, image: bytes, with_faces: bool, with_text: bool
-    ) -> ImageAnalysis:
-        if served.analyser is not None:
+    async def _analyse(self, settings: InsertSettings, image: bytes) -> ImageAnalysis:
+        if settings.served.analyser is not None:
             # Triton's image_analysis decodes once for the vectors, the NSFW score and the
             # fingerprint's parts; this process does not decode at all.
             result, faces, lines = await asyncio.gather(
-                served.analyse_image(image, nsfw=moderation.scoring),
-                self._ctx.faces.detect(image) if with_faces else _no_score(),
-                self._ctx.ocr.read(image) if with_text else _no_score(),
+                settings.served.analyse_image(image, nsfw=settings.moderation.scoring),
+                self._ctx.faces.detect(image) if settings.faces else _no_score(),
+                self._ctx.ocr.read(image) if settings.ocr else _no_score(),
             )
             fp = fingerprint_from_parts(image, result.fingerprint.thumb, result.fingerprint.phash)
             return ImageAnalysis(result.vectors, result.nsfw_score, fp, faces=faces, text_lines=lines)
-        # The embeddings, NSFW score, faces and text (Triton models) and the fingerprint (a
-        # worker thread) are independent: all run at once.
+        # Without the pipeline (a CLIP set, an older Triton): the embeddings, NSFW score, faces
+        # and text (Triton models) and the fingerprint (the decode pool) all run at once.
         vectors, nsfw_score, fp, faces, lines = await asyncio.gather(
-            served.embed_image(image),
-            self._ctx.nsfw.score(image) if moderation.scoring else _no_score(),
-            asyncio.to_thread(fingerprint, image),
-            self._ctx.faces.detect(image) if with_faces else _no_score(),
-            self._ctx.ocr.read(image) if with_text else _no_score(),
+            settings.served.embed_image(image),
+            self._ctx.nsfw.score(image) if settings.moderation.scoring else _no_score(),
+            self._ctx.decode.run(fingerprint, image),
+            self._ctx.faces.detect(image) if settings.faces else _no_score(),
+            self._ctx.ocr.read(image) if settings.ocr else _no_score(),
         )
         return ImageAnalysis(vectors=vectors, nsfw_score=nsfw_score, fingerprint=fp, faces=faces, text_lines=lines)
 

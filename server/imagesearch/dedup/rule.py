@@ -30,16 +30,20 @@ class NearDuplicateRule:
     hash_min_similarity: float = 0.8
     min_copy_score: float = 0.90
 
-    def score(self, a: Fingerprint, b: Fingerprint, similarity: float) -> float:
-        """How surely `a` and `b` are copies of one image, 0..1 (>= min_copy_score: they are)."""
+    def score(self, a: Fingerprint, b: Fingerprint, similarity: float, threshold: float | None = None) -> float:
+        """How surely `a` and `b` are copies of one image, 0..1 (>= min_copy_score: they are).
+
+        threshold: the score the caller will compare with (default min_copy_score); scores
+        below it may come out lower than a full alignment would give (verify.copy_score)."""
         if a.sha256 == b.sha256:
             return 1.0
         if similarity < self.min_similarity:
             return 0.0
         if similarity >= self.hash_min_similarity and hamming(a.phash, b.phash) <= self.max_hash_distance:
             return 1.0 - hamming(a.phash, b.phash) / 64
-        return copy_score(a.alignable, b.alignable)
+        return copy_score(a.alignable, b.alignable, self.min_copy_score if threshold is None else threshold)
 
     def is_copy(self, a: Fingerprint, b: Fingerprint, similarity: float, threshold: float | None = None) -> bool:
         """Whether the pair is a near-duplicate (at `threshold` instead of min_copy_score if given)."""
-        return self.score(a, b, similarity) >= (self.min_copy_score if threshold is None else threshold)
+        needed = self.min_copy_score if threshold is None else threshold
+        return self.score(a, b, similarity, needed) >= needed

@@ -85,6 +85,11 @@ class LiveCollection:
     indexed_paths: set[str] | None = None
     # Filtered-on paths left without an index by settings.max_filter_indexes.
     unindexed_paths: set[str] = field(default_factory=set)
+    # Points upserted since the last index build started, and the point count then (None:
+    # not read yet): the engine keeps a replaced or deleted point's old copy until a build
+    # rewrites its segment, so upserts minus growth is the dead weight held (dead_points).
+    upserts_since_build: int = 0
+    points_at_build: int | None = None
 
     @property
     def name(self) -> str:
@@ -114,6 +119,7 @@ class LiveCollection:
             shard_points.append(StoredPointData(point_uuid(point.id), vectors, payload(point)))
         async with self.write_lock:
             await self.apply(Upsert(tuple(shard_points)))
+            self.upserts_since_build += len(shard_points)
 
     async def delete(self, ids: Sequence[str]) -> int:
         """Delete points by caller id; returns how many existed."""
@@ -227,6 +233,7 @@ class LiveCollection:
             body[METADATA_KEY] = dict(metadata)
             vectors = record.vector if isinstance(record.vector, dict) else {"": record.vector}
             await self.apply(Upsert((StoredPointData(str(record.id), vectors, body),)))
+            self.upserts_since_build += 1
         return stored_point(body, None)
 
     async def get(self, ids: Sequence[str], with_vectors: bool) -> list[StoredPoint]:
@@ -258,8 +265,21 @@ class LiveCollection:
 
     async def unindexed_count(self) -> int:
         """Points outside HNSW segments: what a query still has to scan exactly."""
+        return (await self.build_need())[0]
+
+    async def build_need(self) -> tuple[int, int, int]:
+        """(points outside HNSW segments, dead copies of replaced or deleted points kept since
+        the last build, points): what an index build would index and what it would free."""
         info = await self.run(EdgeShard.info)
-        return max(info.points_count - info.indexed_vectors_count, 0)
+        if self.points_at_build is None:  # the first look since the collection opened: count from here
+            self.points_at_build, self.upserts_since_build = info.points_count, 0
+        dead = self.upserts_since_build - (info.points_count - self.points_at_build)
+        return max(info.points_count - info.indexed_vectors_count, 0), max(dead, 0), info.points_count
+
+    def build_started(self, points: int) -> None:
+        """An index build copied the shard holding `points` points (writes from now on are
+        journaled into the copy, and count towards the next build)."""
+        self.upserts_since_build, self.points_at_build = 0, points
 
     async def info(self) -> CollectionInfo:
         """Describe the collection."""

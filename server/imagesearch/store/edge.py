@@ -295,6 +295,8 @@ class EdgeStore(EdgeAdmin):
         originals = self._originals.get(collection.name)
         if originals is not None:
             await asyncio.to_thread(originals.delete, [point_uuid(i) for i in ids])
+        if deleted:
+            await self._maybe_start_build(collection)  # deleted points stay on until a build
         return deleted
 
     async def count(self, name: str, flt: Filter | None = None) -> int:
@@ -314,7 +316,8 @@ class EdgeStore(EdgeAdmin):
     async def _maybe_start_build(self, collection: LiveCollection) -> None:
         if self._index.threshold <= 0 or collection.name in self._builds or not self._backoff.allows(collection.name):
             return
-        if await collection.unindexed_count() > self._index.threshold:
+        unindexed, dead, points = await collection.build_need()
+        if unindexed > self._index.threshold or dead > self._index.dead_points_limit(points):
             self._start_build(collection)
 
     def _start_build(self, collection: LiveCollection) -> asyncio.Task[BuildReport]:

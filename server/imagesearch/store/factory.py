@@ -19,6 +19,7 @@ def index_settings(settings: Settings) -> IndexSettings:
         retry_base_s=settings.index_retry_base_s,
         retry_max_s=settings.index_retry_max_s,
         disk_margin=settings.index_disk_margin,
+        dead_points_min=settings.index_dead_points_min,
     )
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Coroutine
 
-from qdrant_edge import EdgeShard
+from qdrant_edge import CountRequest, EdgeShard
 
 import imagesearch
 from imagesearch.child_env import scrubbed_environment
@@ -43,6 +43,7 @@ from imagesearch.store.base import StoreError
 from imagesearch.store.collection import LiveCollection
 from imagesearch.store.journal import JournalFile, read_journal, replay
 from imagesearch.store.layout import CollectionPaths, open_live_shard, recover, swap_in_building
+from imagesearch.store.shard_config import with_cold_float_vectors
 
 # The child's line on stdout once optimize() is done and it waits for the journal.
 BUILT_MARKER = "imagesearch-index-built"
@@ -113,13 +114,16 @@ async def _snapshot(collection: LiveCollection) -> JournalFile:
     """Step (a): a consistent copy of the live shard, and journaling from then on."""
     paths = collection.paths
     async with collection.write_lock:
+        started = time.monotonic()
         await collection.run(EdgeShard.flush)
+        log.info("index build of %s: flushed the live shard in %.2f s", collection.name, time.monotonic() - started)
         if paths.building.exists():
             await asyncio.to_thread(shutil.rmtree, paths.building)
         await asyncio.to_thread(check_free_space, paths, collection.settings.disk_margin)
         await asyncio.to_thread(shutil.copytree, paths.shard, paths.building)
         journal = await JournalFile.create(paths.journal, collection.settings.journal_max_bytes)
         collection.journal = journal
+        collection.build_started(await collection.run(EdgeShard.count, CountRequest(exact=True)))
         return journal
 
 
@@ -239,14 +243,20 @@ async def _swap(collection: LiveCollection, child: BuildChild, journal: JournalF
         await journal.finish()
         await child.replay()
         async with collection.access.exclusive():
+            steps = [time.monotonic()]
             await asyncio.to_thread(collection.shard.close)
+            steps.append(time.monotonic())
             try:
                 await asyncio.to_thread(swap_in_building, paths)
             finally:
                 # Whatever the renames reached, recover() and open_live_shard() leave one
                 # complete shard/, loaded: the new one, or the old one if the new one fails.
                 await asyncio.to_thread(recover, paths)
+                steps.append(time.monotonic())
                 collection.shard, fell_back = await asyncio.to_thread(open_live_shard, paths)
+                steps.append(time.monotonic())
+            log.info("index swap of %s: close %.2f s, rename %.2f s, load %.2f s (requests wait for all three)",
+                     collection.name, *(b - a for a, b in zip(steps, steps[1:])))
     if fell_back:
         raise IndexBuildError(f"the indexed shard of {collection.name!r} did not load; the previous one serves on")
     return journal.count
@@ -276,7 +286,9 @@ def build_and_replay(shard_dir: Path, journal_path: Path) -> dict[str, int]:
     """Child side: build the index of the shard at `shard_dir` (optimize() holds the GIL
     throughout), say so on stdout, wait for the parent's word that the journal file is
     complete, then replay it record by record."""
-    shard = EdgeShard.load(str(shard_dir))
+    # Segments built now keep int8-quantized spaces' float vectors memory-mapped, so the
+    # serving process's load at the swap does not read them in while holding the GIL.
+    shard = EdgeShard.load(str(shard_dir), with_cold_float_vectors(shard_dir))
     try:
         shard.optimize()
         print(BUILT_MARKER, flush=True)
