@@ -14,7 +14,7 @@ from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
 from api_fakes import start_fake_server
 from conftest import corel_path
 from face_fixtures import DetectionTable, centres, near, open_manager, photo
-from imagesearch.api.context import FACES_NEED_EMBEDDED_STORE, ServiceContext
+from imagesearch.api.context import FACES_NEED_EMBEDDED_STORE, ServiceContext, ServiceLimits
 from imagesearch.auth.interceptor import request_collection
 from imagesearch.auth.scopes import METHOD_ROLES, Role
 from imagesearch.faces.errors import FaceNotFound, FacesNotEnabled
@@ -255,7 +255,7 @@ async def test_face_and_person_names_round_trip() -> None:
 async def test_a_server_on_a_remote_qdrant_says_faces_need_the_embedded_store() -> None:
     # No remote Qdrant is needed to check the answer: app.py passes this reason whenever
     # qdrant_url is set, and the handlers only read it (faces_of runs before any store call).
-    ctx = ServiceContext(store=None, model_sets={}, default_model_set="offline", limits=None, fetcher=None,
+    ctx = ServiceContext(store=None, model_sets={}, default_model_set="offline", limits=ServiceLimits(40_000_000, 4), fetcher=None,
                          nsfw=None, faces=None, faces_off=FACES_NEED_EMBEDDED_STORE)
     with pytest.raises(FacesNotEnabled, match="embedded store.*--qdrant-url"):
         await ctx.faces_of("any")
@@ -287,3 +287,29 @@ async def test_a_write_key_for_one_collection_cannot_edit_another_s_people(tmp_p
     finally:
         await channel.close()
         await guarded.stop()
+
+
+async def test_search_by_a_stored_face_or_by_a_box(served) -> None:
+    stub, _ = served
+    people = await album(stub, "stored")
+    hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent="collections/stored", person=people["B"].name))]
+    face = next(h.face.face for h in hits if h.item.item_id == "photo 4")
+    by_face = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/stored", face=pb.FaceQuery(face=face)))]
+    # The face's person is in photos 4, 5 and 7 (B); its own item comes first, at score 1.
+    assert sorted(h.item.item_id for h in by_face) == ["photo 4", "photo 5", "photo 7"]
+    assert by_face[0].item.item_id == "photo 4" and by_face[0].score == pytest.approx(1.0, abs=1e-3)
+    # Photo 7 shows A and B: its box picks the face, as face_index does.
+    seven = corel_path(7).read_bytes()
+    b_in_seven = next(h for h in by_face if h.item.item_id == "photo 7").face.box
+    by_box = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/stored", face=pb.FaceQuery(image=pb.Image(content=seven), box=b_in_seven)))]
+    assert sorted(h.item.item_id for h in by_box) == ["photo 4", "photo 5", "photo 7"]
+    unknown = pb.SearchItemsRequest(parent="collections/stored", face=pb.FaceQuery(
+        face="collections/stored/items/photo%204/faces/9"))
+    assert (await failure(_drain(stub.SearchItems(unknown))))[:2] == (grpc.StatusCode.NOT_FOUND, "FACE_NOT_FOUND")
+    both = pb.SearchItemsRequest(parent="collections/stored", face=pb.FaceQuery(face=face, image=pb.Image(content=seven)))
+    assert (await failure(_drain(stub.SearchItems(both))))[2]["field"] == "face.face"
+    elsewhere = pb.SearchItemsRequest(parent="collections/stored", face=pb.FaceQuery(
+        face="collections/other/items/x/faces/0"))
+    assert (await failure(_drain(stub.SearchItems(elsewhere))))[2]["field"] == "face.face"

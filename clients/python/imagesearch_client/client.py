@@ -247,12 +247,15 @@ class ImageSearchClient(PeopleMethods):
     def search_faces(
         self, collection: str, image: bytes | None = None, image_url: str | None = None, face_index: int | None = None,
         top_k: int | None = None, min_score: float | None = None,
+        face_box: tuple[float, float, float, float] | None = None, face: str | None = None,
     ) -> list[Hit]:
-        """The items showing the people of the faces in `image` (or only face `face_index`),
-        best first per query face (Hit.query_face_index, Hit.face_box); min_score defaults
-        to the server's "same person" line, 0.5. Needs a collection with faces_enabled."""
+        """The items showing the people of the faces in `image` (or only face `face_index`, or
+        the face overlapping `face_box`), best first per query face (Hit.query_face_index,
+        Hit.face_box); or, with `face` (a stored face: names.face_name(collection, hit.id, hit.face_index)),
+        the items showing that face's person. min_score defaults to the server's "same person"
+        line, 0.5. Needs a collection with faces_enabled."""
         request = messages.search_faces(
-            collection, image, image_url, face_index, top_k=top_k, min_score=min_score, filter=None,
+            collection, image, image_url, face_index, face_box, face, top_k=top_k, min_score=min_score, filter=None,
             max_nsfw_score=None, model_set="",
         )
         return self._hits(request)

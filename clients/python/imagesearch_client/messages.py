@@ -116,11 +116,17 @@ def search_similar(collection: str, item_id: str, include_query_item: bool, **op
 
 
 def search_faces(collection: str, image: bytes | None, image_url: str | None, face_index: int | None,
+                 face_box: tuple[float, float, float, float] | None = None, face: str | None = None,
                  **options: object) -> pb.SearchItemsRequest:
-    face = pb.FaceQuery(image=image_message(image, image_url))
+    if face is not None:  # a stored face ("collections/{c}/items/{item}/faces/{n}")
+        query = pb.FaceQuery(face=face)
+    else:
+        query = pb.FaceQuery(image=image_message(image, image_url))
     if face_index is not None:
-        face.face_index = face_index
-    return search(collection, face=face, **options)
+        query.face_index = face_index
+    if face_box is not None:
+        query.box.CopyFrom(pb.BoundingBox(left=face_box[0], top=face_box[1], right=face_box[2], bottom=face_box[3]))
+    return search(collection, face=query, **options)
 
 
 def search_image_text(collection: str, text: str, phrase: bool, **options: object) -> pb.SearchItemsRequest:

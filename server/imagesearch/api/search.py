@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
+from imagesearch_client import names
 from imagesearch_client.v1 import imagesearch_pb2 as pb
 from imagesearch_client.v1.error_reason_pb2 import ErrorReason
 
@@ -17,7 +18,10 @@ from imagesearch.api.errors import ApiError, failed_precondition, invalid, item_
 from imagesearch.api.errors import as_api_error
 from imagesearch.api.feedback import search_with_feedback
 from imagesearch.faces.scoring import SAME_PERSON_SCORE
-from imagesearch.faces.search import FaceSelector
+from imagesearch.faces.errors import FaceNotFound
+from imagesearch.faces.manager import FaceManager
+from imagesearch.faces.search import FaceQueryResult, FaceSelector
+from imagesearch.store.faces import face_id
 from imagesearch.api.ingest import Ingestor
 from imagesearch.api.people import face_match, person_hits
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
@@ -212,14 +216,9 @@ class SearchHandlers:
         if flt is not None:
             raise invalid("filter", "face queries take no filter yet: search without one")
         faces = await self.ctx.faces_of(collection)
-        query = request.face
-        if query.HasField("face_index") and query.face_index < 0:
-            raise invalid("face.face_index", f"face.face_index must be >= 0, got {query.face_index}")
-        image = await self.ctx.image(query.image, "face.image")
         threshold = validation.min_score(request) if request.HasField("min_score") else SAME_PERSON_SCORE
-        selector = FaceSelector(index=query.face_index if query.HasField("face_index") else None)
         resolved = await self.ctx.store.resolve(collection)
-        for result in await faces.search_image(resolved, image, selector, limit, threshold):
+        for result in await self._face_query(collection, request, faces, resolved, limit, threshold):
             found = {p.id: p for p in await self.ctx.store.get(collection, [m.item_id for m in result.matches])}
             rank = 0
             for match in result.matches:
@@ -230,6 +229,37 @@ class SearchHandlers:
                     item=convert.item(collection, found[match.item_id]), score=match.score, similarity=match.score,
                     rank=rank, face=face_match(collection, match, result.query_index),
                 )
+
+    async def _face_query(
+        self, collection: str, request: pb.SearchItemsRequest, faces: FaceManager, resolved: str, limit: int,
+        threshold: float,
+    ) -> list[FaceQueryResult]:
+        """The face query's results: a stored face's, or those of the chosen faces of an image."""
+        query = request.face
+        if query.face:
+            if query.HasField("image") or query.HasField("face_index") or query.HasField("box"):
+                raise invalid("face.face", "a stored-face query takes no image, face_index or box: send either "
+                              "face.face or face.image")
+            try:
+                parsed = names.parse_face_name(query.face)
+            except names.InvalidName as exc:
+                raise as_api_error(exc, "face.face") from None
+            if parsed.collection_id != collection:
+                raise invalid("face.face", f"{query.face[:120]!r} is not in {request.parent!r}: search its own "
+                              "collection")
+            try:
+                return [await faces.search_face(resolved, face_id(parsed.item_id, parsed.index), limit, threshold)]
+            except FaceNotFound:
+                raise FaceNotFound(f"no face {query.face[:200]!r}: face and person hits and GetPerson name "
+                                   "stored faces", query.face) from None
+        if query.HasField("face_index") and query.face_index < 0:
+            raise invalid("face.face_index", f"face.face_index must be >= 0, got {query.face_index}")
+        if query.HasField("face_index") and query.HasField("box"):
+            raise invalid("face.box", "choose the query face by face_index or by box, not both")
+        image = await self.ctx.image(query.image, "face.image")
+        box = (query.box.left, query.box.top, query.box.right, query.box.bottom) if query.HasField("box") else None
+        selector = FaceSelector(index=query.face_index if query.HasField("face_index") else None, box=box)
+        return await faces.search_image(resolved, image, selector, limit, threshold)
 
     async def _image_text_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, flt: store_filters.Filter | None

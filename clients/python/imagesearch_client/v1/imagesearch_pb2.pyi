@@ -380,12 +380,16 @@ class TextLine(_message.Message):
     def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., box: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
 
 class FaceQuery(_message.Message):
-    __slots__ = ("image", "face_index")
+    __slots__ = ("image", "face_index", "box", "face")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     image: Image
     face_index: int
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., face_index: _Optional[int] = ...) -> None: ...
+    box: BoundingBox
+    face: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., face_index: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., face: _Optional[str] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("left", "top", "right", "bottom")
