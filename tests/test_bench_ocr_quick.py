@@ -19,7 +19,9 @@ def test_bench_ocr_quick(tmp_path: Path) -> None:
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    document = json.loads((tmp_path / "ocr.json").read_text())
+    saved = json.loads((tmp_path / "ocr.json").read_text())
+    assert saved["benchmark"] == "ocr" and saved["command"].startswith("PYTHONPATH=")  # python -m bench report's form
+    document = saved["results"]
     assert {"encoder", "ocr_no_text", "ocr_text"} <= document["reading"]["median_ms"].keys()
     assert {"chunk_1_ms_per_image", "chunk_8_ms_per_image", "chunk_64_ms_per_image"} <= document["recognition_batching"].keys()
     (queries,) = document["text_queries"]
