@@ -32,8 +32,8 @@ _COLLECTION = re.compile(r"^collections/([^/]+)")
 
 def request_collection(request: Any) -> str | None:
     """The collection ID a request names: its `name`, `parent` or `collection_id`, or those of
-    its `request`, `collection` or `item` message (ImportItems, UpdateCollection,
-    UpdateItem); "" for a name outside collections/ (matched by `*` grants only); None for
+    its `request`, `collection`, `item`, `person` or `face` message (ImportItems,
+    UpdateCollection, UpdateItem, UpdatePerson, UpdateFace); "" for a name outside collections/ (matched by `*` grants only); None for
     requests that name none (ListCollections, the stateless image RPCs)."""
     fields = {f.name for f in request.DESCRIPTOR.fields}
     if "collection_id" in fields:
