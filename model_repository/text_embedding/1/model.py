@@ -14,9 +14,9 @@ import json
 import os
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+from onnx_session import open_session, providers
 from text_tokens import encode, load_tokenizer, text_cleaner
 
 INPUT_NAME = "TEXT"
@@ -24,15 +24,6 @@ OUTPUT_NAME = "EMBEDDING"
 ONNX_OUTPUT = "embedding"
 
 
-
-def _providers(parameters: dict, args: dict) -> list:
-    """ONNX Runtime providers: the CPU's, or CUDA on this instance's GPU first when the
-    config's execution_provider is "cuda" (`imagesearch models setup --gpu`; untested here:
-    needs onnxruntime-gpu and a GPU)."""
-    if parameters.get("execution_provider", "cpu") != "cuda":
-        return ["CPUExecutionProvider"]
-    device = int(args.get("model_instance_device_id", "0"))
-    return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
 
 
 class TritonPythonModel:
@@ -55,11 +46,7 @@ class TritonPythonModel:
         self._tokenizer = load_tokenizer(paths[1], int(parameters["max_tokens"]), int(parameters["pad_id"]))
         # Configs written before OpenCLIP support have no text_clean: no cleaning.
         self._clean = text_cleaner(parameters.get("text_clean", "none"))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(parameters["intra_op_threads"])
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(paths[0], options, providers=_providers(parameters, args))
+        self._session = open_session(paths[0], int(parameters["intra_op_threads"]), providers(parameters, args))
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def execute(self, requests: list) -> list:
