@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from imagesearch.limits import (
-    DEFAULT_DECODE_CONCURRENCY, MAX_COLLECTIONS, MAX_CONCURRENT_RPCS, QUOTA_KEY_BURST, QUOTA_KEY_REQUESTS_PER_S,
-    QUOTA_KEY_STREAMS,
+    DEFAULT_DECODE_CONCURRENCY, DUPLICATE_CLAIM_LEASE_S, MAX_COLLECTIONS, MAX_CONCURRENT_RPCS, QUOTA_KEY_BURST,
+    QUOTA_KEY_REQUESTS_PER_S, QUOTA_KEY_STREAMS,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,7 @@ class Settings:
         },
     )
     duplicate_claim_lease_s: float = field(
-        default=10.0,
+        default=DUPLICATE_CLAIM_LEASE_S,
         metadata={
             "help": "how long an insert's duplicate-check claim may stay unsettled before other API "
             "replicas treat its owner as dead (a crash between check and write blocks near-copies "

@@ -50,3 +50,7 @@ MAX_PEOPLE_PER_MERGE = 100
 # inserts cannot hold every core or its decoded pixels in memory at once (issue 10). Two
 # threads keep both cores of the reference machine busy (the decoders release the GIL).
 DEFAULT_DECODE_CONCURRENCY = 2
+# How long a checked insert's claim may stay unsettled before other API replicas treat its
+# owner as dead (dedup/replicas.py): far longer than a check-and-write (a few ms here,
+# bench.replicas_cost), short enough that a crashed replica blocks near-copies only briefly.
+DUPLICATE_CLAIM_LEASE_S = 10.0

@@ -19,7 +19,7 @@ from imagesearch.fetch.fetcher import UrlFetcher
 from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.ocr import OcrReader
 from imagesearch.inference.nsfw import NsfwScorer
-from imagesearch.limits import DEFAULT_DECODE_CONCURRENCY, MAX_COLLECTIONS
+from imagesearch.limits import DEFAULT_DECODE_CONCURRENCY, DUPLICATE_CLAIM_LEASE_S, MAX_COLLECTIONS
 from imagesearch.models.model_sets import MODEL_SETS
 from imagesearch.store import filters as store_filters
 from imagesearch.store.base import ModelSetRecord, ModerationPolicy, VectorStore
@@ -42,7 +42,7 @@ class ServiceLimits:
     insert_concurrency: int
     max_collections: int = MAX_COLLECTIONS  # CreateCollection past it: COLLECTION_LIMIT_REACHED
     # How long a checked insert's claim blocks near-copies after its owner died (dedup/replicas.py).
-    duplicate_claim_lease_s: float = 10.0
+    duplicate_claim_lease_s: float = DUPLICATE_CLAIM_LEASE_S
     decode_concurrency: int = DEFAULT_DECODE_CONCURRENCY
 
 
@@ -83,15 +83,12 @@ class ServiceContext:
         """Everything an insert needs to know about its collection, read once: the served
         model set, moderation, keep_originals, faces and OCR (in memory for the embedded
         store, TTL-cached for a remote Qdrant)."""
-        served = await self.served_set_of(collection)
-        store = self.store
-        resolved = await store.resolve(collection)
         return InsertSettings(
-            served=served,
-            moderation=await store.moderation(collection),
-            keep_originals=await store.keeps_originals(collection),
-            faces=self.faces is not None and await self.faces.enabled(resolved),
-            ocr=self.ocr is not None and (await store.ocr_policy(collection)).enabled,
+            served=await self.served_set_of(collection),
+            moderation=await self.store.moderation(collection),
+            keep_originals=await self.store.keeps_originals(collection),
+            faces=await self.faces_enabled(collection),
+            ocr=await self.ocr_enabled(collection),
         )
 
     async def ocr_enabled(self, collection: str) -> bool:
