@@ -98,3 +98,30 @@ def test_node_says_where_the_google_protos_are_missing(tmp_path: Path) -> None:
     out = node("search.js", "127.0.0.1:1", "c", str(corel_path(0)), proto_path=tmp_path)
     assert out.returncode == 1
     assert "IMAGESEARCH_PROTO_PATH" in out.stderr and "google/api/annotations.proto" in out.stderr
+
+
+def test_node_reaches_the_admin_service_and_the_people_rpcs(server: ServerProcess, client: ImageSearchClient) -> None:
+    """Both services of the .proto files load: an alias made through ImageSearchAdminService
+    (connectAdmin) and a people RPC of ImageSearchService (FAILED_PRECONDITION: no faces)."""
+    client.create_collection("node-admin")
+    script = f"""
+const m = require('./imagesearch');
+(async () => {{
+  const admin = m.connectAdmin({json.dumps(server.address)});
+  const alias = await m.unary(admin, 'CreateAlias',
+    {{ alias_id: 'node-alias', alias: {{ collection: 'collections/node-admin' }} }}, 30000);
+  const client = m.connect({json.dumps(server.address)});
+  let code = null;
+  try {{ await m.unary(client, 'ListPeople', {{ parent: 'collections/node-admin' }}, 30000); }}
+  catch (err) {{ code = err.code; }}
+  console.log(JSON.stringify({{ alias, code }}));
+  admin.close(); client.close();
+}})().catch((err) => {{ console.error(err); process.exit(1); }});
+"""
+    out = node(script)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["alias"]["name"] == "aliases/node-alias"
+    assert answer["alias"]["collection"] == "collections/node-admin"
+    assert answer["code"] == 9  # FAILED_PRECONDITION: the collection has no faces
+    assert [a.collection for a in client.admin.list_aliases("node-admin")] == ["node-admin"]

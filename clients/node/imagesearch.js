@@ -49,7 +49,8 @@ function googleapisDirs(includeDirs) {
 
 /** Loads imagesearch.v1 and returns the generated package object. */
 function loadApi({ includeDirs } = {}) {
-  const definition = protoLoader.loadSync('imagesearch/v1/imagesearch.proto', {
+  // Both services: ImageSearchService (connect) and ImageSearchAdminService (connectAdmin).
+  const definition = protoLoader.loadSync(['imagesearch/v1/imagesearch.proto', 'imagesearch/v1/admin.proto'], {
     includeDirs: [PROTO_ROOT, ...googleapisDirs(includeDirs)],
     keepCase: true, // field names as in the .proto (top_k, item_id)
     longs: Number,
@@ -92,7 +93,17 @@ function apiKeyInterceptor(apiKey) {
  * (see channelCredentials); `serverName` (the name to check the server's certificate
  * against when the address's host is not in it); `includeDirs` (see the top of this file).
  */
-function connect(address, { includeDirs, apiKey, tls, ca, cert, key, serverName } = {}) {
+function connect(address, options = {}) {
+  return serviceClient('ImageSearchService', address, options);
+}
+
+/** A client of ImageSearchAdminService (snapshots, aliases, re-processing, API keys:
+ * docs/operations.md), with the same options as connect(). */
+function connectAdmin(address, options = {}) {
+  return serviceClient('ImageSearchAdminService', address, options);
+}
+
+function serviceClient(service, address, { includeDirs, apiKey, tls, ca, cert, key, serverName } = {}) {
   const api = loadApi({ includeDirs });
   const options = {
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -100,7 +111,7 @@ function connect(address, { includeDirs, apiKey, tls, ca, cert, key, serverName 
   };
   if (serverName) options['grpc.ssl_target_name_override'] = serverName;
   if (apiKey) options.interceptors = [apiKeyInterceptor(apiKey)];
-  return new api.ImageSearchService(address, channelCredentials({ tls, ca, cert, key }), options);
+  return new api[service](address, channelCredentials({ tls, ca, cert, key }), options);
 }
 
 /** RFC 3986 percent-encoding of an item ID, as resource names need ("a/b c" -> "a%2Fb%20c"). */
@@ -220,6 +231,7 @@ module.exports = {
   channelCredentials,
   collectionName,
   connect,
+  connectAdmin,
   createCollection,
   createItem,
   encodeItemId,
@@ -229,4 +241,5 @@ module.exports = {
   search,
   searchText,
   structToObject,
+  unary,
 };
