@@ -110,12 +110,14 @@ class SearchHandlers:
         image = await self.ctx.image(request.image)
         space = served.spec.image_query_space
         scorer = Scorer(scoring_registry.current(served.spec.name), space)
-        vectors = await query_vectors(ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies)
+        vectors = await query_vectors(
+            ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies, self.ctx.decode
+        )
 
         async def run_image(fetch: int, engine_filter: store_filters.Filter | None) -> tuple[list[ScoredResult], str]:
             results = await scored_search(
                 self.ctx.store, collection, space, scorer, ImageQuery(data=image), vectors, fetch, threshold,
-                engine_filter,
+                self.ctx.decode, engine_filter,
             )
             return results, scorer.label
         return run_image
@@ -205,7 +207,8 @@ class SearchHandlers:
         )
         scorer = Scorer(scoring_registry.current(served.spec.name), space)
         results = await scored_search(
-            self.ctx.store, collection, space, scorer, query, {0: query.vector}, limit, threshold, flt
+            self.ctx.store, collection, space, scorer, query, {0: query.vector}, limit, threshold, self.ctx.decode,
+            flt,
         )
         return results, scorer.label
 

@@ -2,8 +2,9 @@
 
 Per search, the copy check runs on at most `copies.candidates` top hits with a cosine of
 at least `copies.min_similarity`: the query's fingerprint (~1 ms), their stored
-fingerprints (one store read) and one thumbnail alignment each (1-8 ms, worker
-threads). docs/quality.md gives the measured cost.
+fingerprints (one store read) and one thumbnail alignment each (1-8 ms). That image work
+runs on the API process's decode pool (decode_pool.py), under its server-wide cap, like the
+inserts' fingerprints. docs/quality.md gives the measured cost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Awaitable, Callable, Sequence
 
 import numpy as np
 
+from imagesearch.decode_pool import DecodePool
 from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
 from imagesearch.scoring.orientations import rotated_queries, turned
 from imagesearch.scoring.scorer import Scorer
@@ -44,21 +46,22 @@ class ImageQuery:
     exclude_id: str | None = None
 
 
-async def query_vectors(query: ImageQuery, embed: Embed, copies: bool) -> dict[int, np.ndarray]:
-    """The query's vector per quarter turn: 0 only, or 0-3 in copies mode."""
+async def query_vectors(query: ImageQuery, embed: Embed, copies: bool, decode: DecodePool) -> dict[int, np.ndarray]:
+    """The query's vector per quarter turn: 0 only, or 0-3 in copies mode (the turned
+    images made on `decode`)."""
     if query.vector is not None:
         return {0: query.vector}
     assert query.data is not None
     if not copies:
         return {0: await embed(query.data)}
-    turns = await asyncio.to_thread(rotated_queries, query.data)
+    turns = await decode.run(rotated_queries, query.data)
     vectors = await asyncio.gather(embed(query.data), *(embed(turns[t]) for t in sorted(turns)))
     return dict(zip((0, *sorted(turns)), vectors))
 
 
 async def scored_search(
     store: VectorStore, collection: str, space: str, scorer: Scorer, query: ImageQuery, vectors: dict[int, np.ndarray],
-    limit: int, min_score: float, flt: Filter | None = None,
+    limit: int, min_score: float, decode: DecodePool, flt: Filter | None = None,
 ) -> list[ScoredResult]:
     """The `limit` best hits by calibrated score (ties by cosine), each >= min_score.
 
@@ -78,7 +81,7 @@ async def scored_search(
             if hit.id != query.exclude_id and (hit.id not in best or hit.similarity > best[hit.id][0].similarity):
                 best[hit.id] = (hit, turns)
     ranked = sorted(best.values(), key=lambda pair: -pair[0].similarity)[:limit]
-    lifted = await _copy_scores(store, collection, scorer, query, ranked)
+    lifted = await _copy_scores(store, collection, scorer, query, ranked, decode)
     results = []
     for hit, turns in ranked:
         rule_score = lifted.get(hit.id)
@@ -90,7 +93,8 @@ async def scored_search(
 
 
 async def _copy_scores(
-    store: VectorStore, collection: str, scorer: Scorer, query: ImageQuery, ranked: Sequence[tuple[ScoredHit, int]]
+    store: VectorStore, collection: str, scorer: Scorer, query: ImageQuery, ranked: Sequence[tuple[ScoredHit, int]],
+    decode: DecodePool,
 ) -> dict[str, float]:
     """The duplicate rule's score for each copy candidate among the top hits."""
     candidates = [(h, t) for h, t in ranked[: scorer.candidates] if h.similarity >= scorer.min_similarity]
@@ -98,7 +102,7 @@ async def _copy_scores(
         return {}
     own = query.fingerprint
     if own is None and query.data is not None:
-        own = await asyncio.to_thread(fingerprint, query.data)
+        own = await decode.run(fingerprint, query.data)
     if own is None:
         return {}
     stored = {p.id: p.fingerprint for p in await store.get(collection, [h.id for h, _ in candidates], with_vectors=True)}
@@ -109,5 +113,5 @@ async def _copy_scores(
             return None
         return scorer.rule_score(turned(own, turns), Fingerprint.from_payload(payload), hit.similarity)
 
-    scores = await asyncio.gather(*(asyncio.to_thread(judge, h, t) for h, t in candidates))
+    scores = await asyncio.gather(*(decode.run(judge, h, t) for h, t in candidates))
     return {h.id: s for (h, _), s in zip(candidates, scores) if s is not None}
