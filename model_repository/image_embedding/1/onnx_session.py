@@ -1,6 +1,6 @@
 """How every ONNX Runtime model of this repository opens its session: one file, linked from
-the other models' version folders (nsfw/1, text_embedding/1; image_analysis puts this folder
-on its path), as preprocessing.py is.
+the other models' version folders (nsfw/1, text_embedding/1, clip_text/1; image_analysis
+puts this folder on its path), as preprocessing.py is.
 
 No Triton import, so tests can load it in-process.
 """

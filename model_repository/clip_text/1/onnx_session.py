@@ -1,0 +1,1 @@
+../../image_embedding/1/onnx_session.py
