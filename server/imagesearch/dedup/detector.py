@@ -14,6 +14,7 @@ import numpy as np
 from imagesearch.decode_pool import DecodePool
 from imagesearch.dedup.fingerprint import Fingerprint
 from imagesearch.dedup.rule import NearDuplicateRule
+from imagesearch.dedup.turnhash import TurnHashIndex, lookup_condition
 from imagesearch.store.base import ScoredHit, StoredPoint, VectorStore
 from imagesearch.store.points import SHA256_PATH
 from imagesearch.store.filters import Filter, Match
@@ -120,10 +121,24 @@ class DuplicateDetector:
 
         `vector` is the image's vector in `space`, the collection's image-similarity space
         (None: its first space)."""
-        same_bytes = Filter(must=(Match(SHA256_PATH, fingerprint.sha256),))
-        for hit in await self._store.search(name, vector, 2, space=space, flt=same_bytes):
-            if hit.id != exclude_id:
+        # One filtered query serves the exact lookup and the turn-hash one (turned and
+        # mirrored copies, turnhash.py): the same bytes have the same vector, so an exact
+        # copy ranks first among the few items either index matches.
+        same_bytes_or_turned = Filter(
+            should=(Match(SHA256_PATH, fingerprint.sha256), lookup_condition(fingerprint.turn_hashes))
+        )
+        indexed = [
+            hit
+            for hit in await self._store.search(
+                name, vector, self.rule.turn_candidates + 2, -1.0, space=space, flt=same_bytes_or_turned,
+                with_fingerprint=True,
+            )
+            if hit.id != exclude_id and hit.fingerprint
+        ]
+        for hit in indexed:
+            if hit.fingerprint.get("sha256") == fingerprint.sha256:
                 return Duplicate(id=hit.id, exact=True, score=1.0)
+        by_turn = indexed[: self.rule.turn_candidates]
         candidates = [
             hit
             for hit in await self._store.search(
@@ -131,20 +146,37 @@ class DuplicateDetector:
             )
             if hit.id != exclude_id and hit.fingerprint
         ][: self.rule.neighbours]
-        if not candidates:
+        if not candidates and not by_turn:
             return None
         # One trip to the pool for all candidates: a thread hop per candidate cost more than
         # a rejected candidate's coarse alignment.
-        scores = await self._in_pool(self._scores, fingerprint, candidates)
-        best = max(zip(scores, candidates), key=lambda pair: pair[0], default=None)
+        scores = await self._in_pool(self._scores, fingerprint, candidates, by_turn)
+        best = max(zip(scores, [*candidates, *by_turn]), key=lambda pair: pair[0], default=None)
         if best is None or best[0] < self.rule.min_copy_score:
             return None
         return Duplicate(id=best[1].id, exact=False, score=best[0])
 
-    def _scores(self, fingerprint: Fingerprint, candidates: list[ScoredHit]) -> list[float]:
-        return [
-            self.rule.score(fingerprint, self._stored.get(hit.fingerprint), hit.score) for hit in candidates
-        ]
+    def _scores(self, fingerprint: Fingerprint, candidates: list[ScoredHit], by_turn: list[ScoredHit]) -> list[float]:
+        """The rule's score of each embedding candidate, then of each turn-hash candidate
+        (an item in both is aligned upright first; turned only if that fails)."""
+        scores = [self.rule.score(fingerprint, self._stored.get(hit.fingerprint), hit.score) for hit in candidates]
+        upright = dict(zip((hit.id for hit in candidates), scores))
+        for hit in by_turn:
+            if upright.get(hit.id, 0.0) >= self.rule.min_copy_score:
+                scores.append(upright[hit.id])
+            else:
+                scores.append(self.rule.turned_score(fingerprint, self._stored.get(hit.fingerprint)))
+        return scores
+
+    def _pair_score(
+        self, a: Fingerprint, b: Fingerprint, similarity: float | None, turned: bool, threshold: float
+    ) -> float:
+        """A candidate pair's rule score: upright when the embedding proposed it, turned when
+        the turn hash did and the upright alignment fell short."""
+        score = 0.0 if similarity is None else self.rule.score(a, b, similarity, threshold)
+        if turned and score < threshold:
+            score = max(score, self.rule.turned_score(a, b, threshold))
+        return score
 
     async def groups(
         self, name: str, threshold: float | None = None, space: str | None = None
@@ -160,30 +192,37 @@ class DuplicateDetector:
         complete, judged in `space` (the image-similarity space; None: the first space).
 
         Two passes. The first links each item to its `rule.neighbours` nearest neighbours
-        above rule.min_similarity (vector queries only: cheap), which splits the collection
-        into candidate components; every pair the rule could accept lies inside one. The
+        above rule.min_similarity (vector queries only: cheap) and to the items whose turn
+        hash is near one of its orientations (turnhash.TurnHashIndex, in memory: turned
+        and mirrored copies), which splits the collection into candidate components; every pair the rule could accept lies inside one. The
         second judges the pairs of one component at a time (the thumbnail alignment: the
         expensive part) and yields its groups at once: no later item can join them. The
         work grows linearly with the collection, not quadratically.
         """
         threshold = self.rule.min_copy_score if threshold is None else threshold
-        candidates = await self._candidate_pairs(name, space)
+        candidates, turned = await self._candidate_pairs(name, space)
         components = _UnionFind()
-        for a, b in candidates:
+        for a, b in (*candidates, *turned):
             components.union(a, b)
         members: dict[str, list[str]] = {}
         for item in components.parent:
             members.setdefault(components.find(item), []).append(item)
         by_root: dict[str, list[tuple[str, str]]] = {}
-        for pair in candidates:
+        for pair in {*candidates, *turned}:
             by_root.setdefault(components.find(pair[0]), []).append(pair)
         for root, ids in members.items():
-            for group in await self._judge_component(name, ids, by_root[root], candidates, threshold):
+            judged = sorted(by_root[root])
+            for group in await self._judge_component(name, ids, judged, candidates, turned, threshold):
                 yield group
 
-    async def _candidate_pairs(self, name: str, space: str | None) -> dict[tuple[str, str], float]:
-        """Pass 1: each item's nearest neighbours, as pairs with their cosine."""
+    async def _candidate_pairs(
+        self, name: str, space: str | None
+    ) -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+        """Pass 1: each item's nearest neighbours, as pairs with their cosine; and the pairs
+        whose turn hashes are near (turned or mirrored copies)."""
         pairs: dict[tuple[str, str], float] = {}
+        turned: set[tuple[str, str]] = set()
+        index = TurnHashIndex(self.rule.max_turn_hash_distance, self.rule.turn_candidates)
         slots = asyncio.Semaphore(SCAN_CONCURRENCY)
 
         async def neighbours(point: StoredPoint) -> None:
@@ -199,8 +238,10 @@ class DuplicateDetector:
         while True:
             page, offset = await self._store.scroll(name, offset, SCAN_PAGE)
             await asyncio.gather(*(neighbours(p) for p in page if _vector(p, space) is not None))
+            for point_id, hashes in await self._in_pool(_turn_hashes, page):
+                turned.update(_key(point_id, other) for other in index.add(point_id, hashes))
             if offset is None:
-                return pairs
+                return pairs, turned
 
     async def _judge_component(
         self,
@@ -208,6 +249,7 @@ class DuplicateDetector:
         ids: list[str],
         component_pairs: list[tuple[str, str]],
         similarities: dict[tuple[str, str], float],
+        turned: set[tuple[str, str]],
         threshold: float,
     ) -> list[DuplicateGroup]:
         """Pass 2 for one candidate component: the duplicate groups inside it."""
@@ -219,7 +261,10 @@ class DuplicateDetector:
         judged = [pair for pair in component_pairs if pair[0] in fingerprints and pair[1] in fingerprints]
         scores = await asyncio.gather(
             *(
-                self._in_pool(self.rule.score, fingerprints[a], fingerprints[b], similarities[(a, b)], threshold)
+                self._in_pool(
+                    self._pair_score, fingerprints[a], fingerprints[b], similarities.get((a, b)), (a, b) in turned,
+                    threshold,
+                )
                 for a, b in judged
             )
         )
@@ -238,6 +283,11 @@ class DuplicateDetector:
             pairs = tuple(DuplicatePair(a, b, s) for (a, b), s in sorted(linked.items()) if a in inside)
             result.append(DuplicateGroup(tuple(sorted(members)), pairs))
         return result
+
+
+def _turn_hashes(page: list[StoredPoint]) -> list[tuple[str, dict]]:
+    """The eight-orientation hashes of a page's items that have a fingerprint."""
+    return [(p.id, Fingerprint.from_payload(p.fingerprint).turn_hashes) for p in page if p.fingerprint]
 
 
 def _vector(point: StoredPoint, space: str | None) -> np.ndarray | None:

@@ -58,10 +58,25 @@ class Fingerprint:
         its image with several candidates."""
         return AlignableThumb.of(self.thumb)
 
+    @cached_property
+    def turn_hashes(self) -> dict:
+        """The thumbnail's hash in each of the eight orientations (turnhash.py), once."""
+        from imagesearch.dedup import turnhash  # turnhash reads this module's DCT
+
+        return turnhash.turn_hashes(self.thumb)
+
     def to_payload(self) -> dict[str, Any]:
-        """As stored with the point (the hash as 16 hex digits, the thumbnail as PNG)."""
+        """As stored with the point (the hash as 16 hex digits, the thumbnail as PNG, the
+        upright turn hash as its indexed chunks)."""
+        from imagesearch.dedup import turnhash
+
         png = _png(self.thumb)
-        return {"sha256": self.sha256, "phash": f"{self.phash:016x}", "thumb": base64.b64encode(png).decode()}
+        return {
+            "sha256": self.sha256,
+            "phash": f"{self.phash:016x}",
+            "thumb": base64.b64encode(png).decode(),
+            turnhash.TURN_HASH_KEY: turnhash.chunks(self.turn_hashes[turnhash.UPRIGHT]),
+        }
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "Fingerprint":
