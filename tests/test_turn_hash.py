@@ -146,3 +146,34 @@ async def test_turned_copies_are_found_in_the_remote_store() -> None:
         await _check_store(RemoteQdrantStore(None, client=client))
     finally:
         await client.close()
+
+
+async def test_fill_gives_old_fingerprints_the_turn_hash_from_their_thumbnail(tmp_path) -> None:
+    """ReprocessCollection FILL: no original read, no model run, and then the insert check
+    finds a turned copy of the old item."""
+    from imagesearch.store.reprocess import ReprocessMode, reprocess
+
+    async def no_models(data: bytes):
+        raise AssertionError("the turn hash needs no encoder")
+
+    store = EdgeStore(tmp_path / "data")
+    try:
+        await store.create_collection("old", RECORD, ModerationPolicy(scoring=False), keep_originals=True)
+        space = RECORD.spaces[0].name
+        original = _jpeg(ORIGINAL)
+        old = _point("o", original, space, with_turn_hash=False)
+        await store.upsert("old", [PointToStore(**{**old.__dict__, "original": original})])
+        copy = _jpeg(ORIGINAL.transpose(Image.Transpose.ROTATE_180), quality=60)
+        detector = DuplicateDetector(store)
+        assert await detector.find("old", image_vector(copy), fingerprint(copy), "new", space) is None
+        report = await reprocess(store, "old", no_models, ReprocessMode.FILL, provides=frozenset({"fingerprint"}))
+        assert (report.processed, report.skipped) == (1, 0)
+        (stored,) = await store.get("old", ["o"], with_vectors=True)
+        assert stored.fingerprint[turnhash.TURN_HASH_KEY] == fingerprint(original).to_payload()[turnhash.TURN_HASH_KEY]
+        assert stored.fingerprint["sha256"] == old.fingerprint["sha256"]
+        found = await detector.find("old", image_vector(copy), fingerprint(copy), "new", space)
+        assert found is not None and found.id == "o"
+        again = await reprocess(store, "old", no_models, ReprocessMode.FILL, provides=frozenset({"fingerprint"}))
+        assert (again.processed, again.skipped) == (0, 1)
+    finally:
+        await store.close()

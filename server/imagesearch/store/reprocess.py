@@ -4,6 +4,8 @@ it to the models it serves.
 
 FILL: items lacking features (features.py: stored before a feature existed, or skipped)
     get them from their original, in place; vectors, metadata and everything present stay.
+    Fingerprints stored before the turn hash (dedup/turnhash.py) gain it from their own
+    stored thumbnail, without the original or the models.
 REEMBED: every item is re-encoded into a *new* collection built with another model set
     (e.g. a new model version) while the old one keeps serving; then the caller switches
     the alias clients use (store.switch_alias) and deletes the old collection when it likes.
@@ -127,7 +129,11 @@ async def _fill(store: Any, name: str, encoder: Encoder, page: list[StoredPoint]
     for point in page:
         missing = set(point.missing_features)
         if not missing & provides:
-            report.skipped += 1
+            upgraded = with_turn_hash(point.fingerprint)
+            if upgraded is None:
+                report.skipped += 1
+            else:
+                points.append(_same_point(point, upgraded))
             continue
         original = await store.get_original(name, point.id)
         if original is None:
@@ -141,13 +147,33 @@ async def _fill(store: Any, name: str, encoder: Encoder, page: list[StoredPoint]
             id=point.id,
             vectors=point.vectors,
             metadata=point.metadata,
-            fingerprint=point.fingerprint if has_fp else (encoded.fingerprint or {}),
+            fingerprint=(with_turn_hash(point.fingerprint) or point.fingerprint) if has_fp else (encoded.fingerprint or {}),
             nsfw_score=point.nsfw_score if has_nsfw else encoded.nsfw_score,
             features=frozenset(present | set(encoded.features)),
         ))
     if points:
         await store.upsert(name, points)
         report.processed += len(points)
+
+
+def with_turn_hash(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored fingerprint completed with its turn hash (from its thumbnail); None when it
+    has one already, or no thumbnail to take it from."""
+    from imagesearch.dedup import turnhash
+    from imagesearch.dedup.fingerprint import Fingerprint
+
+    if not stored or "thumb" not in stored or turnhash.TURN_HASH_KEY in stored:
+        return None
+    return Fingerprint.from_payload(stored).to_payload() | {k: v for k, v in stored.items() if k != "thumb"}
+
+
+def _same_point(point: StoredPoint, fingerprint: dict[str, Any]) -> PointToStore:
+    """`point` as it is stored, with another fingerprint record."""
+    return PointToStore(
+        id=point.id, vectors=point.vectors, metadata=point.metadata, fingerprint=fingerprint,
+        nsfw_score=point.nsfw_score, features=frozenset(set(KNOWN_FEATURES) - set(point.missing_features)),
+        ocr_lines=point.ocr_lines,
+    )
 
 
 async def _reembed(store: Any, source: str, target: str, encoder: Encoder, page: list[StoredPoint],
