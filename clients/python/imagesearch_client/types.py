@@ -85,6 +85,7 @@ class Collection:
     keep_originals: bool = False  # the items' image bytes are kept (re-processing)
     faces_enabled: bool = False  # inserts detect faces; search_faces works
     ocr_enabled: bool = False  # inserts read the text in their images; search_image_text works
+    score_calibration: str = ""  # the calibration its hits are scored with, pinned at creation ("offline/v1")
 
     @property
     def image_space(self) -> Space:
@@ -112,7 +113,7 @@ class Collection:
         return cls(
             parse_collection_name(msg.name), msg.name, msg.model_set, spaces, msg.item_count,
             msg.indexed_item_count, created, msg.description, _optional(msg, "max_nsfw_score"), msg.skip_nsfw_scoring,
-            msg.keep_originals, msg.faces_enabled, msg.ocr_enabled,
+            msg.keep_originals, msg.faces_enabled, msg.ocr_enabled, msg.score_calibration,
         )
 
 

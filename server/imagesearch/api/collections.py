@@ -12,6 +12,7 @@ from imagesearch.api.context import ServiceContext
 from imagesearch.api.errors import ApiError, failed_precondition, invalid, unary_errors
 from imagesearch.api.ingest import Ingestor
 from imagesearch.models.model_sets import MODEL_SETS
+from imagesearch.scoring import registry as scoring_registry
 from imagesearch.store.base import ModerationPolicy, OcrPolicy, OriginalsUnsupported
 
 UPDATABLE_COLLECTION_FIELDS = ("description", "max_nsfw_score")
@@ -63,6 +64,8 @@ class CollectionHandlers:
         resource = convert.collection(info, await self.ctx.store.keeps_originals(info.name))
         resource.faces_enabled = await self.ctx.faces_enabled(info.name)
         resource.ocr_enabled = info.ocr.enabled
+        calibration = scoring_registry.pinned(info.model_set.name, info.score_pin)
+        resource.score_calibration = calibration.label if calibration else "none"
         return resource
 
     @unary_errors

@@ -109,7 +109,7 @@ class SearchHandlers:
         served = await self.ctx.served_set_of(collection, request.model_set)
         image = await self.ctx.image(request.image)
         space = served.spec.image_query_space
-        scorer = Scorer(scoring_registry.current(served.spec.name), space)
+        scorer = Scorer(await self._calibration(collection, served), space)
         vectors = await query_vectors(
             ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies, self.ctx.decode
         )
@@ -171,7 +171,7 @@ class SearchHandlers:
                 collection=collection, model_set=served.spec.name,
             )
         vector = await served.embed_text(text, space)
-        scorer = Scorer(scoring_registry.current(served.spec.name), f"{TEXT_PREFIX}{space}")
+        scorer = Scorer(await self._calibration(collection, served), f"{TEXT_PREFIX}{space}")
         floor = max(scorer.min_cosine(threshold), 0.0) if threshold > 0 else 0.0
         if space == served.spec.image_query_space:
             hits = await self.ctx.store.search(collection, vector, limit, floor, space, flt=flt)
@@ -183,6 +183,10 @@ class SearchHandlers:
         # The calibration maps the fused (or cosine) score monotonically: the order stays.
         scored = [ScoredResult(replace(h, score=scorer.score(h.score)), 0, False) for h in hits]
         return [r for r in scored if r.hit.score >= threshold], scorer.label
+
+    async def _calibration(self, collection: str, served):
+        """The calibration the collection pinned at its creation (scoring/registry.pinned)."""
+        return scoring_registry.pinned(served.spec.name, await self.ctx.store.score_pin(collection))
 
     async def _item_hits(
         self, collection: str, request: pb.SearchItemsRequest, limit: int, threshold: float,
@@ -205,7 +209,7 @@ class SearchHandlers:
             # The query item itself is dropped unless asked for.
             exclude_id=None if request.include_query_item else parsed.item_id,
         )
-        scorer = Scorer(scoring_registry.current(served.spec.name), space)
+        scorer = Scorer(await self._calibration(collection, served), space)
         results = await scored_search(
             self.ctx.store, collection, space, scorer, query, {0: query.vector}, limit, threshold, self.ctx.decode,
             flt,

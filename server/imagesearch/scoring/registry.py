@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from imagesearch.scoring.calibration import CALIBRATION_DIR, CalibrationError, ScoreCalibration, parse
+from imagesearch.store.base import ScorePin
 
 # (model set, version) -> sha256 of the file's canonical JSON (calibration.canonical_digest).
 RELEASED: Mapping[tuple[str, int], str] = MappingProxyType({
@@ -22,6 +23,11 @@ RELEASED: Mapping[tuple[str, int], str] = MappingProxyType({
 # The version a server scores with, per model set. A model set absent here (e.g. `clip`:
 # its tests run random weights, nothing to fit) scores with the identity (score = cosine).
 CURRENT: Mapping[str, int] = MappingProxyType({"offline": 1})
+# What servers scored each model set with before collections pinned a version (every
+# collection created before then reads as pinned to it). Never change an entry.
+BEFORE_PINS: Mapping[str, int] = MappingProxyType({"offline": 1})
+# A pin's version for "no calibration": scores are the cosine (the identity).
+IDENTITY = 0
 
 
 def path_of(model_set: str, version: int):
@@ -53,3 +59,16 @@ def current(model_set: str) -> ScoreCalibration | None:
     """The calibration a server scores `model_set` with; None: the identity."""
     version = CURRENT.get(model_set)
     return None if version is None else load(model_set, version)
+
+
+def pin_for_new(model_set: str) -> ScorePin:
+    """What a collection created now records: the version current for its model set."""
+    return ScorePin(CURRENT.get(model_set, IDENTITY))
+
+
+def pinned(model_set: str, pin: ScorePin) -> ScoreCalibration | None:
+    """The calibration a collection's hits are scored with: the version it recorded at its
+    creation, whatever CURRENT says now (None: the identity). CalibrationError when this
+    server does not ship that version (a collection made by a newer server)."""
+    version = BEFORE_PINS.get(model_set, IDENTITY) if pin.version is None else pin.version
+    return None if version == IDENTITY else load(model_set, version)

@@ -149,6 +149,32 @@ class OcrPolicy:
         return cls(enabled=bool(raw.get("ocr_enabled", False)))
 
 
+SCORE_PIN_KEY = "score_calibration_version"
+
+
+@dataclass(frozen=True)
+class ScorePin:
+    """The score calibration version a collection was created under (scoring/registry.py),
+    fixed at creation: its hits are scored with it whatever newer version a server ships.
+
+    version 0: the identity (the model set had no calibration then). None: recorded before
+    collections pinned one; scoring/registry.pinned reads it as the version every server
+    scored with until then (offline/v1).
+    """
+
+    version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As recorded with the collection (JSON; nothing for an unpinned record)."""
+        return {} if self.version is None else {SCORE_PIN_KEY: self.version}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "ScorePin":
+        """Inverse of to_dict."""
+        version = raw.get(SCORE_PIN_KEY)
+        return cls(None if version is None else int(version))
+
+
 @dataclass(frozen=True)
 class CollectionInfo:
     """What a store knows about one collection."""
@@ -161,6 +187,7 @@ class CollectionInfo:
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
     description: str = ""
+    score_pin: ScorePin = ScorePin()
 
     @property
     def model(self) -> ModelRecord:
@@ -265,9 +292,11 @@ class VectorStore(Protocol):
         description: str = "",
         keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
+        score_pin: ScorePin | None = None,
     ) -> CollectionInfo:
         """Create an empty collection with one vector space per model-set space, its
-        moderation and OCR policies and description; CollectionExists if the name is taken."""
+        moderation and OCR policies and description; CollectionExists if the name is taken.
+        score_pin: None pins the calibration version current for the model set."""
 
     async def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection; CollectionNotFound if missing."""
@@ -280,6 +309,9 @@ class VectorStore(Protocol):
 
     async def ocr_policy(self, name: str) -> OcrPolicy:
         """The collection's OCR policy, cheap like model_set."""
+
+    async def score_pin(self, name: str) -> ScorePin:
+        """The calibration version the collection was created under, cheap like model_set."""
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""

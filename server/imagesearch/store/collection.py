@@ -36,6 +36,7 @@ from imagesearch.store.base import (
     ModelSetRecord,
     ModerationPolicy,
     OcrPolicy,
+    ScorePin,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -76,6 +77,7 @@ class LiveCollection:
     moderation: ModerationPolicy = ModerationPolicy()
     ocr: OcrPolicy = OcrPolicy()
     description: str = ""
+    score_pin: ScorePin = ScorePin()
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     access: RWLock = field(default_factory=RWLock)
     # Writes applied while an index build runs on a copy; None when no build is running.
@@ -295,6 +297,7 @@ class LiveCollection:
             moderation=self.moderation,
             ocr=self.ocr,
             description=self.description,
+            score_pin=self.score_pin,
         )
 
     async def close(self) -> None:

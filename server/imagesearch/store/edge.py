@@ -32,6 +32,7 @@ from imagesearch.store.base import (
     ModelSetRecord,
     ModerationPolicy,
     OcrPolicy,
+    ScorePin,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -45,6 +46,7 @@ from imagesearch.store.datadir_lock import DataDirLock
 from imagesearch.store.edge_admin import EdgeAdmin
 from imagesearch.store.migrations import prepare_data_dir
 from imagesearch.store.originals import ORIGINALS_DIR, OriginalsStore
+from imagesearch.scoring.registry import pin_for_new
 from imagesearch.store.points import check_model_set, point_uuid
 from imagesearch.store.filters import Filter
 from imagesearch.store.indexer import BuildReport, build_index
@@ -120,6 +122,7 @@ class EdgeStore(EdgeAdmin):
             moderation=sidecar.moderation,
             ocr=sidecar.ocr,
             description=sidecar.description,
+            score_pin=sidecar.score_pin,
             settings=self._index,
             shard=shard,
         )
@@ -141,13 +144,16 @@ class EdgeStore(EdgeAdmin):
         description: str = "",
         keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
+        score_pin: ScorePin | None = None,
     ) -> CollectionInfo:
         """Create an empty collection with its moderation policy; CollectionExists if the name
         is taken (by a collection or an alias). keep_originals: store each item's image bytes
         (originals.py) so that reprocess.py can re-run the models later. ocr: whether inserts
-        read the text in the images (docs/ocr.md)."""
+        read the text in the images (docs/ocr.md). score_pin: None pins the calibration
+        version current for the model set (scoring/registry.py)."""
         check_collection_name(name)
         check_model_set(model_set)
+        score_pin = pin_for_new(model_set.name) if score_pin is None else score_pin
         async with self._catalog_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -156,7 +162,7 @@ class EdgeStore(EdgeAdmin):
             paths = CollectionPaths(self._root / name)
             sidecar = Sidecar(
                 model_set=model_set, created_at=time.time(), moderation=moderation, description=description,
-                keep_originals=keep_originals, ocr=ocr,
+                keep_originals=keep_originals, ocr=ocr, score_pin=score_pin,
             )
             shard = await asyncio.to_thread(self._create_on_disk, paths, sidecar)
             collection = LiveCollection(
@@ -166,6 +172,7 @@ class EdgeStore(EdgeAdmin):
                 moderation=moderation,
                 ocr=ocr,
                 description=description,
+                score_pin=score_pin,
                 settings=self._index,
                 shard=shard,
             )
@@ -198,6 +205,10 @@ class EdgeStore(EdgeAdmin):
     async def ocr_policy(self, name: str) -> OcrPolicy:
         """The collection's OCR policy, from memory."""
         return self._collection(name).ocr
+
+    async def score_pin(self, name: str) -> ScorePin:
+        """The calibration version the collection was created under, from memory."""
+        return self._collection(name).score_pin
 
     async def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -273,6 +284,10 @@ class EdgeStore(EdgeAdmin):
                 created_at=collection.created_at,
                 moderation=collection.moderation if moderation is None else moderation,
                 description=collection.description if description is None else description,
+                # Kept as recorded (before, an update dropped the OCR policy and keep_originals).
+                ocr=collection.ocr,
+                keep_originals=name in self._originals,
+                score_pin=collection.score_pin,
             )
             await asyncio.to_thread(write_sidecar, collection.paths, sidecar)
             collection.moderation, collection.description = sidecar.moderation, sidecar.description

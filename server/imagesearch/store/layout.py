@@ -37,7 +37,7 @@ from pathlib import Path
 
 from qdrant_edge import EdgeShard
 
-from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy, ScorePin
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
@@ -91,6 +91,7 @@ class Sidecar:
     ocr: OcrPolicy = OcrPolicy()
     description: str = ""
     keep_originals: bool = False  # originals.py; format 2 and later
+    score_pin: ScorePin = ScorePin()  # absent from records written before pins: None
 
 
 def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
@@ -101,6 +102,7 @@ def write_sidecar(paths: CollectionPaths, sidecar: Sidecar) -> None:
             "created_at": sidecar.created_at,
             **sidecar.moderation.to_dict(),
             **sidecar.ocr.to_dict(),
+            **sidecar.score_pin.to_dict(),
             "description": sidecar.description,
             "keep_originals": sidecar.keep_originals,
             "format_version": COLLECTION_FORMAT_VERSION,
@@ -128,6 +130,7 @@ def read_sidecar(paths: CollectionPaths) -> Sidecar:
         # Written since v1 of the API; older sidecars have none.
         description=str(raw.get("description", "")),
         keep_originals=bool(raw.get("keep_originals", False)),
+        score_pin=ScorePin.from_dict(raw),
     )
 
 

@@ -33,6 +33,7 @@ from imagesearch.store.base import (
     ModelSetRecord,
     ModerationPolicy,
     OcrPolicy,
+    ScorePin,
     PointToStore,
     ScoredHit,
     StoredPoint,
@@ -53,6 +54,7 @@ from imagesearch.store.points import (
     search_space,
     stored_point,
 )
+from imagesearch.scoring.registry import pin_for_new
 from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
 from imagesearch.store.remote_admin import RemoteAdmin
@@ -147,6 +149,7 @@ class RemoteQdrantStore(RemoteAdmin):
         description: str = "",
         keep_originals: bool = False,
         ocr: OcrPolicy = OcrPolicy(),
+        score_pin: ScorePin | None = None,
     ) -> CollectionInfo:
         """Create an empty collection, one named vector per space, with its moderation
         policy; CollectionExists if the name is taken. keep_originals is embedded-only
@@ -160,7 +163,8 @@ class RemoteQdrantStore(RemoteAdmin):
         check_model_set(model_set)
         if await self._client.collection_exists(name):
             raise CollectionExists(name)
-        settings = CollectionSettings.new(model_set, moderation, description, ocr)
+        score_pin = pin_for_new(model_set.name) if score_pin is None else score_pin
+        settings = CollectionSettings.new(model_set, moderation, description, ocr, score_pin)
         await self._client.create_collection(
             collection_name=name,
             vectors_config={
@@ -204,6 +208,7 @@ class RemoteQdrantStore(RemoteAdmin):
             moderation=settings.moderation,
             description=settings.description,
             ocr=settings.ocr,
+            score_pin=settings.score_pin,
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -242,6 +247,10 @@ class RemoteQdrantStore(RemoteAdmin):
     async def ocr_policy(self, name: str) -> OcrPolicy:
         """The collection's OCR policy (cached for cache_ttl_s)."""
         return (await self._cached(name)).ocr
+
+    async def score_pin(self, name: str) -> ScorePin:
+        """The calibration version the collection was created under (cached for cache_ttl_s)."""
+        return (await self._cached(name)).score_pin
 
     async def upsert(self, name: str, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; returns once the server has applied them (wait=True)."""

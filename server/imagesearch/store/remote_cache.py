@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy
+from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy, ScorePin
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
@@ -44,12 +44,14 @@ class CollectionSettings:
     version: int
     description: str = ""
     ocr: OcrPolicy = OcrPolicy()
+    score_pin: ScorePin = ScorePin()
 
     @classmethod
     def new(
-        cls, model_set: ModelSetRecord, moderation: ModerationPolicy, description: str = "", ocr: OcrPolicy = OcrPolicy()
+        cls, model_set: ModelSetRecord, moderation: ModerationPolicy, description: str = "", ocr: OcrPolicy = OcrPolicy(),
+        score_pin: ScorePin = ScorePin(),
     ) -> "CollectionSettings":
-        return cls(model_set, moderation, time.time(), uuid.uuid4().hex, 1, description, ocr)
+        return cls(model_set, moderation, time.time(), uuid.uuid4().hex, 1, description, ocr, score_pin)
 
     def updated(self, moderation: ModerationPolicy | None, description: str | None) -> "CollectionSettings":
         """The next version of this generation's settings."""
@@ -73,6 +75,7 @@ class CollectionSettings:
             version=int(raw.get("settings_version", 1)),
             description=str(raw.get("description", "")),
             ocr=OcrPolicy.from_dict(raw),
+            score_pin=ScorePin.from_dict(raw),
         )
 
     def to_metadata(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class CollectionSettings:
             "description": self.description,
             **self.moderation.to_dict(),
             **self.ocr.to_dict(),
+            **self.score_pin.to_dict(),
         }
 
 

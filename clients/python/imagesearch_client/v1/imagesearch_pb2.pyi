@@ -90,7 +90,7 @@ class VectorSpace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[EmbeddingModel, _Mapping]] = ..., text_searchable: _Optional[bool] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals", "faces_enabled", "ocr_enabled")
+    __slots__ = ("name", "model_set", "spaces", "item_count", "indexed_item_count", "create_time", "description", "max_nsfw_score", "skip_nsfw_scoring", "keep_originals", "faces_enabled", "ocr_enabled", "score_calibration")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SET_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,7 @@ class Collection(_message.Message):
     KEEP_ORIGINALS_FIELD_NUMBER: _ClassVar[int]
     FACES_ENABLED_FIELD_NUMBER: _ClassVar[int]
     OCR_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     model_set: str
     spaces: _containers.RepeatedCompositeFieldContainer[VectorSpace]
@@ -115,7 +116,8 @@ class Collection(_message.Message):
     keep_originals: bool
     faces_enabled: bool
     ocr_enabled: bool
-    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ..., faces_enabled: _Optional[bool] = ..., ocr_enabled: _Optional[bool] = ...) -> None: ...
+    score_calibration: str
+    def __init__(self, name: _Optional[str] = ..., model_set: _Optional[str] = ..., spaces: _Optional[_Iterable[_Union[VectorSpace, _Mapping]]] = ..., item_count: _Optional[int] = ..., indexed_item_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., max_nsfw_score: _Optional[float] = ..., skip_nsfw_scoring: _Optional[bool] = ..., keep_originals: _Optional[bool] = ..., faces_enabled: _Optional[bool] = ..., ocr_enabled: _Optional[bool] = ..., score_calibration: _Optional[str] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection_id", "collection")

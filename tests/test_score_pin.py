@@ -1,0 +1,107 @@
+"""A collection scores with the calibration version it was created under (scoring/registry.py
+pins; the stores record it): a server shipping a newer version changes the scores of new
+collections only, and collections recorded before pins existed read as offline/v1."""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+
+import grpc
+import pytest
+from imagesearch_client.v1 import imagesearch_pb2 as pb
+from imagesearch_client.v1 import imagesearch_pb2_grpc as pb_grpc
+from qdrant_client import AsyncQdrantClient
+
+from api_fakes import FakeImageEncoder, served_offline, start_fake_server
+from conftest import corel_path
+from imagesearch.scoring import calibration, registry
+from imagesearch.scoring.calibration import CalibrationError
+from imagesearch.store.base import SCORE_PIN_KEY, ModerationPolicy, ScorePin
+from imagesearch.store.edge import EdgeStore
+from imagesearch.store.remote import RemoteQdrantStore
+
+RECORD = served_offline(FakeImageEncoder()).record
+
+
+def test_the_registry_resolves_pins() -> None:
+    assert registry.pin_for_new("offline") == ScorePin(1)
+    assert registry.pin_for_new("clip") == ScorePin(registry.IDENTITY)  # no calibration: the identity
+    assert registry.pinned("offline", ScorePin(None)).label == "offline/v1"  # recorded before pins
+    assert registry.pinned("offline", ScorePin(1)).label == "offline/v1"
+    assert registry.pinned("clip", ScorePin(None)) is None and registry.pinned("offline", ScorePin(0)) is None
+    with pytest.raises(CalibrationError):
+        registry.pinned("offline", ScorePin(7))  # made by a newer server: refused, never rescored silently
+    assert ScorePin.from_dict(ScorePin(3).to_dict()) == ScorePin(3) and ScorePin().to_dict() == {}
+
+
+async def test_the_embedded_store_records_the_pin_and_reads_old_records_as_v1(tmp_path, monkeypatch) -> None:
+    store = EdgeStore(tmp_path / "data")
+    await store.create_collection("early", RECORD, ModerationPolicy(scoring=False))
+    await store.create_collection("old", RECORD, ModerationPolicy(scoring=False))
+    monkeypatch.setattr(registry, "CURRENT", MappingProxyType({"offline": 2}))
+    info = await store.create_collection("late", RECORD, ModerationPolicy(scoring=False))
+    assert info.score_pin == ScorePin(2)
+    await store.update_collection("early", description="kept across updates")
+    await store.close()
+    sidecar = tmp_path / "data" / "collections" / "old" / "collection.json"
+    raw = json.loads(sidecar.read_text())
+    assert raw.pop(SCORE_PIN_KEY) == 1
+    sidecar.write_text(json.dumps(raw))  # as written before collections recorded a pin
+    store = EdgeStore(tmp_path / "data")
+    try:
+        assert await store.score_pin("early") == ScorePin(1)
+        assert await store.score_pin("late") == ScorePin(2)
+        assert await store.score_pin("old") == ScorePin(None)
+        assert registry.pinned("offline", await store.score_pin("old")).label == "offline/v1"
+    finally:
+        await store.close()
+
+
+async def test_the_remote_store_records_the_pin(monkeypatch) -> None:
+    client = AsyncQdrantClient(location=":memory:")
+    try:
+        store = RemoteQdrantStore(None, client=client)
+        await store.create_collection("early", RECORD, ModerationPolicy(scoring=False))
+        monkeypatch.setattr(registry, "CURRENT", MappingProxyType({"offline": 2}))
+        await store.create_collection("late", RECORD, ModerationPolicy(scoring=False))
+        assert await store.score_pin("early") == ScorePin(1)
+        assert (await store.get_collection("late")).score_pin == ScorePin(2)
+    finally:
+        await client.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_hits_are_scored_with_the_collections_pinned_version(tmp_path) -> None:
+    fake = await start_fake_server(tmp_path / "data")
+    channel = grpc.aio.insecure_channel(fake.address)
+    stub = pb_grpc.ImageSearchServiceStub(channel)
+    try:
+        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v1", collection=pb.Collection()))
+        with pytest.MonkeyPatch.context() as patch:
+            shipped = tmp_path / "calibrations"
+            shipped.mkdir()
+            v1 = json.loads(registry.path_of("offline", 1).read_text())
+            v2 = {**v1, "version": 2}
+            (shipped / "offline.v1.json").write_text(json.dumps(v1))
+            (shipped / "offline.v2.json").write_text(json.dumps(v2))
+            patch.setattr(registry, "CALIBRATION_DIR", shipped)
+            patch.setattr(registry, "RELEASED", MappingProxyType(
+                {**registry.RELEASED, ("offline", 2): calibration.canonical_digest(v2)}))
+            patch.setattr(registry, "CURRENT", MappingProxyType({"offline": 2}))
+            registry.load.cache_clear()
+            await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v2", collection=pb.Collection()))
+            for name in ("v1", "v2"):
+                await stub.CreateItem(pb.CreateItemRequest(
+                    parent=f"collections/{name}", item_id="a", item=pb.Item(),
+                    image=pb.Image(content=corel_path(100).read_bytes())))
+                query = pb.Image(content=corel_path(101).read_bytes())
+                hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent=f"collections/{name}",
+                                                                                 image=query))]
+                assert [h.score_calibration for h in hits] == [f"offline/{name}"]
+                got = await stub.GetCollection(pb.GetCollectionRequest(name=f"collections/{name}"))
+                assert got.score_calibration == f"offline/{name}"
+    finally:
+        registry.load.cache_clear()
+        await channel.close()
+        await fake.stop()
