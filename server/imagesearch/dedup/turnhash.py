@@ -48,9 +48,10 @@ class Orientation:
 
     def coefficients(self, dct: np.ndarray) -> np.ndarray:
         """The DCT of the image in this orientation, from the DCT of the upright image."""
-        out = dct * _ODD[None, :] if self.mirrored else dct
+        odd = _ODD[: dct.shape[0]]  # the full 32x32 or its low 8x8 corner
+        out = dct * odd[None, :] if self.mirrored else dct
         for _ in range(self.turns):
-            out = out.T * _ODD[:, None]  # rot90 = flipud(transpose)
+            out = out.T * odd[:, None]  # rot90 = flipud(transpose)
         return out
 
 
@@ -76,9 +77,12 @@ def hash_of_dct(dct: np.ndarray) -> int:
 
 
 def turn_hashes(thumb: np.ndarray) -> dict[Orientation, int]:
-    """The hash of the thumbnail in each of the eight orientations."""
-    dct = thumb_dct(thumb)
-    return {o: hash_of_dct(o.coefficients(dct)) for o in ORIENTATIONS}
+    """The hash of the thumbnail in each of the eight orientations (hash_of_dct of each
+    orientation's coefficients, the eight medians taken at once)."""
+    low = thumb_dct(thumb)[:HASH_SIZE, :HASH_SIZE]
+    blocks = np.stack([o.coefficients(low) for o in ORIENTATIONS]).reshape(len(ORIENTATIONS), -1)
+    bits = blocks > np.median(blocks[:, 1:], axis=1, keepdims=True)
+    return {o: int.from_bytes(row.tobytes(), "big") for o, row in zip(ORIENTATIONS, np.packbits(bits, axis=1))}
 
 
 def chunks(value: int) -> list[int]:
