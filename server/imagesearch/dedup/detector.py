@@ -194,10 +194,11 @@ class DuplicateDetector:
         Two passes. The first links each item to its `rule.neighbours` nearest neighbours
         above rule.min_similarity (vector queries only: cheap) and to the items whose turn
         hash is near one of its orientations (turnhash.TurnHashIndex, in memory: turned
-        and mirrored copies), which splits the collection into candidate components; every pair the rule could accept lies inside one. The
-        second judges the pairs of one component at a time (the thumbnail alignment: the
-        expensive part) and yields its groups at once: no later item can join them. The
-        work grows linearly with the collection, not quadratically.
+        and mirrored copies), which splits the collection into candidate components; every
+        pair the rule could accept lies inside one. The second judges the pairs of one
+        component at a time (the thumbnail alignment: the expensive part) and yields its
+        groups at once: no later item can join them. The work grows linearly with the
+        collection, not quadratically (the turn-hash index holds four integers per item).
         """
         threshold = self.rule.min_copy_score if threshold is None else threshold
         candidates, turned = await self._candidate_pairs(name, space)
