@@ -31,13 +31,23 @@ Query = dict  # {"wanted": class, "fused": [top-100 fused scores, best first], "
 
 def collect(client, collection: str) -> list[Query]:
     from imagesearch.scoring import registry
+    from imagesearch.scoring.calibration import BELOW_BEST
 
-    text = registry.current("offline").space("text:text_image")
     out = []
     for queries in QUERY_SETS.values():
         for wanted, phrase in enumerate(queries):
             hits = client.search_text(collection, phrase, top_k=TOP)
-            fused = [float(np.interp(h.score, text.scores, text.cosines)) for h in hits]
+            model_set, version = hits[0].score_calibration.split("/v")
+            served = registry.load(model_set, int(version))
+            text, below = served.space("text:text_image"), served.spaces.get("text:text_image" + BELOW_BEST)
+            # The best hit's score is its fused score's map (it is 0 below the best); the
+            # others' score is the lower of the two maps, whose inverses bound the fused score.
+            best = float(np.interp(hits[0].score, text.scores, text.cosines))
+            fused = [best] + [
+                max(float(np.interp(h.score, text.scores, text.cosines)),
+                    float(np.interp(h.score, below.scores, below.cosines)) + best - 1 if below else 0.0)
+                for h in hits[1:]
+            ]
             out.append({"wanted": wanted, "fused": fused, "relevant": [class_of(h.id) == wanted for h in hits]})
     return out
 
@@ -66,12 +76,46 @@ def scores_of(queries: list[Query], classes, norm) -> dict[str, list[float]]:
     return out
 
 
+def fit_below_best(queries: list[Query]) -> dict[str, list[float]]:
+    """offline/v2's second text map, of fused - best + 1: noise ends at the 97.5 % quantile
+    of the fit queries' irrelevant hits (as the fused score's map), "matches" starts at the
+    lowest of their relevant top-10 hits, so that the cap it adds never pushes a relevant
+    top-10 hit of a fit query out of "matches" (a quartile, as the first map, cut them to 59 %)."""
+    values = scores_of(queries, FIT_CLASSES, NORMALISATIONS["fused - best + 1"])
+    noise = float(np.quantile(values["other"], 0.975))
+    matches = max(float(np.min(values["relevant10"])), noise + 0.02)
+    return {"cosines": [0.0, round(noise, 4), round(matches, 4), 1.0], "scores": [0.0, 0.5, 0.7, 0.9]}
+
+
+def shipped_bands(queries: list[Query], classes, fused_knots, below_knots) -> str:
+    """The shares under min(fused map, below-best map), as offline/v2 scores text hits."""
+    relevant10, other = [], []
+    for q in queries:
+        if q["wanted"] not in classes:
+            continue
+        fused = np.asarray(q["fused"])
+        scores = np.minimum(np.interp(fused, fused_knots["cosines"], fused_knots["scores"]),
+                            np.interp(fused - fused[0] + 1, below_knots["cosines"], below_knots["scores"]))
+        for rank, (value, relevant) in enumerate(zip(scores, q["relevant"])):
+            if relevant and rank < 10:
+                relevant10.append(value)
+            elif not relevant:
+                other.append(value)
+    return (f"irrelevant (top {TOP}) < 0.5: {np.mean(np.array(other) < 0.5):.3f} (n={len(other)}); relevant "
+            f"top-10 >= 0.7: {np.mean(np.array(relevant10) >= 0.7):.3f} (n={len(relevant10)})")
+
+
 def analyse(queries: list[Query]) -> None:
     for name, norm in NORMALISATIONS.items():
         knots = fit(scores_of(queries, FIT_CLASSES, norm))
         print(f"{name}: knots {knots['cosines']}")
         print("    fit:     ", bands(knots, scores_of(queries, FIT_CLASSES, norm)))
         print("    held-out:", bands(knots, scores_of(queries, HELD_OUT_CLASSES, norm)))
+    fused_knots = fit(scores_of(queries, FIT_CLASSES, NORMALISATIONS["fused (served)"]))
+    below = fit_below_best(queries)
+    print(f"shipped (offline/v2): min(fused map {fused_knots['cosines']}, below-best map {below['cosines']})")
+    print("    fit:     ", shipped_bands(queries, FIT_CLASSES, fused_knots, below))
+    print("    held-out:", shipped_bands(queries, HELD_OUT_CLASSES, fused_knots, below))
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from qdrant_client import AsyncQdrantClient
 
 from api_fakes import FakeImageEncoder, served_offline, start_fake_server
 from conftest import corel_path
-from imagesearch.scoring import calibration, registry
+from imagesearch.scoring import registry
 from imagesearch.scoring.calibration import CalibrationError
 from imagesearch.store.base import SCORE_PIN_KEY, ModerationPolicy, ScorePin
 from imagesearch.store.edge import EdgeStore
@@ -25,7 +25,7 @@ RECORD = served_offline(FakeImageEncoder()).record
 
 
 def test_the_registry_resolves_pins() -> None:
-    assert registry.pin_for_new("offline") == ScorePin(1)
+    assert registry.pin_for_new("offline") == ScorePin(2)  # offline/v2: the text below-best map
     assert registry.pin_for_new("clip") == ScorePin(registry.IDENTITY)  # no calibration: the identity
     assert registry.pinned("offline", ScorePin(None)).label == "offline/v1"  # recorded before pins
     assert registry.pinned("offline", ScorePin(1)).label == "offline/v1"
@@ -36,6 +36,7 @@ def test_the_registry_resolves_pins() -> None:
 
 
 async def test_the_embedded_store_records_the_pin_and_reads_old_records_as_v1(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(registry, "CURRENT", MappingProxyType({"offline": 1}))  # a server before v2
     store = EdgeStore(tmp_path / "data")
     await store.create_collection("early", RECORD, ModerationPolicy(scoring=False))
     await store.create_collection("old", RECORD, ModerationPolicy(scoring=False))
@@ -62,6 +63,7 @@ async def test_the_remote_store_records_the_pin(monkeypatch) -> None:
     client = AsyncQdrantClient(location=":memory:")
     try:
         store = RemoteQdrantStore(None, client=client)
+        monkeypatch.setattr(registry, "CURRENT", MappingProxyType({"offline": 1}))
         await store.create_collection("early", RECORD, ModerationPolicy(scoring=False))
         monkeypatch.setattr(registry, "CURRENT", MappingProxyType({"offline": 2}))
         await store.create_collection("late", RECORD, ModerationPolicy(scoring=False))
@@ -71,37 +73,28 @@ async def test_the_remote_store_records_the_pin(monkeypatch) -> None:
         await client.close()
 
 
-@pytest.mark.asyncio(loop_scope="function")
 async def test_hits_are_scored_with_the_collections_pinned_version(tmp_path) -> None:
+    """A collection made by a server that shipped offline/v1 keeps v1 after the upgrade to
+    v2 (here: created while CURRENT said 1); a new one scores with v2, text included."""
     fake = await start_fake_server(tmp_path / "data")
     channel = grpc.aio.insecure_channel(fake.address)
     stub = pb_grpc.ImageSearchServiceStub(channel)
     try:
-        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v1", collection=pb.Collection()))
         with pytest.MonkeyPatch.context() as patch:
-            shipped = tmp_path / "calibrations"
-            shipped.mkdir()
-            v1 = json.loads(registry.path_of("offline", 1).read_text())
-            v2 = {**v1, "version": 2}
-            (shipped / "offline.v1.json").write_text(json.dumps(v1))
-            (shipped / "offline.v2.json").write_text(json.dumps(v2))
-            patch.setattr(registry, "CALIBRATION_DIR", shipped)
-            patch.setattr(registry, "RELEASED", MappingProxyType(
-                {**registry.RELEASED, ("offline", 2): calibration.canonical_digest(v2)}))
-            patch.setattr(registry, "CURRENT", MappingProxyType({"offline": 2}))
-            registry.load.cache_clear()
-            await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v2", collection=pb.Collection()))
-            for name in ("v1", "v2"):
+            patch.setattr(registry, "CURRENT", MappingProxyType({"offline": 1}))
+            await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v1", collection=pb.Collection()))
+        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v2", collection=pb.Collection()))
+        for name in ("v1", "v2"):
+            for i in (100, 101, 600):
                 await stub.CreateItem(pb.CreateItemRequest(
-                    parent=f"collections/{name}", item_id="a", item=pb.Item(),
-                    image=pb.Image(content=corel_path(100).read_bytes())))
-                query = pb.Image(content=corel_path(101).read_bytes())
-                hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent=f"collections/{name}",
-                                                                                 image=query))]
-                assert [h.score_calibration for h in hits] == [f"offline/{name}"]
-                got = await stub.GetCollection(pb.GetCollectionRequest(name=f"collections/{name}"))
-                assert got.score_calibration == f"offline/{name}"
+                    parent=f"collections/{name}", item_id=f"c{i}", item=pb.Item(),
+                    image=pb.Image(content=corel_path(i).read_bytes())))
+            query = pb.Image(content=corel_path(101).read_bytes())
+            hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent=f"collections/{name}", image=query))]
+            texts = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent=f"collections/{name}", text="a bus"))]
+            assert {h.score_calibration for h in (*hits, *texts)} == {f"offline/{name}"}
+            got = await stub.GetCollection(pb.GetCollectionRequest(name=f"collections/{name}"))
+            assert got.score_calibration == f"offline/{name}"
     finally:
-        registry.load.cache_clear()
         await channel.close()
         await fake.stop()

@@ -127,7 +127,7 @@ async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
         ))
     query = pb.Image(content=corel_path(100).read_bytes())
     hits = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent="collections/cal", image=query))]
-    assert {h.score_calibration for h in hits} == {"offline/v1"}
+    assert {h.score_calibration for h in hits} == {registry.current("offline").label}
     assert hits[0].item.name.endswith("/c100") and hits[0].near_duplicate and hits[0].score == pytest.approx(1.0)
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     copies = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
@@ -142,3 +142,17 @@ async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
                 parent="collections/cal", text="a bus", mode=pb.SEARCH_MODE_COPIES)):
             pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "mode" in caught.value.details()
+
+
+def test_text_scores_are_capped_by_their_distance_below_the_querys_best() -> None:
+    """offline/v2: a text hit scores the lower of its fused score's map and the map of how
+    far it is below the query's best hit; v1 had only the first (pinned collections keep it)."""
+    v1, v2 = Scorer(registry.load("offline", 1), "text:text_image"), Scorer(registry.load("offline", 2), "text:text_image")
+    best = 0.8
+    assert v2.text_score(best, best) == pytest.approx(v1.text_score(best, best)) == pytest.approx(v1.cosine_map.score(best))
+    far = best - 0.2  # well below this query's best: noise whatever its level
+    assert v1.text_score(far, best) >= 0.5 > v2.text_score(far, best)
+    fused = np.linspace(0.3, best, 50)
+    scores = [v2.text_score(f, best) for f in fused]
+    assert all(a <= b for a, b in zip(scores, scores[1:])) and max(scores) < 0.9  # order kept, never a copy
+    assert registry.load("offline", 2).space("image") == registry.load("offline", 1).space("image")

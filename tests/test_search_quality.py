@@ -9,6 +9,7 @@ import pytest
 from bench.text_quality import QUERY_SETS, mean, measure, report
 from conftest import COREL_SIZE as N_IMAGES
 from conftest import CorelIngest, ServerProcess, corel_items, corel_path
+from imagesearch.scoring import registry
 from imagesearch_client import Hit, ImageSearchClient, InsertItem
 
 
@@ -50,7 +51,7 @@ def test_precision_at_10_and_self_match(client: ImageSearchClient, corel: str) -
         ]
         # The score is calibrated (docs/quality.md, "Scores"); the query is stored, so the
         # first hit is its own exact copy.
-        assert all(h.score_calibration == "offline/v1" for h in hits)
+        assert all(h.score_calibration == registry.current("offline").label for h in hits)
         assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
         assert hits[0].id == f"corel-{q}", f"query {q} found {hits[0].id} first"
         assert hits[0].score >= 0.99 and hits[0].near_duplicate, (q, hits[0].score)

@@ -181,7 +181,10 @@ class SearchHandlers:
                 self.ctx.store, collection, vector, space, served.spec.image_query_space, limit, floor, flt=flt
             )
         # The calibration maps the fused (or cosine) score monotonically: the order stays.
-        scored = [ScoredResult(replace(h, score=scorer.score(h.score)), 0, False) for h in hits]
+        # `floor` came from the fused score's own map, which caps the score: the best hit
+        # is never below it when any hit is.
+        best = hits[0].score if hits else 0.0
+        scored = [ScoredResult(replace(h, score=scorer.text_score(h.score, best)), 0, False) for h in hits]
         return [r for r in scored if r.hit.score >= threshold], scorer.label
 
     async def _calibration(self, collection: str, served):

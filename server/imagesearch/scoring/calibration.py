@@ -34,6 +34,10 @@ class Band(Enum):
 
 # Text queries' calibrations are kept under "text:<space>" (their own bands).
 TEXT_PREFIX = "text:"
+# From offline/v2: a text space's second map, of the hit's distance below the query's best
+# hit (score - best + 1); a text hit scores the lower of the two (docs/quality.md: the
+# fused score's level depends on the query, its distance below the best much less).
+BELOW_BEST = ":below_best"
 NEAR_DUPLICATE_FROM = 0.9
 RELATED_FROM = 0.7
 NOISE_BELOW = 0.5

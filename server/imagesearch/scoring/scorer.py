@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from imagesearch.dedup.fingerprint import Fingerprint
 from imagesearch.dedup.rule import NearDuplicateRule
-from imagesearch.scoring.calibration import NEAR_DUPLICATE_FROM, CosineCalibration, ScoreCalibration
+from imagesearch.scoring.calibration import BELOW_BEST, NEAR_DUPLICATE_FROM, CosineCalibration, ScoreCalibration
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ class Scorer:
         base = self.cosine_map.score(cosine)
         lift = None if rule_score is None else self.copy_lift(rule_score)
         return base if lift is None else max(base, lift)
+
+    def text_score(self, fused: float, best: float) -> float:
+        """A text hit's score: its calibrated fused score, capped by the calibration of its
+        distance below the query's best hit when the version has one (offline/v2 on).
+        Monotone in `fused` for one query: the order stays."""
+        base = self.cosine_map.score(fused)
+        below = self.calibration.spaces.get(self.space + BELOW_BEST) if self.calibration else None
+        return base if below is None else min(base, below.score(fused - best + 1.0))
 
     def min_cosine(self, min_score: float) -> float:
         """The cosine a hit needs for `min_score` without copy evidence."""
