@@ -132,6 +132,12 @@ def test_near_duplicate_policies(client: ImageSearchClient, dup_collection: str)
     assert "near-duplicate" in err.details() and "orig-5" in err.details()
     assert error_metadata(err)["item"] == "orig-5" and error_metadata(err)["exact"] == "false"
     assert float(error_metadata(err)["score"]) >= 0.9
+    # Turned copies are caught at insert too (the turn hash, dedup/turnhash.py).
+    with Image.open(corel_path(207)) as image:
+        out = io.BytesIO()
+        image.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(out, format="JPEG", quality=60)
+    turned = client.create_item(dup_collection, InsertItem(image=out.getvalue(), id="turned", duplicate_policy="skip"))
+    assert turned.skipped and turned.id == "orig-2" and turned.duplicate.score >= 0.9
     # A different photo of the same class is no duplicate.
     other = client.create_item(dup_collection, InsertItem(image=corel_path(508).read_bytes(), id="other", duplicate_policy="reject"))
     assert other.id == "other" and other.duplicate is None
