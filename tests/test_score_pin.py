@@ -98,3 +98,26 @@ async def test_hits_are_scored_with_the_collections_pinned_version(tmp_path) -> 
     finally:
         await channel.close()
         await fake.stop()
+
+
+async def test_a_collection_pinned_to_a_version_this_server_lacks_is_failed_precondition(tmp_path) -> None:
+    """A collection made by a newer server (pinned to a version not shipped here) is refused
+    with FAILED_PRECONDITION naming the calibration, not scored with another version nor
+    answered with INTERNAL."""
+    fake = await start_fake_server(tmp_path / "data")
+    channel = grpc.aio.insecure_channel(fake.address)
+    stub = pb_grpc.ImageSearchServiceStub(channel)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registry, "CURRENT", MappingProxyType({"offline": 9}))
+            await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="newer", collection=pb.Collection()))
+        described = await stub.GetCollection(pb.GetCollectionRequest(name="collections/newer"))
+        assert described.score_calibration == "offline/v9"  # still described, listed and deletable
+        query = pb.Image(content=corel_path(101).read_bytes())
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            _ = [h async for h in stub.SearchItems(pb.SearchItemsRequest(parent="collections/newer", image=query))]
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "offline/v9" in refused.value.details() and "does not ship" in refused.value.details()
+    finally:
+        await channel.close()
+        await fake.stop()

@@ -64,8 +64,7 @@ class CollectionHandlers:
         resource = convert.collection(info, await self.ctx.store.keeps_originals(info.name))
         resource.faces_enabled = await self.ctx.faces_enabled(info.name)
         resource.ocr_enabled = info.ocr.enabled
-        calibration = scoring_registry.pinned(info.model_set.name, info.score_pin)
-        resource.score_calibration = calibration.label if calibration else "none"
+        resource.score_calibration = scoring_registry.pin_label(info.model_set.name, info.score_pin)
         return resource
 
     @unary_errors

@@ -26,6 +26,7 @@ from imagesearch.fetch.fetcher import FetchFailed, FetchTimeout
 from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.fetch.policy import FetchRefused
 from imagesearch.inference.errors import InferenceUnavailable, InvalidImage
+from imagesearch.scoring.registry import CalibrationNotShipped
 from imagesearch.store.base import (
     AliasExists, AliasNotFound, CollectionExists, CollectionNotFound, InvalidCollectionName, OriginalsNotKept,
 )
@@ -166,6 +167,10 @@ _MAPPED: dict[type, Callable[[Any, str], ApiError]] = {
     AliasExists: lambda e, f: ApiError(
         grpc.StatusCode.ALREADY_EXISTS, ErrorReason.ALIAS_ALREADY_EXISTS,
         f"{e}: aliases and collections share one namespace, pick another ID"),
+    # A collection pinned to a score calibration this server lacks (scoring/registry.py):
+    # part of the model set's version, so the model set's reason.
+    CalibrationNotShipped: lambda e, f: failed_precondition(
+        ErrorReason.MODEL_SET_NOT_SERVED, str(e), model_set=e.model_set, calibration=f"v{e.version}"),
     OriginalsNotKept: lambda e, f: failed_precondition(
         ErrorReason.ORIGINALS_NOT_KEPT,
         f"{e}: only collections created with keep_originals can be re-processed; re-insert its images into a "

@@ -32,6 +32,20 @@ BEFORE_PINS: Mapping[str, int] = MappingProxyType({"offline": 1})
 IDENTITY = 0
 
 
+class CalibrationNotShipped(CalibrationError):
+    """A collection is pinned to a calibration version this server does not ship (it was
+    created by a newer server): its scores would change silently, so it is refused."""
+
+    def __init__(self, model_set: str, version: int) -> None:
+        super().__init__(
+            f"the collection's scores use calibration {model_set}/v{version}, which this server does not ship "
+            f"(it has {', '.join(f'v{v}' for (m, v) in sorted(RELEASED) if m == model_set) or 'none'}): "
+            "serve it with the server version that created it, or a newer one"
+        )
+        self.model_set = model_set
+        self.version = version
+
+
 def path_of(model_set: str, version: int):
     """Where the file of one calibration version lives."""
     return CALIBRATION_DIR / f"{model_set}.v{version}.json"
@@ -70,7 +84,22 @@ def pin_for_new(model_set: str) -> ScorePin:
 
 def pinned(model_set: str, pin: ScorePin) -> ScoreCalibration | None:
     """The calibration a collection's hits are scored with: the version it recorded at its
-    creation, whatever CURRENT says now (None: the identity). CalibrationError when this
-    server does not ship that version (a collection made by a newer server)."""
-    version = BEFORE_PINS.get(model_set, IDENTITY) if pin.version is None else pin.version
-    return None if version == IDENTITY else load(model_set, version)
+    creation, whatever CURRENT says now (None: the identity). CalibrationNotShipped when
+    this server does not ship that version (a collection made by a newer server)."""
+    version = _version_of(model_set, pin)
+    if version == IDENTITY:
+        return None
+    if (model_set, version) not in RELEASED:
+        raise CalibrationNotShipped(model_set, version)
+    return load(model_set, version)
+
+
+def pin_label(model_set: str, pin: ScorePin) -> str:
+    """The pinned version's label ("offline/v2", "none" for the identity), also for a version
+    this server does not ship: describing a collection never needs its calibration."""
+    version = _version_of(model_set, pin)
+    return "none" if version == IDENTITY else f"{model_set}/v{version}"
+
+
+def _version_of(model_set: str, pin: ScorePin) -> int:
+    return BEFORE_PINS.get(model_set, IDENTITY) if pin.version is None else pin.version
