@@ -20,14 +20,13 @@ Pure Pillow + NumPy (no Triton imports) so tests load it in-process.
 
 from __future__ import annotations
 
-import io
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from preprocessing import IMAGE_SIZE, InvalidImage, _to_rgb, to_pixels
+from preprocessing import InvalidImage, _to_rgb, open_as_stored, to_pixels
+from preprocessing import _draft_request as encoder_draft_request
 
 # dedup/fingerprint.py's constants: change them together.
 THUMB_SIZE = 128
@@ -55,35 +54,14 @@ class FingerprintParts(NamedTuple):
 
 
 def decode_once(data: bytes, max_pixels: int) -> Image.Image:
-    """The decoded image, not rotated or converted (InvalidImage when unusable).
+    """The decoded image, not rotated or converted (InvalidImage when unusable), at the finer
+    of the draft scales the encoder and the fingerprint ask for."""
+    return open_as_stored(data, max_pixels, _draft_request).image
 
-    The pixel count is checked from the header first, as preprocessing.decode_rgb does.
-    """
-    if not data:
-        raise InvalidImage("empty input")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InvalidImage(f"image has no pixels ({width}x{height})")
-            if width * height > max_pixels:
-                raise InvalidImage(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
-            if image.format == "JPEG":
-                scale = IMAGE_SIZE / min(width, height)
-                encoder = (max(1, round(width * scale)), max(1, round(height * scale)))
-                image.draft("RGB", (max(encoder[0], FINGERPRINT_DRAFT[0]), max(encoder[1], FINGERPRINT_DRAFT[1])))
-            image.load()
-            return image
-    except InvalidImage:
-        raise
-    except Image.UnidentifiedImageError as exc:
-        raise InvalidImage("not a recognised image format") from exc
-    except Image.DecompressionBombError as exc:
-        raise InvalidImage(str(exc)) from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage(str(exc) or type(exc).__name__) from exc
+
+def _draft_request(width: int, height: int) -> tuple[int, int]:
+    encoder = encoder_draft_request(width, height)
+    return (max(encoder[0], FINGERPRINT_DRAFT[0]), max(encoder[1], FINGERPRINT_DRAFT[1]))
 
 
 def encoder_pixels(image: Image.Image) -> np.ndarray:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Callable, NamedTuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -57,28 +58,45 @@ def decode_rgb_long_side(data: bytes, max_pixels: int, long_side: int) -> Decode
 
 def _decode(data: bytes, max_pixels: int, draft_request: Callable[[int, int], tuple[int, int]]) -> Decoded:
     """decode_rgb's work, with the JPEG draft size chosen by `draft_request(width, height)`."""
+    stored = open_as_stored(data, max_pixels, draft_request)
+    with _invalid_image_errors():
+        image = ImageOps.exif_transpose(stored.image)
+        width, height = stored.original_size
+        # Orientations 5-8 swap the axes; draft scaling keeps the aspect ratio.
+        swapped = (image.width > image.height) != (width > height)
+        return Decoded(_to_rgb(image), (height, width) if swapped else (width, height))
+
+
+def open_as_stored(data: bytes, max_pixels: int, draft_request: Callable[[int, int], tuple[int, int]]) -> Decoded:
+    """The decoded image as the file stores it (no EXIF rotation, mode unchanged) and the
+    file's own size; JPEGs in draft mode at `draft_request(width, height)`.
+
+    The pixel count is checked from the header before any pixel data is decoded. Shared by
+    every decode here and by image_analysis's decode-once (which converts per consumer).
+    """
     if not data:
         raise InvalidImage("empty input")
+    with _invalid_image_errors(), warnings.catch_warnings():
+        # Our own limit below applies; Pillow's bomb warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise InvalidImage(f"image has no pixels ({width}x{height})")
+        if width * height > max_pixels:
+            raise InvalidImage(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
+        if image.format == "JPEG":
+            # Draft keeps both sides >= the request, so the later resize still downsamples.
+            image.draft("RGB", draft_request(width, height))
+        image.load()
+        return Decoded(image, (width, height))
+
+
+@contextmanager
+def _invalid_image_errors() -> Iterator[None]:
+    """Pillow's many failure types as InvalidImage, the one error the models report."""
     try:
-        with warnings.catch_warnings():
-            # Our own limit below applies; Pillow's bomb warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InvalidImage(f"image has no pixels ({width}x{height})")
-            if width * height > max_pixels:
-                raise InvalidImage(
-                    f"image is {width}x{height} pixels, more than the limit of {max_pixels}"
-                )
-            if image.format == "JPEG":
-                # Draft keeps both sides >= the request, so the later resize still downsamples.
-                image.draft("RGB", draft_request(width, height))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            # Orientations 5-8 swap the axes; draft scaling keeps the aspect ratio.
-            swapped = (image.width > image.height) != (width > height)
-            return Decoded(_to_rgb(image), (height, width) if swapped else (width, height))
+        yield
     except InvalidImage:
         raise
     except Image.UnidentifiedImageError as exc:
