@@ -363,7 +363,7 @@ def report(label: str, result: dict) -> None:
               f"{np.median([r['cos'] for r in halves]):.3f}")
 
 
-def costs(copies: list[Query], fps: Fingerprints, samples: int = 40) -> None:
+def costs(copies: list[Query], fps: Fingerprints, stored: np.ndarray, samples: int = 40) -> None:
     """CPU per search of what calibration adds (process CPU time, this process only)."""
     from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
     from imagesearch.dedup.rule import NearDuplicateRule
@@ -383,6 +383,11 @@ def costs(copies: list[Query], fps: Fingerprints, samples: int = 40) -> None:
     print(f"  query fingerprint {cpu_ms(lambda q: fingerprint(q.data), sample):.2f}")
     print(f"  stored fingerprint decode {cpu_ms(Fingerprint.from_payload, payloads):.2f} per candidate")
     print(f"  copy rule (alignment) {cpu_ms(lambda k: rule.score(fps.copies[k], fps.originals[sample[k].original], 0.7), range(samples)):.2f} per candidate")
+    from imagesearch.scoring.neighbourhood import consensus
+
+    hoods = [list(np.argsort(-(stored @ stored[q.original]))[:TOP]) for q in sample]
+    print(f"  consensus (offline/v3; k {TOP}, {TOP} hits, {stored.shape[1]}-d) "
+          f"{cpu_ms(lambda h: consensus(h, {j: stored[j] for j in h}, TOP, h), hoods):.3f}")
     print(f"  copies mode: rotations {cpu_ms(lambda q: rotated_queries(q.data), sample):.2f}, "
           f"one embedding (in-process ONNX, for scale) {cpu_ms(lambda q: embed(q.data), sample):.2f}")
 
@@ -431,7 +436,7 @@ def main() -> None:
                   "copies_mode": [r["score"] for r in held_result["copies/copies"]]},
     }))
     print(f"scores for the plot: {SCORES_OUT}")
-    costs(copies, fps)
+    costs(copies, fps, vectors["originals"])
 
 
 def _document(version: int, knots: dict, blend_knots: dict, k: int, weight: float) -> dict:
