@@ -138,6 +138,17 @@ async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
     cut = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
         parent="collections/cal", image=query, min_score=0.95))]
     assert [h.item.name for h in cut] == [h.item.name for h in hits if h.score >= 0.95]
+    # offline/v3: a hit's score does not depend on how many hits were asked for (the
+    # neighbourhood is the query's 10 best whatever the limit), nor on min_score.
+    assert registry.current("offline").neighbourhood is not None
+    for top_k in (1, 2):
+        fewer = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+            parent="collections/cal", image=query, top_k=top_k))]
+        assert [(h.item.name, h.score) for h in fewer] == [(h.item.name, h.score) for h in hits[:top_k]]
+    weak = hits[-1].score
+    kept = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/cal", image=query, min_score=weak))]
+    assert [(h.item.name, h.score) for h in kept] == [(h.item.name, h.score) for h in hits if h.score >= weak]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in stub.SearchItems(pb.SearchItemsRequest(
                 parent="collections/cal", text="a bus", mode=pb.SEARCH_MODE_COPIES)):
