@@ -179,6 +179,63 @@ def fit_knots(half: Half) -> dict[str, list[float]]:
     return {"cosines": cosines, "scores": [0.0, 0.5, 0.7, 0.9, 1.0]}
 
 
+# Neighbourhood variants compared on the fit classes only (k best hits, blend weight).
+VARIANTS = [(k, w) for k in (5, 10, 20) for w in (0.0, 0.5, 1.0, 2.0, 4.0)]
+# A variant qualifies when, fitted on four fit classes, >= 97.5 % of the fifth's
+# other-class top-10 hits stay below its noise edge (a margin over the 95 % goal: the
+# other-class samples are small); among those, the one keeping the most same-class hits
+# >= its "related" edge is chosen.
+LOCO_OTHER_MIN = 0.975
+
+
+def blends(vectors: dict[str, np.ndarray], classes: tuple[int, ...], k: int, weight: float) -> np.ndarray:
+    """(blend, same class?, query class) of every top-10 hit of the classes' originals as
+    "more like this" queries (self excluded): the blend of scoring/neighbourhood.py."""
+    from imagesearch.scoring.calibration import Neighbourhood
+    from imagesearch.scoring.neighbourhood import consensus
+
+    hood = Neighbourhood(k, weight) if weight else None
+    stored = vectors["originals"]
+    rows = []
+    for i in range(COREL_SIZE):
+        if i // 100 not in classes:
+            continue
+        cosines = stored @ stored[i]
+        cosines[i] = -2
+        by_cosine = list(np.argsort(-cosines)[: max(TOP, k)])
+        agreement = consensus(by_cosine, {j: stored[j] for j in by_cosine}, k, by_cosine[:TOP]) if hood else {}
+        for j in by_cosine[:TOP]:
+            value = hood.blend(cosines[j], agreement[j]) if hood else cosines[j]
+            rows.append((value, j // 100 == i // 100, i // 100))
+    return np.array(rows, float)
+
+
+def fit_blend_knots(rows: np.ndarray) -> dict[str, list[float]]:
+    """The consensus map's knots: fit_knots' rules on the blends."""
+    other, same = rows[rows[:, 1] == 0, 0], rows[rows[:, 1] == 1, 0]
+    return fit_knots(Half((), np.arange(0), {"same": list(same), "other": list(other)}, {}))
+
+
+def choose_neighbourhood(vectors: dict[str, np.ndarray]) -> tuple[int, float]:
+    """The variant chosen on the fit classes alone, leaving one fit class out at a time."""
+    best, chosen = -1.0, (10, 0.0)
+    print("neighbourhood variants, fit classes, one class left out at a time:")
+    for k, weight in VARIANTS:
+        rows = blends(vectors, FIT_CLASSES, k, weight)
+        other_ok, same_ok = [], []
+        for left in FIT_CLASSES:
+            train, test = rows[rows[:, 2] != left], rows[rows[:, 2] == left]
+            noise, related = fit_blend_knots(train)["cosines"][1:3]
+            other_ok += list(test[test[:, 1] == 0, 0] < noise)
+            same_ok += list(test[test[:, 1] == 1, 0] >= related)
+        print(f"  k {k:2d} weight {weight:.1f}: other-class < noise {np.mean(other_ok):.3f} (n={len(other_ok)}), "
+              f"same-class >= related {np.mean(same_ok):.3f}")
+        if np.mean(other_ok) >= LOCO_OTHER_MIN and np.mean(same_ok) > best:
+            best, chosen = float(np.mean(same_ok)), (k, weight)
+    print(f"chosen: k {chosen[0]}, weight {chosen[1]}")
+    return chosen
+
+
 @dataclass
 class Fingerprints:
     originals: list
@@ -196,26 +253,38 @@ def fingerprints(copies: list[Query], halves: list[Query]) -> Fingerprints:
 
 
 def ranked(scorer, merged: np.ndarray, turns: np.ndarray, ids: np.ndarray, query_fp, fps: Fingerprints,
-           skip: int | None = None) -> list[tuple[int, float, float, bool]]:
+           skip: int | None = None, stored: np.ndarray | None = None) -> list[tuple[int, float, float, bool]]:
     """What scoring/search.py's scored_search returns for one query: (original id, score,
-    cosine, lifted by copy evidence), top TOP by score; the same candidate rule."""
+    cosine, lifted by copy evidence), top TOP by score; the same candidate rule and, with
+    a consensus map (offline/v3), the same neighbourhood (`stored`: the vectors of `ids`)."""
+    from imagesearch.scoring.neighbourhood import consensus
     from imagesearch.scoring.orientations import turned
 
-    order = [j for j in np.argsort(-merged) if ids[j] != skip][:TOP]
-    out = []
+    hood = scorer.neighbourhood
+    by_cosine = [j for j in np.argsort(-merged) if ids[j] != skip][: max(TOP, hood.k if hood else 0)]
+    order = by_cosine[:TOP]
+    agreement = {}
+    if hood is not None and stored is not None:
+        agreement = consensus(by_cosine, {j: stored[j] for j in by_cosine}, hood.k, order)
+    rule_scores: list[float | None] = []
     for position, j in enumerate(order):
         cos = float(merged[j])
         rule_score = None
         if position < scorer.candidates and cos >= scorer.min_similarity:
             rule_score = scorer.rule_score(turned(query_fp, int(turns[j])), fps.originals[ids[j]], cos)
-        lifted = rule_score is not None and scorer.copy_lift(rule_score) is not None
-        out.append((int(ids[j]), scorer.score(cos, rule_score), cos, lifted))
+        rule_scores.append(rule_score)
+    cosines = [float(merged[j]) for j in order]
+    scores = scorer.ranked_scores(cosines, rule_scores, [agreement.get(j) for j in order])
+    out = [(int(ids[j]), score, cos, r is not None and scorer.copy_lift(r) is not None)
+           for j, score, cos, r in zip(order, scores, cosines, rule_scores)]
     out.sort(key=lambda r: (-r[1], -r[2]))
     return out
 
 
 def evaluate(scorer, vectors, half: Half, copies, halves, fps: Fingerprints) -> dict:
     """Per-band figures of one half under `scorer` (and raw cosines, for the plot)."""
+    from imagesearch.scoring.neighbourhood import consensus
+
     stored = vectors["originals"][half.ids]
     result: dict = {"same": [], "other": [], "same_cos": [], "other_cos": [], "non_copy_lifted": 0}
     other50 = []
@@ -224,10 +293,13 @@ def evaluate(scorer, vectors, half: Half, copies, halves, fps: Fingerprints) -> 
             continue
         cosines = stored[row] @ stored.T
         cosines[row] = -2
-        other50 += [scorer.cosine_map.score(cosines[j]) for j in np.argsort(-cosines)[:50]
-                    if half.ids[j] // 100 != i // 100]
+        top50 = list(np.argsort(-cosines)[:50])
+        agreement = consensus(top50, {j: stored[j] for j in top50}, scorer.neighbourhood.k, top50) \
+            if scorer.neighbourhood else {}
+        scores50 = scorer.ranked_scores([cosines[j] for j in top50], [None] * 50, [agreement.get(j) for j in top50])
+        other50 += [s for j, s in zip(top50, scores50) if half.ids[j] // 100 != i // 100]
         hits = ranked(scorer, stored[row] @ stored.T, np.zeros(len(half.ids), int), half.ids, fps.originals[i],
-                      fps, skip=int(i))
+                      fps, skip=int(i), stored=stored)
         for j, score, cos, lifted in hits:
             key = "same" if j // 100 == i // 100 else "other"
             result[key].append(score)
@@ -244,7 +316,7 @@ def evaluate(scorer, vectors, half: Half, copies, halves, fps: Fingerprints) -> 
                     merged, turns = per_turn.max(axis=0), per_turn.argmax(axis=0)
                 else:
                     merged, turns = per_turn[0], np.zeros(len(half.ids), int)
-                hits = ranked(scorer, merged, turns, half.ids, group_fps[k], fps)
+                hits = ranked(scorer, merged, turns, half.ids, group_fps[k], fps, stored=stored)
                 found = [(r, h) for r, h in enumerate(hits, start=1) if h[0] == q.original]
                 rank, score = (found[0][0], found[0][1][1]) if found else (0, 0.0)
                 cos = float(merged[np.nonzero(half.ids == q.original)[0][0]])
@@ -291,7 +363,7 @@ def report(label: str, result: dict) -> None:
               f"{np.median([r['cos'] for r in halves]):.3f}")
 
 
-def costs(copies: list[Query], fps: Fingerprints, samples: int = 40) -> None:
+def costs(copies: list[Query], fps: Fingerprints, stored: np.ndarray, samples: int = 40) -> None:
     """CPU per search of what calibration adds (process CPU time, this process only)."""
     from imagesearch.dedup.fingerprint import Fingerprint, fingerprint
     from imagesearch.dedup.rule import NearDuplicateRule
@@ -311,6 +383,11 @@ def costs(copies: list[Query], fps: Fingerprints, samples: int = 40) -> None:
     print(f"  query fingerprint {cpu_ms(lambda q: fingerprint(q.data), sample):.2f}")
     print(f"  stored fingerprint decode {cpu_ms(Fingerprint.from_payload, payloads):.2f} per candidate")
     print(f"  copy rule (alignment) {cpu_ms(lambda k: rule.score(fps.copies[k], fps.originals[sample[k].original], 0.7), range(samples)):.2f} per candidate")
+    from imagesearch.scoring.neighbourhood import consensus
+
+    hoods = [list(np.argsort(-(stored @ stored[q.original]))[:TOP]) for q in sample]
+    print(f"  consensus (offline/v3; k {TOP}, {TOP} hits, {stored.shape[1]}-d) "
+          f"{cpu_ms(lambda h: consensus(h, {j: stored[j] for j in h}, TOP, h), hoods):.3f}")
     print(f"  copies mode: rotations {cpu_ms(lambda q: rotated_queries(q.data), sample):.2f}, "
           f"one embedding (in-process ONNX, for scale) {cpu_ms(lambda q: embed(q.data), sample):.2f}")
 
@@ -331,16 +408,17 @@ def main() -> None:
     held = search_half(vectors, HELD_OUT_CLASSES, copies, halves)
     knots = fit_knots(fit)
     print("fitted knots (cosine -> score):", list(zip(knots["cosines"], knots["scores"])))
-    document = {
-        "model_set": "offline", "version": args.write or 0,
-        "fitted_on": "bench/calibrate.py: Corel-1K classes 0,2,4,6,8 (ordinary queries and edited copies, seed 15)",
-        "spaces": {"image": knots, **TEXT_KNOTS},
-        "copies": {"candidates": 3, "min_similarity": 0.5},
-    }
+    k, weight = choose_neighbourhood(vectors)
+    blend_knots = fit_blend_knots(blends(vectors, FIT_CLASSES, k, weight))
+    print("fitted consensus knots (blend -> score):", list(zip(blend_knots["cosines"], blend_knots["scores"])))
+    document = _document(args.write or 0, knots, blend_knots, k, weight)
     if args.write:
         registry.path_of("offline", args.write).write_text(json.dumps(document, indent=2) + "\n")
         print(f"wrote {registry.path_of('offline', args.write)}; digest {calibration.canonical_digest(document)}")
     fitted = calibration.parse({**document, "version": max(document["version"], 1)})
+    previous = registry.load("offline", 2)
+    report("previous: offline/v2 (cosine map only; held-out classes)",
+           evaluate(Scorer(previous, "image"), vectors, held, copies, halves, fps))
     started = time.process_time()
     held_result = evaluate(Scorer(fitted, "image"), vectors, held, copies, halves, fps)
     print(f"(evaluation CPU {time.process_time() - started:.1f} s)")
@@ -358,13 +436,28 @@ def main() -> None:
                   "copies_mode": [r["score"] for r in held_result["copies/copies"]]},
     }))
     print(f"scores for the plot: {SCORES_OUT}")
-    costs(copies, fps)
+    costs(copies, fps, vectors["originals"])
+
+
+def _document(version: int, knots: dict, blend_knots: dict, k: int, weight: float) -> dict:
+    """offline/v<version>: v2's text maps, the image cosine map, and (v3 on) the image
+    consensus map with its neighbourhood."""
+    return {
+        "model_set": "offline", "version": version,
+        "fitted_on": "bench/calibrate.py: Corel-1K classes 0,2,4,6,8 (ordinary queries and edited copies, seed 15); "
+                     "text below-best knots: bench/text_norm.py (the same fit classes' text queries through the server)",
+        "spaces": {"image": knots, "image:consensus": blend_knots, **TEXT_KNOTS},
+        "neighbourhood": {"k": k, "weight": weight},
+        "copies": {"candidates": 3, "min_similarity": 0.5},
+    }
 
 
 # Text queries (offline set): their own bands, fitted through the server by
 # `python -m bench.calibrate_text` on the fit classes' queries (docs/quality.md, "Scores").
 TEXT_KNOTS: dict[str, dict[str, list[float]]] = {
     "text:text_image": {"cosines": [0.0, 0.5903, 0.7041, 1.0], "scores": [0.0, 0.5, 0.7, 0.9]},
+    # offline/v2 on: the below-best map (`python -m bench.text_norm`).
+    "text:text_image:below_best": {"cosines": [0.0, 0.8878, 0.9078, 1.0], "scores": [0.0, 0.5, 0.7, 0.9]},
 }
 
 

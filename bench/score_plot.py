@@ -72,7 +72,7 @@ def main() -> None:
     draw = ImageDraw.Draw(image)
     font, small = _font(16), _font(12)
     _panel(draw, TOP, "before: score = cosine (held-out Corel classes 1,3,5,7,9)", scores["before"], font, small)
-    _panel(draw, TOP + PANEL_H + GAP, "after: calibrated offline/v1 (same queries; fitted on classes 0,2,4,6,8)",
+    _panel(draw, TOP + PANEL_H + GAP, "after: calibrated offline/v3 (same queries; fitted on classes 0,2,4,6,8)",
            scores["after"], font, small)
     legend_y = TOP + 2 * (PANEL_H + GAP) - 20
     for k, (_, label, colour) in enumerate(SERIES):

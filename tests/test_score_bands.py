@@ -40,9 +40,10 @@ def test_bands_on_held_out_classes(client: ImageSearchClient, corel: str) -> Non
     related = sum(0.7 <= s < 0.9 for s in same) / len(same)
     print(f"\nheld-out sample: same-class hits {len(same)}, in 0.7-0.9 {related:.3f}; other-class hits "
           f"{len(other)}, < 0.5: {sum(s < 0.5 for s in other)}")
-    # The bench's held-out figures (all 500 queries): 0.64 in 0.7-0.9; 95.1 % of the
-    # 102 other-class hits < 0.5. This sample has ~10 other-class hits: a looser floor.
-    assert related >= 0.5
+    # The bench's held-out figures (all 500 queries): 0.739 in 0.7-0.9 with offline/v3's
+    # consensus (0.64 with the cosine map alone); 99.0 % of the 102 other-class hits < 0.5.
+    # This sample has ~10 other-class hits: a looser floor.
+    assert related >= 0.65
     assert sum(s < 0.5 for s in other) >= 0.8 * len(other)
     assert all(h.score_calibration == registry.current("offline").label for hits in ordinary.values() for h in hits)
 

@@ -25,7 +25,7 @@ RECORD = served_offline(FakeImageEncoder()).record
 
 
 def test_the_registry_resolves_pins() -> None:
-    assert registry.pin_for_new("offline") == ScorePin(2)  # offline/v2: the text below-best map
+    assert registry.pin_for_new("offline") == ScorePin(3)  # offline/v3: the image hits' consensus
     assert registry.pin_for_new("clip") == ScorePin(registry.IDENTITY)  # no calibration: the identity
     assert registry.pinned("offline", ScorePin(None)).label == "offline/v1"  # recorded before pins
     assert registry.pinned("offline", ScorePin(1)).label == "offline/v1"
@@ -75,7 +75,7 @@ async def test_the_remote_store_records_the_pin(monkeypatch) -> None:
 
 async def test_hits_are_scored_with_the_collections_pinned_version(tmp_path) -> None:
     """A collection made by a server that shipped offline/v1 keeps v1 after the upgrade to
-    v2 (here: created while CURRENT said 1); a new one scores with v2, text included."""
+    v3 (here: created while CURRENT said 1); a new one scores with v3, text included."""
     fake = await start_fake_server(tmp_path / "data")
     channel = grpc.aio.insecure_channel(fake.address)
     stub = pb_grpc.ImageSearchServiceStub(channel)
@@ -83,8 +83,8 @@ async def test_hits_are_scored_with_the_collections_pinned_version(tmp_path) -> 
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(registry, "CURRENT", MappingProxyType({"offline": 1}))
             await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v1", collection=pb.Collection()))
-        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v2", collection=pb.Collection()))
-        for name in ("v1", "v2"):
+        await stub.CreateCollection(pb.CreateCollectionRequest(collection_id="v3", collection=pb.Collection()))
+        for name in ("v1", "v3"):
             for i in (100, 101, 600):
                 await stub.CreateItem(pb.CreateItemRequest(
                     parent=f"collections/{name}", item_id=f"c{i}", item=pb.Item(),

@@ -20,6 +20,7 @@ from imagesearch.dedup.fingerprint import fingerprint
 from imagesearch.dedup.rule import NearDuplicateRule
 from imagesearch.scoring import calibration, registry
 from imagesearch.scoring.calibration import CalibrationError, CosineCalibration, band, Band
+from imagesearch.scoring.neighbourhood import consensus
 from imagesearch.scoring.orientations import rotated_queries, turned
 from imagesearch.scoring.scorer import Scorer
 
@@ -137,6 +138,17 @@ async def test_search_reports_the_calibration_and_the_copies_mode(stub) -> None:
     cut = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
         parent="collections/cal", image=query, min_score=0.95))]
     assert [h.item.name for h in cut] == [h.item.name for h in hits if h.score >= 0.95]
+    # offline/v3: a hit's score does not depend on how many hits were asked for (the
+    # neighbourhood is the query's 10 best whatever the limit), nor on min_score.
+    assert registry.current("offline").neighbourhood is not None
+    for top_k in (1, 2):
+        fewer = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+            parent="collections/cal", image=query, top_k=top_k))]
+        assert [(h.item.name, h.score) for h in fewer] == [(h.item.name, h.score) for h in hits[:top_k]]
+    weak = hits[-1].score
+    kept = [h async for h in stub.SearchItems(pb.SearchItemsRequest(
+        parent="collections/cal", image=query, min_score=weak))]
+    assert [(h.item.name, h.score) for h in kept] == [(h.item.name, h.score) for h in hits if h.score >= weak]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in stub.SearchItems(pb.SearchItemsRequest(
                 parent="collections/cal", text="a bus", mode=pb.SEARCH_MODE_COPIES)):
@@ -156,3 +168,48 @@ def test_text_scores_are_capped_by_their_distance_below_the_querys_best() -> Non
     scores = [v2.text_score(f, best) for f in fused]
     assert all(a <= b for a, b in zip(scores, scores[1:])) and max(scores) < 0.9  # order kept, never a copy
     assert registry.load("offline", 2).space("image") == registry.load("offline", 1).space("image")
+
+
+def test_consensus_is_the_mean_cosine_to_the_other_neighbours() -> None:
+    e = np.eye(3, dtype=np.float32)
+    vectors = {"a": e[0], "b": e[0] * 0.6 + e[1] * 0.8, "c": e[2], "far": e[1]}
+    agreement = consensus(["a", "b", "c", "far"], vectors, 3, ["a", "b", "far", "gone"])
+    assert agreement["a"] == pytest.approx((0.6 + 0.0) / 2)  # itself left out
+    assert agreement["b"] == pytest.approx((0.6 + 0.0) / 2)
+    assert agreement["far"] == pytest.approx((0.0 + 0.8 + 0.0) / 3)  # outside the k: all k count
+    assert "gone" not in agreement  # no stored vector: scored by its cosine alone
+    assert consensus(["a"], vectors, 3, ["a"]) == {}  # nobody else to agree with
+
+
+def test_v3_scores_by_cosine_and_consensus_and_keeps_the_copy_band() -> None:
+    """offline/v3: the blend of cosine and consensus is mapped instead of the cosine, so a
+    weak hit that resembles the query's other neighbours is lifted and one that does not
+    is noise; a cosine in the near-duplicate band keeps it; v2 is unchanged."""
+    v2, v3 = Scorer(registry.load("offline", 2), "image"), Scorer(registry.load("offline", 3), "image")
+    assert v2.neighbourhood is None and v3.neighbourhood is not None
+    assert v3.min_cosine(0.7) == -1.0 and v2.min_cosine(0.7) > 0  # the store cannot cut by cosine
+    weak = v2.cosine_map.cosines[1] - 0.03  # v2: noise
+    assert v2.score(weak, None, 0.9) == v2.score(weak) < 0.5
+    assert v3.score(weak, None, 0.75) >= 0.7 > 0.5 > v3.score(weak, None, 0.3)
+    assert v3.score(weak) == v2.score(weak)  # no consensus (no stored vector): the cosine's map
+    copy_cosine = v3.cosine_map.cosines[3] + 0.01
+    assert v3.score(copy_cosine, None, 0.0) == v3.score(copy_cosine) >= 0.9 <= v3.score(copy_cosine, None, 1.0)
+    assert v3.score(weak, 0.95, 0.3) >= 0.9  # copy evidence still lifts
+    blends = np.linspace(-1, 1, 401)
+    for consensus_value in (0.0, 0.5, 1.0):
+        scores = [v3.score(c, None, consensus_value) for c in blends]
+        assert all(a <= b for a, b in zip(scores, scores[1:])) and 0 <= min(scores) and max(scores) <= 1
+
+
+def test_ranked_scores_keep_the_cosine_order_but_for_copies() -> None:
+    """A hit never scores above the one ranked above it by cosine (before copy lifts), so a
+    high-consensus hit cannot overtake e.g. the unlifted original of a half crop."""
+    v3 = Scorer(registry.load("offline", 3), "image")
+    cosines, agreement = [0.80, 0.70, 0.68, 0.60], [0.30, 0.20, 0.85, 0.80]
+    alone = [v3.score(c, None, a) for c, a in zip(cosines, agreement)]
+    assert alone[2] > alone[1]  # the blend alone would reorder
+    scores = v3.ranked_scores(cosines, [None, None, 0.97, None], agreement)
+    assert scores[0] == alone[0] and scores[1] == alone[1] and scores[3] == min(alone[1], alone[3])
+    assert scores[2] == pytest.approx(v3.copy_lift(0.97)) and scores[2] >= 0.9  # a copy is still lifted over them
+    v2 = Scorer(registry.load("offline", 2), "image")
+    assert v2.ranked_scores(cosines, [None] * 4, agreement) == [v2.score(c) for c in cosines]  # v2: unchanged

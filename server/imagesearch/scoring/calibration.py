@@ -38,6 +38,11 @@ TEXT_PREFIX = "text:"
 # hit (score - best + 1); a text hit scores the lower of the two (docs/quality.md: the
 # fused score's level depends on the query, its distance below the best much less).
 BELOW_BEST = ":below_best"
+# From offline/v3: an image space's second map, of a hit's cosine blended with its
+# consensus with the query's neighbourhood (Neighbourhood below; docs/quality.md: a weak
+# hit of the query's class resembles the query's other neighbours, an other-class hit
+# does not).
+CONSENSUS = ":consensus"
 NEAR_DUPLICATE_FROM = 0.9
 RELATED_FROM = 0.7
 NOISE_BELOW = 0.5
@@ -109,6 +114,23 @@ class CopyEvidence:
 
 
 @dataclass(frozen=True)
+class Neighbourhood:
+    """How an image hit's consensus is measured (offline/v3 on; scoring/neighbourhood.py).
+
+    k: the query's k best hits by cosine form its neighbourhood (the same k whatever the
+    search's limit, so a hit's score does not depend on how many hits were asked for).
+    weight: the blend is (cosine + weight * consensus) / (1 + weight), where consensus is
+    the hit's mean cosine to the neighbourhood's other members (stored vectors).
+    """
+
+    k: int
+    weight: float
+
+    def blend(self, cosine: float, consensus: float) -> float:
+        return (cosine + self.weight * consensus) / (1 + self.weight)
+
+
+@dataclass(frozen=True)
 class ScoreCalibration:
     """Every space's calibration of one model set, at one version."""
 
@@ -118,6 +140,7 @@ class ScoreCalibration:
     copies: CopyEvidence
     fitted_on: str  # what bench/calibrate.py fitted it on (provenance, shown in docs)
     digest: str  # sha256 of the file's canonical JSON
+    neighbourhood: Neighbourhood | None = None  # offline/v3 on: image hits' consensus
 
     @property
     def label(self) -> str:
@@ -143,12 +166,17 @@ def parse(document: Mapping[str, Any]) -> ScoreCalibration:
             for name, knots in document["spaces"].items()
         }
         copies = CopyEvidence(int(document["copies"]["candidates"]), float(document["copies"]["min_similarity"]))
+        hood = document.get("neighbourhood")
+        neighbourhood = None if hood is None else Neighbourhood(int(hood["k"]), float(hood["weight"]))
+        if neighbourhood is not None and (neighbourhood.k < 2 or neighbourhood.weight < 0):
+            raise CalibrationError(f"neighbourhood needs k >= 2 and weight >= 0: {hood}")
         version = int(document["version"])
         if version < 1:
             raise CalibrationError(f"version must be >= 1, got {version}")
         return ScoreCalibration(
             model_set=str(document["model_set"]), version=version, spaces=MappingProxyType(spaces), copies=copies,
             fitted_on=str(document.get("fitted_on", "")), digest=canonical_digest(document),
+            neighbourhood=neighbourhood,
         )
     except (KeyError, TypeError) as exc:
         raise CalibrationError(f"malformed calibration document: {exc!r}") from None
