@@ -26,6 +26,10 @@ from bench.ocr_renders import build_set
 
 
 def _value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "," in text or text == "()":
+        return tuple(float(part) for part in text.strip("()").split(",") if part)
     for kind in (int, float):
         try:
             return kind(text)

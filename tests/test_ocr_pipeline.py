@@ -77,3 +77,42 @@ def test_forced_whole_image_rotations_keep_the_reading_and_its_boxes() -> None:
     height, width = image.shape[:2]
     for line in lines:
         assert all(0 <= x <= width and 0 <= y <= height for x, y in line.box)
+
+
+class _FakeClassifier:
+    """The line classifier, sure that every crop is upside down."""
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def run(self, _outputs, feeds):
+        return [np.tile(np.array([[0.001, 0.999]], np.float32), (len(feeds["x"]), 1))]
+
+
+class _FakeReader:
+    """Reads "24H..." from a crop as given, "24" (less sure) from it turned by 180 degrees."""
+
+    def read(self, crops):
+        from text_recognition import Reading
+
+        return [Reading("24H专业健身", 0.93) if crop[0, 0, 0] == 1 else Reading("24", 0.66) for crop in crops]
+
+
+def test_a_line_the_classifier_turns_is_also_read_as_it_was_and_the_surer_reading_kept() -> None:
+    from text_recognition import read_upright
+
+    crop = np.zeros((10, 90, 3), np.uint8)
+    crop[0, 0] = 1  # the top-left pixel tells the fake reader which way up the crop is
+    assert [r.text for r in read_upright(_FakeClassifier(), _FakeReader(), [crop])] == ["24H专业健身"]
+    turned = np.ascontiguousarray(crop[::-1, ::-1])
+    # Upside down for real: the turned reading is the surer one and is kept.
+    assert [r.text for r in read_upright(_FakeClassifier(), _FakeReader(), [turned])] == ["24H专业健身"]
+
+
+def test_of_lines_over_one_region_the_one_with_the_largest_probability_sum_is_kept() -> None:
+    box = tuple(map(tuple, _rect(0, 0, 100, 20).tolist()))
+    shifted = tuple(map(tuple, _rect(4, 1, 100, 20).tolist()))
+    elsewhere = tuple(map(tuple, _rect(0, 60, 100, 20).tolist()))
+    lines = [ocr_pipeline.Line("jacez", 0.95, box), ocr_pipeline.Line("jsycenqz", 0.8, shifted),
+             ocr_pipeline.Line("other", 0.55, elsewhere)]
+    assert [line.text for line in ocr_pipeline._best_per_region(lines)] == ["jsycenqz", "other"]
