@@ -116,3 +116,34 @@ def test_of_lines_over_one_region_the_one_with_the_largest_probability_sum_is_ke
     lines = [ocr_pipeline.Line("jacez", 0.95, box), ocr_pipeline.Line("jsycenqz", 0.8, shifted),
              ocr_pipeline.Line("other", 0.55, elsewhere)]
     assert [line.text for line in ocr_pipeline._best_per_region(lines)] == ["jsycenqz", "other"]
+
+
+class _BrightIsText:
+    """A detector whose probability map is 1 where the input is bright."""
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def run(self, _outputs, feeds):
+        return [(feeds["x"][:, :1] > 0.5).astype(np.float32)]
+
+
+def test_boxes_found_in_the_tilted_image_map_back_onto_the_text() -> None:
+    image = np.zeros((256, 384, 3), np.uint8)
+    bar = _rect(100, 110, 160, 30, 20.0)  # a bright line tilted by 20 degrees
+    cv2.fillPoly(image, [bar.astype(np.int32)], (255, 255, 255))
+    pipeline = ocr_pipeline.OcrPipeline(_BrightIsText(), None, _FakeRecogniser(), ocr_pipeline.PipelineParams())
+    for angle in (20.0, -20.0):
+        ((box, _),) = pipeline._tilted(image, angle)
+        # The box holds the bar (grown by the unclip distance), in the image's own pixels.
+        assert cv2.pointPolygonTest(box, tuple(map(float, bar.mean(axis=0))), False) > 0
+        assert all(cv2.pointPolygonTest(box, (float(x), float(y)), True) > -3 for x, y in bar)
+        assert box[:, 0].max() < 384 and box[:, 1].max() < 256
+
+
+class _FakeRecogniser:
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def get_modelmeta(self):
+        return type("Meta", (), {"custom_metadata_map": {"character": "a\nb"}})()

@@ -42,16 +42,19 @@ class PipelineParams:
     retry_below: float = 0.0
     rec_chunk: int = 8
     # Detection also runs on the image turned by each of these angles (degrees, counter-
-    # clockwise), shorter side at tilt_side, on images the gate let through; boxes mapped
-    # back and added where they are new. () : off.
-    tilt_angles: tuple[float, ...] = ()
-    tilt_side: int = 480
-    # Also boxes from the detection map grown by this unclip ratio instead of the
-    # detection's (0: off).
+    # clockwise) with its shorter side at tilt_side, on images the gate let through; the
+    # boxes are mapped back. Measured (docs/quality.md, OCR): +20/-20 at 256 found 6 more
+    # of 300 rendered strings and 27 more of 1,425 code substrings, as many as at 480 for
+    # less cost. (): off.
+    tilt_angles: tuple[float, ...] = (20.0, -20.0)
+    tilt_side: int = 256
+    # Also boxes from the 480 map grown by this unclip ratio (0: off). Measured at 1.0: +1
+    # string, +4 substrings of 1,425, for a second reading of every box: off.
     tight_unclip: float = 0.0
-    # Read the boxes of the other passes (gate, tight, tilted) that overlap a found one
-    # too, and keep the most confident reading of each region.
-    read_alternatives: bool = False
+    # Read the boxes of the other passes (gate, tilted, tight) that overlap a found one
+    # too, and keep the best reading of each region (_best_per_region). Measured: +5
+    # strings, +9 substrings.
+    read_alternatives: bool = True
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
