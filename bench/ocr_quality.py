@@ -1,7 +1,8 @@
 """OCR quality on the generated set, in-process (the Triton model's own pipeline code).
 
     PYTHONPATH=server:clients/python python -m bench.ocr_quality [--rendered 300] [--untouched 700]
-        [--param det_min_side=640 ...] [--out lines.json]
+        [--param det_min_side=640 --param tilt_angles=20,-20 --param read_alternatives=false ...]
+        [--out lines.json]
 
 Reads the rendered photos (and optionally the untouched ones) of bench/ocr_renders.py with
 `OcrPipeline`, then ranks them with the store's matching (imagesearch.ocr.matching) exactly
@@ -26,6 +27,10 @@ from bench.ocr_renders import build_set
 
 
 def _value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "," in text or text == "()":
+        return tuple(float(part) for part in text.strip("()").split(",") if part)
     for kind in (int, float):
         try:
             return kind(text)

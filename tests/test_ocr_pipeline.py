@@ -77,3 +77,73 @@ def test_forced_whole_image_rotations_keep_the_reading_and_its_boxes() -> None:
     height, width = image.shape[:2]
     for line in lines:
         assert all(0 <= x <= width and 0 <= y <= height for x, y in line.box)
+
+
+class _FakeClassifier:
+    """The line classifier, sure that every crop is upside down."""
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def run(self, _outputs, feeds):
+        return [np.tile(np.array([[0.001, 0.999]], np.float32), (len(feeds["x"]), 1))]
+
+
+class _FakeReader:
+    """Reads "24H..." from a crop as given, "24" (less sure) from it turned by 180 degrees."""
+
+    def read(self, crops):
+        from text_recognition import Reading
+
+        return [Reading("24H专业健身", 0.93) if crop[0, 0, 0] == 1 else Reading("24", 0.66) for crop in crops]
+
+
+def test_a_line_the_classifier_turns_is_also_read_as_it_was_and_the_surer_reading_kept() -> None:
+    from text_recognition import read_upright
+
+    crop = np.zeros((10, 90, 3), np.uint8)
+    crop[0, 0] = 1  # the top-left pixel tells the fake reader which way up the crop is
+    assert [r.text for r in read_upright(_FakeClassifier(), _FakeReader(), [crop])] == ["24H专业健身"]
+    turned = np.ascontiguousarray(crop[::-1, ::-1])
+    # Upside down for real: the turned reading is the surer one and is kept.
+    assert [r.text for r in read_upright(_FakeClassifier(), _FakeReader(), [turned])] == ["24H专业健身"]
+
+
+def test_of_lines_over_one_region_the_one_with_the_largest_probability_sum_is_kept() -> None:
+    box = tuple(map(tuple, _rect(0, 0, 100, 20).tolist()))
+    shifted = tuple(map(tuple, _rect(4, 1, 100, 20).tolist()))
+    elsewhere = tuple(map(tuple, _rect(0, 60, 100, 20).tolist()))
+    lines = [ocr_pipeline.Line("jacez", 0.95, box), ocr_pipeline.Line("jsycenqz", 0.8, shifted),
+             ocr_pipeline.Line("other", 0.55, elsewhere)]
+    assert [line.text for line in ocr_pipeline._best_per_region(lines)] == ["jsycenqz", "other"]
+
+
+class _BrightIsText:
+    """A detector whose probability map is 1 where the input is bright."""
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def run(self, _outputs, feeds):
+        return [(feeds["x"][:, :1] > 0.5).astype(np.float32)]
+
+
+def test_boxes_found_in_the_tilted_image_map_back_onto_the_text() -> None:
+    image = np.zeros((256, 384, 3), np.uint8)
+    bar = _rect(100, 110, 160, 30, 20.0)  # a bright line tilted by 20 degrees
+    cv2.fillPoly(image, [bar.astype(np.int32)], (255, 255, 255))
+    pipeline = ocr_pipeline.OcrPipeline(_BrightIsText(), None, _FakeRecogniser(), ocr_pipeline.PipelineParams())
+    for angle in (20.0, -20.0):
+        ((box, _),) = pipeline._tilted(image, angle)
+        # The box holds the bar (grown by the unclip distance), in the image's own pixels.
+        assert cv2.pointPolygonTest(box, tuple(map(float, bar.mean(axis=0))), False) > 0
+        assert all(cv2.pointPolygonTest(box, (float(x), float(y)), True) > -3 for x, y in bar)
+        assert box[:, 0].max() < 384 and box[:, 1].max() < 256
+
+
+class _FakeRecogniser:
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def get_modelmeta(self):
+        return type("Meta", (), {"custom_metadata_map": {"character": "a\nb"}})()

@@ -56,6 +56,10 @@ class TritonPythonModel:
             min_confidence=float(parameters["min_confidence"]),
             retry_below=float(parameters["retry_below"]),
             rec_chunk=int(parameters["rec_chunk"]),
+            read_alternatives=parameters.get("read_alternatives", "true").lower() == "true",
+            tight_unclip=float(parameters.get("tight_unclip", "0")),
+            tilt_angles=tuple(float(a) for a in parameters.get("tilt_angles", "20,-20").split(",") if a.strip()),
+            tilt_side=int(parameters.get("tilt_side", "256")),
         )
         self._pipeline = OcrPipeline(*(_session(path, threads) for path in paths), params)
 

@@ -56,16 +56,33 @@ def _resize_pad(crop: np.ndarray, height: int, width: int) -> np.ndarray:
     return padded
 
 
-def upright(session, crops: list[np.ndarray]) -> list[np.ndarray]:
-    """The crops, each turned by 180 degrees where the line classifier says it is upside down."""
+def upside_down(session, crops: list[np.ndarray]) -> list[bool]:
+    """Per crop, whether the line classifier is CLS_THRESHOLD sure it is upside down."""
     if not crops:
-        return crops
+        return []
     batch = np.stack([_resize_pad(crop, *CLS_SHAPE) for crop in crops])
     (probabilities,) = session.run(None, {session.get_inputs()[0].name: batch})
-    return [
-        cv2.rotate(crop, cv2.ROTATE_180) if p[1] > CLS_THRESHOLD else crop
-        for crop, p in zip(crops, probabilities)
-    ]
+    return [bool(p[1] > CLS_THRESHOLD) for p in probabilities]
+
+
+def read_upright(session, reader: "CtcReader", crops: list[np.ndarray]) -> list["Reading"]:
+    """One Reading per crop, turned by 180 degrees where the classifier says so -- but a
+    turned crop is also read as it was, and the more confident reading kept.
+
+    The classifier sees a line squeezed into 48x192: on a long line (the 9:1 red-on-dark
+    "24H专业健身|本座3F" of the sample shop sign) it was 0.999 sure of "upside down" and the
+    turned crop read "24" (0.66) where the crop as it was reads the whole line (0.93).
+    Costs one more recognition per turned crop only.
+    """
+    flipped = upside_down(session, crops)
+    turned = [cv2.rotate(crop, cv2.ROTATE_180) if flip else crop for crop, flip in zip(crops, flipped)]
+    second = [i for i, flip in enumerate(flipped) if flip]
+    readings = reader.read(turned + [crops[i] for i in second])
+    best = readings[: len(crops)]
+    for i, other in zip(second, readings[len(crops):]):
+        if other.confidence > best[i].confidence:
+            best[i] = other
+    return best
 
 
 class CtcReader:
