@@ -219,6 +219,22 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def rss_parts(pid: int) -> dict[str, int]:
+    """Resident bytes of one process by kind: `anon` (heap, stacks: what a leak grows) and
+    `file` + `shmem` (pages of memory-mapped files, e.g. the vector engine's WAL and
+    segments: page cache the kernel can drop and read back); empty if it has exited."""
+    parts = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                for key, name in (("RssAnon:", "anon"), ("RssFile:", "file"), ("RssShmem:", "shmem")):
+                    if line.startswith(key):
+                        parts[name] = int(line.split()[1]) * 1024
+    except OSError:
+        return {}
+    return parts
+
+
 class PeakRssSampler:
     """Samples the summed RSS of named process groups in a thread and keeps each peak.
 
