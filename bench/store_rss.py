@@ -73,6 +73,9 @@ async def run(data_dir: Path, writes: int, every: int, settings: IndexSettings, 
                 await store.search(COLLECTION, point(rng, "q").vectors["image"], 10)
         for task in list(store._builds.values()):
             await asyncio.gather(task, return_exceptions=True)
+        parts = {f"{d.name}/{sub.name}": directory_bytes(sub) if sub.is_dir() else sub.stat().st_size
+                 for d in shard.iterdir() if d.is_dir() for sub in d.iterdir()}
+        print("on disk at the end, MiB:", {k: round(v / 2**20, 1) for k, v in sorted(parts.items()) if v > 2**20})
     finally:
         await store.close()
 

@@ -95,3 +95,27 @@ async def test_a_swap_serves_the_built_copy_where_it_was_built_and_a_restart_fin
         assert [p.id for p in await store.get("c", ["shard.alt0", "shard19"])] == ["shard.alt0", "shard19"]
     finally:
         await store.close()
+
+
+async def test_the_live_shard_is_flushed_every_so_many_written_points(tmp_path: Path, monkeypatch) -> None:
+    from imagesearch.store import collection as live
+
+    monkeypatch.setattr(live, "FLUSH_EVERY_POINTS", 10)
+    store = EdgeStore(tmp_path, IndexSettings(threshold=0))
+    try:
+        await store.create_collection("f", MODEL_SET)
+        collection = store._collection("f")
+        flushes = []
+        real_flush = collection.flush
+
+        async def counted_flush() -> None:
+            flushes.append(collection.written_since_flush)
+            await real_flush()
+
+        monkeypatch.setattr(collection, "flush", counted_flush)
+        for round_ in range(5):  # 4 points a write: a flush once 10 are written
+            await store.upsert("f", points(unit_vectors(4, round_), prefix=f"r{round_}-"))
+        await store.delete("f", ["r0-0", "r0-1"])
+        assert flushes == [12, 10] and collection.written_since_flush == 0  # deletes count too
+    finally:
+        await store.close()

@@ -117,7 +117,7 @@ async def _snapshot(collection: LiveCollection) -> JournalFile:
     paths = collection.paths
     async with collection.write_lock:
         started = time.monotonic()
-        await collection.run(EdgeShard.flush)
+        await collection.flush()
         log.info("index build of %s: flushed the live shard in %.2f s", collection.name, time.monotonic() - started)
         if paths.building.exists():
             await asyncio.to_thread(shutil.rmtree, paths.building)
