@@ -41,7 +41,7 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
-from bench.store_scaling import SPACE, synthetic_vectors
+from bench.store_scaling import SPACE, exact_top_k, recall, synthetic_vectors
 
 # Placement of the int8 copy: in RAM (copied in at load: the store's setting until this
 # round), memory-mapped and populated at load (Cached), memory-mapped only (Cold).
@@ -99,7 +99,7 @@ def build(path: Path, placement: Memory, size: int) -> float:
     return time.perf_counter() - started
 
 
-def timed_load(path: Path, queries: Any, warm: bool = False) -> dict[str, float]:
+def timed_load(path: Path, queries: Any, truth: list[set[int]], warm: bool = False) -> dict[str, float]:
     with GilTicker() as ticker:
         started = time.perf_counter()
         shard = EdgeShard.load(str(path))
@@ -112,18 +112,21 @@ def timed_load(path: Path, queries: Any, warm: bool = False) -> dict[str, float]
             thread.start()
             thread.join()
             warm_s = time.perf_counter() - started
-    first = []
+    first, found = [], []
     for query in list(queries) * 3:
         begun = time.perf_counter()
-        shard.query(QueryRequest(query=Query.Nearest(query.tolist(), using=SPACE), limit=10, params=PARAMS))
+        hits = shard.query(QueryRequest(query=Query.Nearest(query.tolist(), using=SPACE), limit=10, params=PARAMS,
+                                        with_payload=True))
         first.append(time.perf_counter() - begun)
+        found.append({int(hit.payload["id"]) for hit in hits})
     started = time.perf_counter()
     shard.close()
     close_s = time.perf_counter() - started
     return {"load_ms": load_s * 1000, "gil_gap_ms": ticker.longest * 1000, "warm_ms": warm_s * 1000,
             "warm_gil_gap_ms": warm_ticker.longest * 1000 if warm else 0.0, "close_ms": close_s * 1000,
             "first_query_ms": first[0] * 1000, "first_100_p50_ms": statistics.median(first[:100]) * 1000,
-            "query_max_ms": max(first) * 1000, "last_100_p50_ms": statistics.median(first[-100:]) * 1000}
+            "query_max_ms": max(first) * 1000, "last_100_p50_ms": statistics.median(first[-100:]) * 1000,
+            "recall_at_10": recall(found[: len(truth)], truth)}
 
 
 def warm_page_cache(path: Path) -> None:
@@ -145,6 +148,7 @@ def main(argv: "list[str] | None" = None) -> int:
                   + " ".join(argv if argv is not None else sys.argv[1:]))
     size = parse_size(args.size)
     queries = synthetic_vectors(100, seed=2)
+    truth = exact_top_k(synthetic_vectors(size, seed=1), queries)
     with tempfile.TemporaryDirectory(prefix="bench-swapload-") as tmp:
         root = args.keep or Path(tmp)
         for name, placement in PLACEMENTS.items():
@@ -154,9 +158,10 @@ def main(argv: "list[str] | None" = None) -> int:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
         for _ in range(args.rounds):
             for name, (directory, warm) in sides.items():  # alternating: both see the same machine
-                runs[name].append(timed_load(root / directory, queries, warm))
+                runs[name].append(timed_load(root / directory, queries, truth, warm))
                 print(name, json.dumps({k: round(v, 1) for k, v in runs[name][-1].items()}), flush=True)
-    summary = {name: {k: round(statistics.median(r[k] for r in rs), 1) for k in rs[0]} for name, rs in runs.items()}
+    summary = {name: {k: round(statistics.median(r[k] for r in rs), 3 if k == "recall_at_10" else 1) for k in rs[0]}
+               for name, rs in runs.items()}
     for name, figures in summary.items():
         print(f"{name} medians: {json.dumps(figures)}")
     return 0
