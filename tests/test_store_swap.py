@@ -119,3 +119,25 @@ async def test_the_live_shard_is_flushed_every_so_many_written_points(tmp_path: 
         assert flushes == [12, 10] and collection.written_since_flush == 0  # deletes count too
     finally:
         await store.close()
+
+
+async def test_a_swap_whose_record_fails_keeps_serving_the_old_shard(tmp_path: Path, monkeypatch) -> None:
+    from imagesearch.store import indexer
+    from imagesearch.store.indexer import IndexBuildError
+
+    def disk_full(paths: CollectionPaths, directory: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    store = EdgeStore(tmp_path, IndexSettings(threshold=0, full_scan_threshold_kb=1))
+    paths = CollectionPaths(tmp_path / "collections" / "r")
+    try:
+        await store.create_collection("r", MODEL_SET)
+        await store.upsert("r", points(unit_vectors(100, 21)))
+        monkeypatch.setattr(indexer, "make_live", disk_full)
+        with pytest.raises(IndexBuildError, match="could not be recorded"):
+            await store.build_index("r")
+        assert paths.shard.name == "shard" and not paths.building.exists()
+        await store.upsert("r", points(unit_vectors(1, 22), prefix="after"))  # the old shard takes writes
+        assert await store.count("r") == 101 and (await store.get_collection("r")).indexed_count == 0
+    finally:
+        await store.close()
