@@ -306,5 +306,14 @@ class CpuMeter:
 
 
 def directory_bytes(path: Path) -> int:
-    """Bytes on disk under `path` (allocated blocks, as `du` counts them)."""
-    return sum(p.stat().st_blocks * 512 for p in Path(path).rglob("*") if p.is_file())
+    """Bytes on disk under `path` (allocated blocks, as `du` counts them); files and
+    directories deleted while it walks (a shard's segments during an index build) are
+    skipped."""
+    total = 0
+    for root, _, files in os.walk(path):  # os.walk ignores directories that vanish
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
+    return total
