@@ -41,10 +41,12 @@ async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dic
     started = time.perf_counter()
     build = asyncio.create_task(store.build_index(COLLECTION))
     during: list[float] = []
+    ends: list[float] = []
     position = 0
     while not build.done():
         # One query at a time, cycling, so the loop notices the end of the build quickly.
         during += await timed_searches(store, [queries[position % len(queries)]])
+        ends.append(time.perf_counter() - started)
         position += 1
     await build  # re-raises a failed build
     build_s = time.perf_counter() - started
@@ -57,6 +59,12 @@ async def queries_during_build(store: Any, queries: Sequence[np.ndarray]) -> dic
         "idle": idle_summary,
         "during_build": during_summary,
         "during_build_max_ms": round(max(during, default=0.0) * 1000, 1),
+        # When the slowest queries started, in seconds from the build's start (match them
+        # with the build's logged steps: copy, optimize, load, swap, close).
+        "slowest": [
+            {"started_s": round(ends[i] - during[i], 2), "ms": round(during[i] * 1000, 1)}
+            for i in sorted(range(len(during)), key=lambda i: -during[i])[:5]
+        ],
         "share_over_2x_idle_p99": round(sum(t > slow_threshold_s for t in during) / max(len(during), 1), 4),
         "p50_ratio": round(during_summary["p50_ms"] / idle_summary["p50_ms"], 3),
         "p99_ratio": round(during_summary["p99_ms"] / idle_summary["p99_ms"], 3),
@@ -111,7 +119,8 @@ def main(argv: "list[str] | None" = None) -> int:
     for name, figures in result.items():
         print(f"{name}: build {figures['build_s']} s, longest query wait {figures['during_build_max_ms']} ms, "
               f"p50 {figures['during_build']['p50_ms']} ms (idle {figures['idle']['p50_ms']}), "
-              f"p99 {figures['during_build']['p99_ms']} ms (idle {figures['idle']['p99_ms']})")
+              f"p99 {figures['during_build']['p99_ms']} ms (idle {figures['idle']['p99_ms']}); slowest "
+              + ", ".join(f"{q['ms']} ms at {q['started_s']} s" for q in figures["slowest"]))
     print(json.dumps(result))
     return 0
 

@@ -219,6 +219,22 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def rss_parts(pid: int) -> dict[str, int]:
+    """Resident bytes of one process by kind: `anon` (heap, stacks: what a leak grows) and
+    `file` + `shmem` (pages of memory-mapped files, e.g. the vector engine's WAL and
+    segments: page cache the kernel can drop and read back); empty if it has exited."""
+    parts = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                for key, name in (("RssAnon:", "anon"), ("RssFile:", "file"), ("RssShmem:", "shmem")):
+                    if line.startswith(key):
+                        parts[name] = int(line.split()[1]) * 1024
+    except OSError:
+        return {}
+    return parts
+
+
 class PeakRssSampler:
     """Samples the summed RSS of named process groups in a thread and keeps each peak.
 
@@ -290,5 +306,14 @@ class CpuMeter:
 
 
 def directory_bytes(path: Path) -> int:
-    """Bytes on disk under `path` (allocated blocks, as `du` counts them)."""
-    return sum(p.stat().st_blocks * 512 for p in Path(path).rglob("*") if p.is_file())
+    """Bytes on disk under `path` (allocated blocks, as `du` counts them); files and
+    directories deleted while it walks (a shard's segments during an index build) are
+    skipped."""
+    total = 0
+    for root, _, files in os.walk(path):  # os.walk ignores directories that vanish
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
+    return total

@@ -26,6 +26,8 @@ How to run (from the repository root):
     PYTHONPATH=server:clients/python python -m bench.ingest_cpu --against ../main   # API-process CPU per insert and search, two checkouts
     PYTHONPATH=server:clients/python python -m bench.build_contention --size 100k   # longest query wait at an index swap
     PYTHONPATH=server:clients/python python -m bench.soak --minutes 10              # 16 clients + a writer: errors, RSS growth
+    PYTHONPATH=server:clients/python python -m bench.swap_load --size 100k          # a shard's load by int8 placement: GIL held, first queries
+    PYTHONPATH=server:clients/python python -m bench.store_rss --writes 12000       # the store's RSS under the soak's writer, anon vs mapped files
 
 JSON results go to `bench/results/` (git-ignored). A result renamed to
 `<name>.<label>.json` is kept by later runs and reported after the latest one (the 1M
@@ -131,6 +133,8 @@ ANALYSIS = """## Why, and what would move the figures
   1.9 vs 3.5 ms and p99 2.3 vs 15.9 ms, recall@10 1.0 for both, filtered recall 1.0; the
   price is ~20 % more store RSS (750 vs 632 MiB) and disk (the int8 copy kept beside the
   floats). The exact search of unindexed points uses the floats and does not change.
+  Since 2026-12-02 the int8 copy is memory-mapped rather than copied into RAM at load (see
+  "Index swap"): recall@10 1.0 for both placements at 100k (`python -m bench.swap_load`).
 - **A keyword payload index multiplies the HNSW build time**: the build then adds graph
   links per keyword value so filtered searches stay connected (without them a 10 %
   filter found 5 % of the true neighbours at 100k). The store's filters create their
@@ -142,11 +146,8 @@ ANALYSIS = """## Why, and what would move the figures
   holds the GIL (that stall is the "during build max ms" column). At 100k the p99 during a
   build is 1.36x (none) and 1.41x (int8) the idle p99, at 1M 1.28x: met. At 10k the ratio
   is 2-3.4x, but over a build of a few seconds in which the copy and the swap are most
-  of the time; the absolute p99 stays near 10 ms. What is left is the swap's one load: the
-  longest query waited 0.8-1.7 s at 100k and 7.2 s at 1M, where loading reads 4.9 GB of
-  float vectors into RAM while holding the GIL. Keeping the float vectors memory-mapped
-  (qdrant-edge's `memory` placement; the int8 copy in RAM is what the graph walk reads)
-  should shorten that load: tried in the next round, see "Index swap" below.
+  of the time; the absolute p99 stays near 10 ms. The swap's load was the longest wait
+  (0.8-1.7 s at 100k, 7.2 s at 1M); see "Index swap" below for what it is now.
 - **Serving overhead, API-server side (issue 14; measured 2026-12-01 at loads of 20-35,
   so only same-run ratios mean anything).** `python -m bench.ingest_cpu --against
   /work/main` runs the real insert pipeline in-process over the served model's Corel-1K
@@ -170,22 +171,42 @@ ANALYSIS = """## Why, and what would move the figures
   of the 4 ms (embed only) is the asyncio and executor round trips, the store write and
   the request and response messages; py-spy cannot separate it from GIL waits on two
   busy cores, so no further cut was tried blind.
-- **Index swap.** A shard's load holds the GIL. At 100k 1280-d int8 points, loading a
-  shard built with the float vectors read in (the engine's `Cached` default) read 615 MiB
-  every time; built with them memory-mapped (`Cold`, now the placement of quantized spaces,
-  applied to existing shards at their next build) it reads 126 MiB (the int8 copy).
-  Alternating the two in one process at load ~30: median load 1,257 vs 955 ms, CPU 260 vs
-  300 ms, longest GIL gap 1,257 vs 947 ms. The remaining CPU is mostly the int8 copy being
-  copied into RAM (py-spy --native: 56 % in `VolatileChunkedVectors` inserts) and CBOR and
-  CRC work. The goal (longest query wait <= 200 ms at 100k) is not met:
-  `python -m bench.build_contention --size 100k` (a first build, then a second after 1,000
-  more points), run back to back on the round's base commit and on this round at a load
-  of about 10: longest query wait 2,258 / 1,949 ms before, 1,791 / 1,820 ms after, the swap's
-  steps logged as close 0.1-0.2 s and load 1.6-1.7 s (at loads of 19-27 the same run
-  measured 6.6-18 s, load 10-15 s: I/O-bound under contention). A swap that never loads in the serving process needs the store
-  in a child process (every shard call over IPC) or an engine load that releases the GIL;
-  neither exists yet.
-- **Soak (goal not shown met).** `python -m bench.soak --minutes 10` (16 search clients and
+- **Index swap (goal: longest query wait <= 200 ms at 100k; met at loads up to ~7,
+  267 ms at a load of 11).** A shard's load holds the GIL, and the swap used to close the
+  old shard, rename the directories and load the new one all under the collection's
+  exclusive lock (the logged steps: close 0.2-0.3 s, rename 0.01 s, load 1.6-3.4 s).
+  Where the load's time went (`python -m bench.swap_load`, 100k 1280-d int8 points, the
+  four placements alternated in one process, a 1 ms ticker thread measuring the GIL):
+  with the int8 copy in RAM (`Pinned`, the placement until this round) the load copies it
+  into chunked vectors, 0.9-1.9 s of GIL; memory-mapped and populated (`Cached`) 5.6-12 s
+  (it reads everything); memory-mapped (`Cold`) 0.13-0.30 s, but the engine drops the
+  files from the page cache at load, so the first 100 queries ran at 20-26 ms p50 (disk
+  reads) instead of 1.4-1.9; reading the walked files (int8 copy, graph, id tracker; not
+  the float vectors nor the payloads) back into the page cache from a worker thread takes
+  0.2-0.3 s with a longest GIL gap of 9-13 ms, after which the first 100 queries ran at
+  1.1-2.2 ms p50 and later ones at 0.3-0.4 ms for every placement; recall@10 1.0 for all.
+  py-spy --native of the `Cold` load: ~65 % is the engine parsing its WAL's last segment
+  (CBOR of the last ~32 MiB of operations, kept after every flush) and ~9 % its CRCs, a
+  cost bounded by the WAL's segment size, not by the shard's; the WAL cannot be dropped or
+  shrunk through qdrant-edge-py 0.9.0 (`wal_enabled` cannot change after creation).
+  So now: int8 copies are memory-mapped (new collections, and existing ones at their next
+  build); the built copy is loaded where the child built it (`shard/` and `shard.alt/`
+  alternate; a `live_shard` file names the live one, so no open shard is ever renamed)
+  while the old shard serves on; its walked files are warmed; then only the reference
+  changes under the lock (~1 ms), and the old shard is closed and deleted afterwards.
+  Requests now wait for the load (GIL) and, separately, the old shard's close (GIL,
+  0.2 s with the `live_shard` write), not for their sum under the lock. The live shard is
+  also flushed every 1,000 written points: the build's copy step used to flush 100k
+  never-flushed points while holding the GIL (0.85-1.24 s, the longest wait of a first
+  build), now 0.03-0.12 s. `python -m bench.build_contention --size 100k`, this round and
+  the round's base commit back to back (2026-12-02, loads 6.5-11.5 and 10-18): longest
+  query wait, first build / second build: base 1,822 / 3,673 ms and 1,973 / 2,650 ms, now
+  204 / 267 ms (and 847 / 262 ms in a run before the periodic flush); the slowest queries
+  of the new side sit at the load (0.13-0.27 s logged) and at CPU contention with the
+  niced child (150-200 ms at a load of 7-11). Not rerun at 1M (21 minutes of build and
+  most of the RAM; the machine was shared): the load's cost there is the same WAL parse
+  plus a larger id tracker and graph, memory-mapped.
+- **Soak, earlier rounds.** `python -m bench.soak --minutes 10` (16 search clients and
   a writer replacing or deleting 50 ids) prints per-minute calls, errors, p50/p99, the API
   server's and Triton's RSS and the shard's size. The machine was too busy for 10-minute
   runs (loads 18-35); three shorter runs, 0 errors in each (5,164, 7,159 and 11,520 calls).
@@ -212,6 +233,33 @@ ANALYSIS = """## Why, and what would move the figures
   build at minute 4, 246 at the end (+22.8 %, goal missed; the shard 25 -> 111 MiB), and
   search p50 drifted from 148 to 251 ms over the run, which is not explained yet. Triton grew 893 -> 1,005 MiB in
   that run (+12.6 %), 956 -> 955 in the one before.
+- **Soak (issue 14, 2026-12-02; goal met over 5 minutes, missed over 10: +27.6 %).** The
+  soak now splits the API server's RSS into anonymous memory (heap: what a leak grows) and
+  pages of memory-mapped files (the engine's WAL and segments). `python -m bench.store_rss`
+  (the store in-process under the soak's writer mix, 1280 + 384 floats and a 16 KB
+  fingerprint a point, a search every 10 writes, tracemalloc on): over 12,000 writes
+  anonymous memory went 66 -> 71 MiB and stayed there from write 6,000, Python's traced
+  memory 1.6 -> 1.8 MiB, while the mapped pages swung between 42 and 102 MiB: the open WAL
+  segment (32 MiB files, mapped; the engine truncates closed ones only after a flush) and
+  the appendable segment's chunks, freed at each build. Nothing of ours grows; what grew
+  was the WAL, which the live shard never flushed between builds (the shard on disk grew
+  25 -> 111 MiB in the 7-minute run above). The live shard is now flushed every 1,000
+  written points. `python -m bench.soak --minutes 5`, the round's base commit and this
+  round back to back (loads 7-14, both 0 errors, 5,952 and 8,535 calls, 16 clients and
+  the writer): base API server 196 -> 223 MiB after the first minute (+13.4 %: anonymous
+  89 -> 91, mapped files 107 -> 132 and climbing every minute), this round 195 -> 198 MiB
+  (+1.4 %; peak 215 at minute 3, +10.3 %: anonymous 89 -> 92, mapped files 106 -> 125 ->
+  106, a saw-tooth). Triton flat (1,245 and 1,235 MiB). Search p50 (690-750 ms at this
+  load for 16 clients) did not drift within the run. A 10-minute run of this round right
+  after (load 13-16; 0 errors in 12,689 calls): API server 193 MiB after minute 1, 218 at
+  minute 5, 194 after a build at minute 6, then 230, 236, 241, 247 (+27.6 %, goal missed);
+  anonymous memory 88 -> 92 MiB the whole time, the mapped-file pages 106 -> 155 MiB,
+  following the shard on disk (76 -> 112 MiB over minutes 6-10, the WAL now bounded): the
+  engine's files of an appendable segment full of dead copies (each search scans the
+  unindexed points exactly, so every page of them is mapped in). Not found yet: why the
+  shard kept growing after minute 7 although dead-point builds ran; next, the shard's
+  files per minute (`store_rss` prints them) and `index_dead_points_min` below 500 (100
+  held the earlier 5-minute run at +5.3 %). Triton stayed flat (1,226 MiB).
 """
 
 

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import grpc
 
-from bench.common import corel_images, descendants, directory_bytes, latency_summary, machine_info, print_machine, rss_bytes
+from bench.common import (
+    corel_images, descendants, directory_bytes, latency_summary, machine_info, print_machine, rss_bytes, rss_parts,
+)
 from imagesearch.launcher.api_server import ServerProcess
 from imagesearch_client import AsyncImageSearchClient, InsertItem
 
@@ -94,8 +96,11 @@ class Soak:
         shard = self.server.data_dir / "collections" / COLLECTION
         while time.monotonic() < self.deadline:
             minute = self.now()
+            parts = rss_parts(self.server.process.pid)
             minute.rss_mib = {
                 "api_server": rss_bytes(self.server.process.pid) / 2**20,
+                "api_anon": parts.get("anon", 0) / 2**20,
+                "api_file": (parts.get("file", 0) + parts.get("shmem", 0)) / 2**20,
                 "triton": sum(rss_bytes(p) for p in descendants(self.server.process.pid)) / 2**20,
             }
             minute.shard_mib = directory_bytes(shard) / 2**20 if shard.exists() else 0.0
@@ -106,21 +111,23 @@ class Soak:
 
 
 def report(soak: Soak) -> int:
-    print("\n| minute | searches | writes | errors | p50 ms | p99 ms | API server MiB | Triton MiB | shard MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| minute | searches | writes | errors | p50 ms | p99 ms | API server MiB | of it anon / mapped files |"
+          " Triton MiB | shard MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, m in enumerate(soak.minutes):
         s = latency_summary(m.searches) if m.searches else {"p50_ms": 0, "p99_ms": 0}
         print(f"| {k + 1} | {len(m.searches)} | {m.writes} | {len(m.errors)} | {s['p50_ms']} | {s['p99_ms']} | "
-              f"{m.rss_mib.get('api_server', 0):.0f} | {m.rss_mib.get('triton', 0):.0f} | {m.shard_mib:.0f} |")
+              f"{m.rss_mib.get('api_server', 0):.0f} | {m.rss_mib.get('api_anon', 0):.0f} / {m.rss_mib.get('api_file', 0):.0f} | "
+              f"{m.rss_mib.get('triton', 0):.0f} | {m.shard_mib:.0f} |")
     sampled = [m for m in soak.minutes if m.rss_mib]
     errors = [e for m in soak.minutes for e in m.errors]
     print(f"\ncalls: {sum(len(m.searches) + m.writes for m in soak.minutes)}, errors: {len(errors)} "
           f"{sorted(set(errors))}")
     if len(sampled) >= 2:
-        for name in ("api_server", "triton"):
+        for name in ("api_server", "api_anon", "api_file", "triton"):
             first, last = sampled[0].rss_mib[name], sampled[-1].rss_mib[name]
             print(f"{name} RSS after minute 1 {first:.0f} MiB, at the end {last:.0f} MiB: "
-                  f"growth {(last / first - 1) * 100:+.1f} % (goal <= +10 %)")
+                  f"growth {(last / first - 1) * 100 if first else 0.0:+.1f} % (goal <= +10 %)")
     return 1 if errors else 0
 
 

@@ -180,11 +180,12 @@ async def test_startup_recovers_interrupted_swap(tmp_path: Path) -> None:
     paths = CollectionPaths(tmp_path / "collections" / "c")
     paths.shard.rename(paths.old)
     paths.building.mkdir()  # a half-built copy
+    paths.legacy_building.mkdir()  # one of an earlier version
     (tmp_path / "collections" / "half-created").mkdir()  # no collection.json
     second = EdgeStore(tmp_path, NO_AUTO_BUILD)
     try:
         assert await second.count("c") == 50
-        assert not paths.old.exists() and not paths.building.exists()
+        assert not paths.old.exists() and not paths.building.exists() and not paths.legacy_building.exists()
         assert [c.name for c in await second.list_collections()] == ["c"]
     finally:
         await second.close()

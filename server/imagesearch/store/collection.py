@@ -64,6 +64,14 @@ from imagesearch.store.shard_config import IndexSettings
 
 log = logging.getLogger(__name__)
 
+# Points written between two flushes of the live shard. The engine flushes segments only
+# when asked, and until then keeps every write in its WAL (never truncated: a soak's shard
+# grew 25 -> 111 MiB on disk in 7 minutes of ~400 writes a minute) and in dirty pages that
+# the next flush writes while holding the GIL: the first flush of 100k unflushed 1280-d
+# points, at an index build's copy step, held it 0.85 s (the longest query wait of that
+# build, `python -m bench.build_contention`). A flush of 1,000 points holds it ~10-20 ms.
+FLUSH_EVERY_POINTS = 1000
+
 
 @dataclass
 class LiveCollection:
@@ -92,6 +100,8 @@ class LiveCollection:
     # rewrites its segment, so upserts minus growth is the dead weight held (dead_points).
     upserts_since_build: int = 0
     points_at_build: int | None = None
+    # Points upserted or deleted since the live shard was last flushed (FLUSH_EVERY_POINTS).
+    written_since_flush: int = 0
 
     @property
     def name(self) -> str:
@@ -109,6 +119,17 @@ class LiveCollection:
         await self.run(EdgeShard.update, write.operation())
         if self.journal is not None:
             await self.journal.append(write)
+        self.written_since_flush += len(write.points) if isinstance(write, Upsert) else (
+            len(write.uuids) if isinstance(write, Delete) else 0
+        )
+        if self.written_since_flush >= FLUSH_EVERY_POINTS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the live shard's segments to disk, which lets the engine truncate its WAL
+        (caller holds write_lock)."""
+        await self.run(EdgeShard.flush)
+        self.written_since_flush = 0
 
     async def upsert(self, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable (WAL) when this returns."""

@@ -4,26 +4,32 @@
         collection.json   ModelSetRecord + created_at; written last on create, removed first on
                           delete, so a directory without it is a half-created or half-deleted
                           collection and is discarded at startup.
-        shard/            the live qdrant-edge shard (the only one ever served)
-        shard.building/   a copy being indexed by a child process (see indexer.py)
+        live_shard        the name of the live shard directory, "shard" or "shard.alt"
+                          (absent: "shard"); replaced atomically by an index swap
+        shard/            a qdrant-edge shard: the live one, or the other one of a build
+        shard.alt/        the same; whichever of the two is not live is a copy being indexed
+                          by a child process (see indexer.py), or the previous live shard
+                          not yet deleted
         build.journal     writes made during that build, replayed into the copy (journal.py)
-        shard.old/        the previous live shard, kept until the new one has loaded
         shard.trash/      a directory being deleted (renamed first, so that a half-deleted
                           directory never carries a name recovery would trust)
 
-The swap (`swap_in_building`) is two renames: shard -> shard.old, then shard.building ->
-shard. The building copy has every acknowledged write (the journal is replayed and flushed
-into it before the first rename), and shard.old has them too (its WAL), so whichever of the
-two a crash leaves behind is a complete shard. shard.old is removed only once the new shard
-has loaded (`open_live_shard`) and before any write reaches it; if the new shard does not
-load, shard.old becomes the live shard again. States a crash can leave, and what start-up
-does (`recover`, then `open_live_shard`):
+A swap never renames a shard directory: the engine keeps the path of an open shard and
+writes under it, so the serving process loads the built copy where it is, while the old
+shard still serves, and a swap is a change of reference plus one write of `live_shard`
+(indexer.py). The built copy has every acknowledged write (the journal is replayed and
+flushed into it, with writes blocked until `live_shard` names it), and the old shard has
+them too (its WAL), so whichever of the two `live_shard` names after a crash is complete;
+start-up (`recover`) deletes the other one.
 
-    shard + building (+ journal)   the swap had not begun: drop the copy and the journal
-    old + building                 between the renames: old -> shard, drop the copy
-    shard + old                    new shard in place, not yet loaded: load it, then drop
-                                   old; if it does not load, drop it and bring old back
-    shard + trash                  a deletion was under way: finish it
+Data dirs of earlier versions may hold `shard.building/` (a copy being indexed) or
+`shard.old/` (the previous live shard of a rename swap) after a crash; recovery settles them:
+
+    shard + shard.building (+ journal)   the swap had not begun: drop the copy and the journal
+    shard.old + shard.building           between the renames: old -> shard, drop the copy
+    shard + shard.old                    new shard in place, not yet loaded: load it, then drop
+                                         old; if it does not load, drop it and bring old back
+    shard + trash                        a deletion was under way: finish it
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 SIDECAR_NAME = "collection.json"
+LIVE_FILE = "live_shard"
+SHARD_NAMES = ("shard", "shard.alt")
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +69,31 @@ class CollectionPaths:
         return self.root / SIDECAR_NAME
 
     @property
+    def live_file(self) -> Path:
+        return self.root / LIVE_FILE
+
+    def _live_name(self) -> str:
+        try:
+            name = self.live_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return SHARD_NAMES[0]
+        if name not in SHARD_NAMES:
+            raise ValueError(f"{self.live_file} names {name!r}, not one of {', '.join(SHARD_NAMES)}")
+        return name
+
+    @property
     def shard(self) -> Path:
-        return self.root / "shard"
+        """The live shard's directory (read from live_shard at each access)."""
+        return self.root / self._live_name()
 
     @property
     def building(self) -> Path:
+        """The other shard directory: where a build copies the live shard."""
+        live = self._live_name()
+        return self.root / next(name for name in SHARD_NAMES if name != live)
+
+    @property
+    def legacy_building(self) -> Path:
         return self.root / "shard.building"
 
     @property
@@ -147,9 +175,9 @@ def recover(paths: CollectionPaths) -> None:
     """Settle the renames a crash interrupted; leaves `shard/`, plus `shard.old/` when the
     new shard of a swap still has to prove it loads (see open_live_shard)."""
     if not paths.shard.exists() and paths.old.exists():
-        # Died between the two renames of a swap: the old live shard is complete.
+        # Died between the two renames of an earlier version's swap: the old live shard is complete.
         os.replace(paths.old, paths.shard)
-    for leftover in (paths.building, paths.trash):
+    for leftover in (paths.building, paths.legacy_building, paths.trash):
         if leftover.exists():
             shutil.rmtree(leftover)
     paths.journal.unlink(missing_ok=True)
@@ -157,7 +185,7 @@ def recover(paths: CollectionPaths) -> None:
 
 
 def open_live_shard(paths: CollectionPaths) -> tuple[EdgeShard, bool]:
-    """Load `shard/` (after recover). If it does not load and `shard.old/` is there, the
+    """Load the live shard (after recover). If it does not load and `shard.old/` is there, the
     swapped-in shard is dropped and the old one loaded instead; returns the shard and
     whether that fallback happened. `shard.old/` is gone once this returns."""
     try:
@@ -185,9 +213,48 @@ def discard(paths: CollectionPaths, directory: Path) -> None:
     shutil.rmtree(paths.trash)
 
 
-def swap_in_building(paths: CollectionPaths) -> None:
-    """Move the indexed copy into place, keeping the old live shard as shard.old/ until the
-    new one has loaded (both closed by the caller; open_live_shard finishes the swap)."""
-    os.replace(paths.shard, paths.old)
-    os.replace(paths.building, paths.shard)
+_WARM_CHUNK = 1 << 20
+
+
+def _walked(path: Path) -> bool:
+    """A file every query reads from all over: the int8 copy, the graph, the id tracker.
+    Not the float vectors (only a query's few rescored candidates read them; at 1M they
+    are 4.9 GB) nor the payloads (only the hits')."""
+    return (
+        path.name.startswith(("quantized", "id_tracker", "deleted"))
+        or path.parent.name.startswith("vector_index")
+    )
+
+
+def warm_page_cache(shard_dir: Path) -> int:
+    """Read the files of a loaded shard's segments that queries walk (the int8 copy, the
+    graph links and the id tracker: `_walked`) into the page cache,
+    so that the first queries after a swap take minor page faults instead of disk reads.
+    The engine's load drops them from the cache (posix_fadvise DONTNEED) and maps them.
+    Plain reads release the GIL: run in a worker thread, requests go on. Returns bytes read."""
+    buffer = bytearray(_WARM_CHUNK)
+    total = 0
+    for path in sorted((shard_dir / "segments").rglob("*")):
+        if not _walked(path) or not path.is_file():
+            continue
+        try:
+            with open(path, "rb", buffering=0) as f:
+                while read := f.readinto(buffer):
+                    total += read
+        except OSError:
+            continue  # a file the engine replaced meanwhile: warming is best effort
+    return total
+
+
+def make_live(paths: CollectionPaths, directory: Path) -> None:
+    """Record `directory` (one of SHARD_NAMES, loaded) as the live shard: temp file, fsync,
+    rename, fsync of the directory, so a crash leaves the old name or the new one."""
+    if directory.parent != paths.root or directory.name not in SHARD_NAMES:
+        raise ValueError(f"{directory} is not a shard directory of {paths.root}")
+    tmp = paths.live_file.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(directory.name)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, paths.live_file)
     fsync_dir(paths.root)

@@ -40,7 +40,7 @@ class IndexSettings:
         default and 3.6 ms for 0.99 at 256: the knee of the curve.
     full_scan_threshold_kb: segments smaller than this (vector bytes) are scanned exactly
         even when indexed; exact is as fast as HNSW at that size and is always right.
-    quantization: "int8" (scalar quantization kept in RAM beside the float vectors: a
+    quantization: "int8" (scalar quantization, memory-mapped beside the float vectors: a
         quarter of their size, used to build and walk the graph, then the candidates are
         rescored with the float vectors) or "none". int8 is the default because, measured
         on 1280-d vectors (docs/benchmarks.md), it built the 100k index 4x faster and
@@ -139,7 +139,7 @@ def edge_config(model_set: ModelSetRecord, settings: IndexSettings) -> EdgeConfi
 
 def float_vector_memory(quantized: bool) -> Memory | None:
     """Where a space's float vectors live: memory-mapped, not read in (Cold), when an int8
-    copy is kept in RAM (it is what the graph walk reads; the floats only rescore the few
+    copy exists (it is what the graph walk reads, QUANTIZED_MEMORY; the floats only rescore the few
     oversampled candidates, from the page cache); the engine's default (Cached: read whole
     at every load) otherwise.
 
@@ -152,8 +152,8 @@ def float_vector_memory(quantized: bool) -> Memory | None:
 
 def with_cold_float_vectors(shard_dir: Path) -> EdgeConfig | None:
     """The configuration to load an existing shard with so that segments built from now on
-    keep quantized spaces' float vectors memory-mapped (float_vector_memory); None when it
-    has no quantized space or already does. Only `vectors` is given: every other setting
+    keep quantized spaces' float vectors and int8 copies memory-mapped (float_vector_memory,
+    QUANTIZED_MEMORY); None when it has no quantized space or already does. Only `vectors` is given: every other setting
     resolves to the shard's persisted one (the engine's rule for unspecified parameters)."""
     persisted = json.loads((shard_dir / EDGE_CONFIG_FILE).read_text())
     spaces = persisted.get("vectors") or {}
@@ -165,9 +165,7 @@ def with_cold_float_vectors(shard_dir: Path) -> EdgeConfig | None:
         quantization = None
         if scalar is not None:
             quantization = ScalarQuantizationConfig(
-                type=ScalarType.Int8, quantile=scalar.get("quantile"),
-                memory=_MEMORY.get(scalar.get("memory"), Memory.Pinned) if scalar.get("memory") else None,
-                always_ram=scalar.get("always_ram"),
+                type=ScalarType.Int8, quantile=scalar.get("quantile"), memory=QUANTIZED_MEMORY,
             )
         vectors[name] = EdgeVectorParams(
             size=vector["size"], distance=Distance.Cosine, quantization_config=quantization,
@@ -182,11 +180,12 @@ _MEMORY = {"cold": Memory.Cold, "cached": Memory.Cached, "pinned": Memory.Pinned
 
 
 def _moves_to_cold(vector: dict) -> bool:
-    """A cosine space with an int8 copy whose float vectors are not yet Cold."""
+    """A cosine space with an int8 copy whose float vectors or int8 copy are not yet Cold."""
     scalar = (vector.get("quantization_config") or {}).get("scalar")
     return (
         scalar is not None and scalar.get("type") == "int8" and vector.get("distance") == "Cosine"
-        and vector.get("memory") != "cold" and not vector.get("multivector_config") and not vector.get("datatype")
+        and (vector.get("memory") != "cold" or scalar.get("memory") != "cold" or scalar.get("always_ram"))
+        and not vector.get("multivector_config") and not vector.get("datatype")
     )
 
 
@@ -194,4 +193,13 @@ def _quantization(settings: IndexSettings) -> ScalarQuantizationConfig | None:
     if settings.quantization == "none":
         return None
     # The 0.99 quantile clips the rare extreme components instead of spending int8 range on them.
-    return ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
+    return ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, memory=QUANTIZED_MEMORY)
+
+
+# Where the int8 copy lives: memory-mapped (Cold), not copied into RAM at load (Pinned, the
+# placement until 2026-12-02). Measured at 100k 1280-d points (`python -m bench.swap_load`):
+# a load of a Pinned copy held the GIL 1.2-1.9 s (copying 126 MiB into chunked vectors), a
+# Cold one 0.13-0.21 s; queries once the pages are in the page cache 0.3-0.5 ms p50 either
+# way, and the swap reads the files into the page cache before the first query
+# (layout.warm_page_cache: first 100 queries 1.1-1.5 ms p50 instead of 20 ms from disk).
+QUANTIZED_MEMORY = Memory.Cold
