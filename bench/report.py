@@ -120,13 +120,15 @@ ANALYSIS = """## Why, and what would move the figures
   not fix it (on/off 0.98, 0.97, 1.06, 0.86 at load 14). The fix (`image_embedding/1/model.py`):
   on a CPU the stub still takes a batch in one execution (one IPC round trip, one Python
   call) but runs the network one image at a time; with the CUDA provider it runs the whole
-  batch. Two runs with it, max batch 4, on/off at 1 / 4 / 16 / 64 clients: 1.05 / 0.94 /
-  1.19 / 1.33 (load 13) and 0.98 / 0.81 / 1.12 / 1.20 (load 6.6, the tables above). Before
+  batch. Three runs with it, max batch 4, on/off at 1 / 4 / 16 / 64 clients: 1.05 / 0.94 /
+  1.19 / 1.33 (load 13), 0.98 / 0.81 / 1.12 / 1.20 (load 6.6, the tables above) and 1.08 /
+  0.81 / 1.30 / 1.00 (load 5.1): a gain of 1.12-1.30x at 16 clients in all three, 1.00-1.33x
+  at 64, a loss at 4 in all three. Before
   (max 4, batched network runs): 1.11 / 0.78 / 1.03 / 0.94 at load 21 and 1.08 / 0.89 /
   0.92 / 0.62 at load 19; these ran at higher loads than the two after, so the comparison
   between configurations is not interleaved, only on/off within each run is. One client
   cannot differ (a lone request is always a batch of 1): 0.98-1.11 is the noise. At 4
-  clients batching still loses, in both runs, and Triton's busy time per image there stays
+  clients batching still loses, in every run, and Triton's busy time per image there stays
   1.4x off's (49.1 vs 36.1, 31.8 vs 22.8 ms) although the network now runs per image: not
   explained yet. One part is structural: a batch's responses leave together, so the
   first request of a batch of 2 waits for the second image instead of going back to its
