@@ -109,15 +109,37 @@ ANALYSIS = """## Why, and what would move the figures
   the hits streamed back one message each (top_k 1 instead of 10 saved 0.7-1.7 ms in a
   side measurement). The run-to-run noise of the baseline (in-process encode 9.8 and
   11.8 ms p50 in two runs at low load) is as large as the margin.
-- **Dynamic batching at 1, 4, 16 and 64 clients.** On this CPU ONNX Runtime's CPU time per
-  image grows with the batch (in-process, at load ~25: 8.3-10.6 ms at batch 1-2, 11.4-12.0
-  at 16: a batch's activations outgrow the caches), and batches of up to 16 made batching
-  on 0.47-0.71x of off at 4-64 clients (first run of 2026-12-01, load 34). image_embedding
-  now batches at most 4 requests: at load 21, on/off 1.11 (1 client), 0.78 (4), 1.03 (16),
-  0.94 (64); Triton's and the API server's CPU per search are lower with batching on at
-  every count from 4 up (batching saves the stub's per-execution overhead and messages),
-  so the throughput misses at 4 and 64 are within what the outside load moves; rerun at
-  low load. Earlier runs at loads of 3-12 measured 0.62-1.65x at 16 clients.
+- **Dynamic batching at 1, 4, 16 and 64 clients (2026-12-02, loads 6.6-19: three other
+  sessions on the two cores).** Why batching lost: in every run Triton's busy time per
+  image was higher with batches than without (max 4: 46.5 vs 38.3 ms at 4 clients, 59 vs
+  39 at 16, 62 vs 46 at 64; max 2: 40 vs 32, 35 vs 31, 43 vs 33), and so was ONNX
+  Runtime's in-process, measured in the same runs (images/s at batch 1 / 2 / 4 / 16:
+  13.9 / 22.3 / 21.6 / 11.1 at load 19, 39.8 / 34.2 / 34.9 / 30.6 at load 14, 27.9 / 26.4
+  / 21.7 / 24.3 at load 13): on this loaded CPU a batched run costs more per image than
+  single ones, so a batch saves only the stub's per-execution overhead and pays more for
+  the network. Queue delay was already 0, and with one instance requests still only leave
+  together when they queued behind a running batch. Capping batches at 2 instead of 4 did
+  not fix it (on/off 0.98, 0.97, 1.06, 0.86 at load 14). The fix (`image_embedding/1/model.py`):
+  on a CPU the stub still takes a batch in one execution (one IPC round trip, one Python
+  call) but runs the network one image at a time; with the CUDA provider it runs the whole
+  batch. Three runs with it, max batch 4, on/off at 1 / 4 / 16 / 64 clients: 1.05 / 0.94 /
+  1.19 / 1.33 (load 13), 0.98 / 0.81 / 1.12 / 1.20 (load 6.6, the tables above) and 1.08 /
+  0.81 / 1.30 / 1.00 (load 5.1): a gain of 1.12-1.30x at 16 clients in all three, 1.00-1.33x
+  at 64, a loss at 4 in all three. Before
+  (max 4, batched network runs): 1.11 / 0.78 / 1.03 / 0.94 at load 21 and 1.08 / 0.89 /
+  0.92 / 0.62 at load 19; these ran at higher loads than the two after, so the comparison
+  between configurations is not interleaved, only on/off within each run is. One client
+  cannot differ (a lone request is always a batch of 1): 0.98-1.11 is the noise. At 4
+  clients batching still loses, in every run, and Triton's busy time per image there stays
+  1.4x off's (49.1 vs 36.1, 31.8 vs 22.8 ms) although the network now runs per image: not
+  explained yet. One part is structural: a batch's responses leave together, so the
+  first request of a batch of 2 waits for the second image instead of going back to its
+  client while the instance works on the next, and with 4 closed-loop clients the queue
+  is too short to make up for it; from 16 clients up the queue is always full and the
+  saved per-execution overhead wins. Caveat: the in-process sweep's sign moves with the
+  load (at load 6.6 batch 4 ran 1.19x batch 1's images/s), so per-image network runs may
+  cost a little at low load; the next measurement is the stub's execute time split
+  (decode, network, responses) by batch size at 4 clients, at low load.
 - **Vector store at 1M** (int8; its own run, kept as `*.1m-int8.json`, at a load of 3.3
   with other work on the machine): HNSW p50 2.2 ms and p99 2.6 ms at recall@10 0.999,
   keyword-filtered p50 1.6 ms at recall 1.0, so the goal (p50 <= 20 ms at recall >= 0.95)
@@ -171,6 +193,31 @@ ANALYSIS = """## Why, and what would move the figures
   of the 4 ms (embed only) is the asyncio and executor round trips, the store write and
   the request and response messages; py-spy cannot separate it from GIL waits on two
   busy cores, so no further cut was tried blind.
+- **Duplicate checks, API-server CPU (issue 14, 2026-12-02, load 15-21).** Where a
+  default insert's check goes, thread CPU per insert over `bench.ingest_cpu`'s 1,300
+  inserts (timers wrapped around the detector's calls): candidate scoring 11.1 ms, of it
+  the coarse alignment 5.6 (8,280 directions), refinement 3.3 (1,600 directions, 2.7 ms
+  each), preparing thumbnails 2.4 (each new image plus stored candidates missing from the
+  cache) and PNG-decoding stored candidates 1.1; the two filtered store searches with the
+  fingerprint payload about 4.8 ms of process time besides. The embedding cosine is no
+  cheap filter: the lowest cosine of a copy the rule accepted was 0.582 (docs/quality.md:
+  copies go down to 0.581) and only 265 of the 4,546 candidate pairs lie in [0.5, 0.55).
+  What changed (`dedup/verify.py`): the coarse search tries the 18 windows of a sparse
+  grid (sides 60, 80, 100 %) first and the other 32 only when the sparse best is within
+  0.3 of the refinement floor (the full grid beat the sparse one by at most 0.288 where
+  it reached 0.6; 43 % of directions stop there in a 0.90 check; true copies' sparse best
+  was >= 0.559 against the 0.45 cut-off); templates off the sparse grid are made only when
+  needed; and a direction is refined only within 0.15 (was 0.2) of the needed score
+  (largest refinement gain seen 0.126): 1,100 instead of 1,600 refined. `python -m
+  bench.ingest_cpu --against /work/main` (two alternating rounds, load 15-21), this vs
+  main: default inserts of the 1,000 originals 13.3 vs 14.7 ms (-10 %), the 300 copies
+  16.2 vs 16.4 ms, embed only 3.65 vs 3.97 ms; copy recall 0.997 (299/300) and 3 originals
+  flagged on both sides. The goal (3 ms with duplicate checks) is far off: embed-only alone
+  costs 3.7 ms in this measure. What is left is the alignment itself (about 100 OpenCV
+  calls per candidate pair at ~15 us each, mostly per-call overhead: one vectorised
+  normalised cross-correlation over all coarse windows would cut it), the store's two
+  searches per insert, and the claim round trips of dedup/replicas.py. The images/s ratio
+  with the defaults (goal 0.33 of raw) was not remeasured this round.
 - **Index swap (goal: longest query wait <= 200 ms at 100k; met at loads up to ~7,
   267 ms at a load of 11).** A shard's load holds the GIL, and the swap used to close the
   old shard, rename the directories and load the new one all under the collection's

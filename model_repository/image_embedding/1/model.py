@@ -55,6 +55,13 @@ class TritonPythonModel:
                 )
         self._class_matrix = np.load(matrix_path)
         self._session = open_session(onnx_path, int(parameters["intra_op_threads"]), providers(parameters, args))
+        # On a CPU, ONNX Runtime's time per image grows with the batch (images/s in-process, 2
+        # threads, Corel, load ~15: 39.8 at batch 1, 34.2 at 2, 34.9 at 4, 30.6 at 16; an earlier
+        # pass 13.9 / 22.3 / 21.6 / 11.1 at load ~19), and Triton's busy time per image was
+        # 1.1-1.5x higher with batches than without in both batching benchmarks of 2026-12-02:
+        # so a batch still saves the backend's per-execution overhead (one call, one IPC round
+        # trip) but runs the network one image at a time. A GPU gains from whole batches.
+        self._network_batch = 0 if parameters.get("execution_provider", "cpu") != "cpu" else 1
 
     def execute(self, requests: list) -> list:
         """Embed every decodable image of the batch in one ONNX run.
@@ -78,7 +85,7 @@ class TritonPythonModel:
 
         embeddings = text_image = np.empty((0, 0), np.float32)
         if pixels:
-            embeddings, logits = self._session.run(ONNX_OUTPUTS, {ONNX_INPUT: np.stack(pixels)})
+            embeddings, logits = self._run(np.stack(pixels))
             text_image = text_image_vectors(
                 logits, self._class_matrix, self._bridge_top_k, self._bridge_temperature
             )
@@ -95,6 +102,14 @@ class TritonPythonModel:
                 ]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
+
+    def _run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's two outputs for `pixels`, in runs of `_network_batch` images (0: one run)."""
+        step = self._network_batch or len(pixels)
+        runs = [self._session.run(ONNX_OUTPUTS, {ONNX_INPUT: pixels[i : i + step]}) for i in range(0, len(pixels), step)]
+        if len(runs) == 1:
+            return runs[0][0], runs[0][1]
+        return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
     def finalize(self) -> None:
         """Release the ONNX Runtime session before the stub exits."""
