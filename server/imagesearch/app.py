@@ -186,7 +186,7 @@ class ImageSearchServer:
             FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
         )
         faces = await self._open_faces(url, store)
-        ocr = OcrReader(url, timeout_s=s.inference_timeout_s)
+        ocr = OcrReader(url, timeout_s=s.ocr_timeout_s)
         if not await ocr.is_ready():
             log.info("OCR: off (no ocr model in Triton)")
             await ocr.close()

@@ -71,6 +71,12 @@ class Settings:
     inference_timeout_s: float = field(
         default=30.0, metadata={"help": "deadline of one inference request to Triton"}
     )
+    # OCR reads every text line of an image: a text-heavy photo takes seconds, and a Triton
+    # batch of them (max_batch_size 8) tens of seconds on a loaded 2-core CPU, where the
+    # encoders' 30 s deadline expired in a test import of six text images (2026-12-02).
+    ocr_timeout_s: float = field(
+        default=120.0, metadata={"help": "deadline of one OCR request to Triton (reading text is slower)"}
+    )
     qdrant_url: str = field(
         default="", metadata={"help": "URL of a Qdrant server or cluster; empty uses the embedded engine"}
     )
