@@ -154,14 +154,15 @@ async def measure_size(count: int, query_count: int, work_dir: Path, quantizatio
     queries = synthetic_vectors(query_count, seed=2)
     truth = exact_top_k(vectors, queries)
     settings = IndexSettings(threshold=0, quantization=quantization)  # no automatic build: timed here
-    shard_dir = CollectionPaths(work_dir / "collections" / COLLECTION).shard
+    # `.shard` is read at each use: an index build swaps the live shard directory.
+    paths = CollectionPaths(work_dir / "collections" / COLLECTION)
     rss_before = rss_bytes(os.getpid())
     store = EdgeStore(work_dir, settings)
     await store.create_collection(
         COLLECTION, ModelSetRecord("synthetic", (SpaceRecord(SPACE, ModelRecord("synthetic", "1", DIMENSION)),))
     )
     await store.close()
-    add_keyword_index(shard_dir)
+    add_keyword_index(paths.shard)
     store = EdgeStore(work_dir, settings)
     try:
         started = time.perf_counter()
@@ -191,7 +192,7 @@ async def measure_size(count: int, query_count: int, work_dir: Path, quantizatio
         "build_s": contention["build_s"],
         "exact_unindexed": {**contention["idle"], "recall_at_10": round(unindexed_recall, 4)},
         "hnsw": {**indexed, "recall_at_10": round(indexed_recall, 4), "hnsw_ef": settings.hnsw_ef},
-        "hnsw_filtered": filtered_queries(shard_dir, vectors, queries, settings.search_params()),
+        "hnsw_filtered": filtered_queries(paths.shard, vectors, queries, settings.search_params()),
         "during_build": contention,
         "store_rss_mib": round(rss_store / 2**20, 1),
         "raw_vectors_mib": round(vectors.nbytes / 2**20, 1),
