@@ -218,8 +218,15 @@ ANALYSIS = """## Why, and what would move the figures
   normalised cross-correlation over all coarse windows would cut it), the store's two
   searches per insert, and the claim round trips of dedup/replicas.py. The images/s ratio
   with the defaults (goal 0.33 of raw) was not remeasured this round.
-- **Index swap (goal: longest query wait <= 200 ms at 100k; met at loads up to ~7,
-  267 ms at a load of 11).** A shard's load holds the GIL, and the swap used to close the
+- **Index swap (goal: longest query wait <= 200 ms at 100k; met with the default int8
+  quantization: 156 / 162 ms on a quiet machine, 267 ms at a load of 11; not met without
+  quantization: 512 / 631 ms).** Quiet-machine run after the merge (2026-12-02, load 0.5
+  and 0.1 at start, `python -m bench.build_contention --size 100k --quantization int8`,
+  then `none`; longest query wait, first build / second build after 1,000 more points):
+  int8 156.5 / 162.0 ms (logged load 0.05-0.16 s, record + swap 0.007-0.096 s, close of
+  the old shard 0.09-0.16 s); none 511.9 / 631.3 ms (load 0.49-0.63 s: unquantized float
+  vectors are read into RAM, not memory-mapped, since every query reads them).
+  A shard's load holds the GIL, and the swap used to close the
   old shard, rename the directories and load the new one all under the collection's
   exclusive lock (the logged steps: close 0.2-0.3 s, rename 0.01 s, load 1.6-3.4 s).
   Where the load's time went (`python -m bench.swap_load`, 100k 1280-d int8 points, the
