@@ -297,6 +297,14 @@ ANALYSIS = """## Why, and what would move the figures
   build at minute 4, 246 at the end (+22.8 %, goal missed; the shard 25 -> 111 MiB), and
   search p50 drifted from 148 to 251 ms over the run, which is not explained yet. Triton grew 893 -> 1,005 MiB in
   that run (+12.6 %), 956 -> 955 in the one before.
+- **Soak after the merge (2026-12-02, quiet machine, `python -m bench.soak --minutes 7`,
+  load 2.7 at start): 18,636 UNAVAILABLE errors**, 223 in minute 4 and 18,413 in minute 5,
+  then none; Triton's RSS fell from 1,183 to 1,076 MiB in minute 5, as when a model's stub
+  process dies and is restarted. Not diagnosed: the soak deletes its data directory, and
+  with it the server's and Triton's logs. A 5-minute rerun with the directory kept (load
+  ~4, a CI run beside it) had 0 errors in 9,546 calls and API server RSS +2.0 % (heap
+  -0.2 %, mapped files +4.0 %). The 7-minute run's API server grew +29.8 % (heap +6.9 %,
+  mapped files +49.9 %: the shard's files, as below). Earlier soaks (below) had 0 errors.
 - **Soak (issue 14, 2026-12-02; goal met over 5 minutes, missed over 10: +27.6 %).** The
   soak now splits the API server's RSS into anonymous memory (heap: what a leak grows) and
   pages of memory-mapped files (the engine's WAL and segments). `python -m bench.store_rss`
