@@ -304,7 +304,11 @@ ANALYSIS = """## Why, and what would move the figures
   with it the server's and Triton's logs. A 5-minute rerun with the directory kept (load
   ~4, a CI run beside it) had 0 errors in 9,546 calls and API server RSS +2.0 % (heap
   -0.2 %, mapped files +4.0 %). The 7-minute run's API server grew +29.8 % (heap +6.9 %,
-  mapped files +49.9 %: the shard's files, as below). Earlier soaks (below) had 0 errors.
+  mapped files +49.9 %: the shard's files, as below). Earlier soaks (below) had 0 errors,
+  and so did a second 7-minute rerun with the directory kept (load 2.7 at start, a CI run
+  beside it): 0 errors in 15,439 calls, Triton's RSS flat, API server +26.1 % (heap +2.8 %,
+  mapped files +47.5 %). So the burst did not recur in two reruns; the growth of the
+  mapped shard files past minute 5 did.
 - **Soak (issue 14, 2026-12-02; goal met over 5 minutes, missed over 10: +27.6 %).** The
   soak now splits the API server's RSS into anonymous memory (heap: what a leak grows) and
   pages of memory-mapped files (the engine's WAL and segments). `python -m bench.store_rss`
