@@ -20,7 +20,7 @@ import pytest
 
 from imagesearch.store.edge import EdgeStore
 from imagesearch.store.features import KNOWN_FEATURES
-from imagesearch.store.format import DATA_FORMAT_VERSION, FORMAT_FILE, FormatTooNew, read_data_dir_version
+from imagesearch.store.format import COLLECTION_FORMAT_VERSION, DATA_FORMAT_VERSION, FORMAT_FILE, FormatTooNew, read_data_dir_version
 from imagesearch.store.migrations import prepare_data_dir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "format_v1"
@@ -88,8 +88,9 @@ def test_format_1_fixture_opens_migrated_with_everything_intact(v1_data_dir: Pat
     assert read_data_dir_version(v1_data_dir) == DATA_FORMAT_VERSION
     for name in expected["collections"]:
         record = json.loads((v1_data_dir / "collections" / name / "collection.json").read_text())
-        assert record["format_version"] == 2 and record["keep_originals"] is False
-    assert "format 1 -> 2" in caplog.text and "corel12" in caplog.text
+        assert record["format_version"] == COLLECTION_FORMAT_VERSION and record["keep_originals"] is False
+        assert "score_calibration_version" not in record  # unpinned: reads as offline/v1
+    assert "format 1 -> 2" in caplog.text and "format 2 -> 3" in caplog.text and "corel12" in caplog.text
     # A second start finds nothing to do.
     assert not prepare_data_dir(v1_data_dir).migrated
 
@@ -143,11 +144,46 @@ def test_kill_9_during_migration_leaves_each_record_old_or_new(tmp_path: Path) -
         raw = json.loads((tmp_path / "collections" / name / "collection.json").read_text())  # never half-written
         states.append(raw.get("format_version", 1))
         assert {k: v for k, v in raw.items() if k not in ("format_version", "keep_originals")} == record
-    print(f"\nkilled with {states.count(2)} of {len(names)} records migrated")
-    if child.returncode == -signal.SIGKILL and states.count(2) < len(names):
+    assert set(states) <= set(range(1, COLLECTION_FORMAT_VERSION + 1))
+    done = states.count(COLLECTION_FORMAT_VERSION)
+    print(f"\nkilled with {len(names) - states.count(1)} of {len(names)} records migrated at least one step, {done} to the end")
+    if child.returncode == -signal.SIGKILL and done < len(names):
         assert read_data_dir_version(tmp_path) == 1  # the marker is written last
     report = prepare_data_dir(tmp_path)
     assert read_data_dir_version(tmp_path) == DATA_FORMAT_VERSION
-    assert len(report.migrated) == states.count(1)
+    assert len(report.migrated) == len(names) - done
     for name in names:
-        assert json.loads((tmp_path / "collections" / name / "collection.json").read_text())["format_version"] == 2
+        raw = json.loads((tmp_path / "collections" / name / "collection.json").read_text())
+        assert raw["format_version"] == COLLECTION_FORMAT_VERSION
+
+
+def test_format_2_data_dir_moves_to_3_with_only_the_version_rewritten(v1_data_dir: Path, caplog) -> None:
+    """Format 2 (written from commit 2ad7dea up to the parent of 443a9b4, the score pins)
+    differs from 3 only in what 3 may add (format.py): its records are kept as they are but for the version, and
+    a format-2 server meeting a format-3 data dir is refused by the check above, never
+    served a stale shard/."""
+    from imagesearch.store.migrations import MIGRATIONS
+
+    to_v2 = next(m for m in MIGRATIONS if m.source == 1).collection_step
+    records = {}
+    for sidecar in (v1_data_dir / "collections").glob("*/collection.json"):
+        records[sidecar.parent.name] = to_v2(json.loads(sidecar.read_text()))
+        sidecar.write_text(json.dumps(records[sidecar.parent.name]))
+    (v1_data_dir / FORMAT_FILE).write_text(json.dumps({"format_version": 2}))
+    caplog.set_level(logging.INFO, logger="imagesearch.store.migrations")
+    report = prepare_data_dir(v1_data_dir)
+    assert report.found == 2 and sorted(report.migrated) == sorted(records)
+    assert report.steps == [next(s for s in report.steps if s.startswith("format 2 -> 3"))]
+    for name, before in records.items():
+        after = json.loads((v1_data_dir / "collections" / name / "collection.json").read_text())
+        assert after == {**before, "format_version": 3}
+    assert read_data_dir_version(v1_data_dir) == 3
+
+    async def pins() -> dict:
+        store = EdgeStore(v1_data_dir)
+        try:
+            return {i.name: i.score_pin.version for i in await store.list_collections()}
+        finally:
+            await store.close()
+
+    assert set(asyncio.run(pins()).values()) == {None}  # unpinned: scored as offline/v1

@@ -6,6 +6,15 @@
 Version 1 is what the code before versions wrote: no format.json, no "format_version" key.
 Version 2 added: format.json, "format_version" and "keep_originals" in collection.json, the
 optional `originals/` folder of a collection and `<data_dir>/aliases.json`.
+Version 3 added: the `live_shard` file naming the live shard directory, which an index
+swap alternates between `shard/` and `shard.alt/` (layout.py); "score_calibration_version"
+in collection.json (absent: offline/v1, base.ScorePin); the optional `turn_hash` in a
+point's fingerprint payload. A format-2 server would load `shard/` even where `live_shard`
+names `shard.alt/` (serving a stale copy and then deleting the live one at recovery), so
+the bump makes it refuse the data dir with FormatTooNew instead. Nothing on disk needs
+rewriting from 2 to 3: an absent `live_shard` means `shard/`, an absent pin means v1, an
+absent turn_hash is filled by re-processing (FILL, from the stored thumbnail) and computed
+on the fly by FindDuplicates (dedup/turnhash.py).
 
 A version this code does not know (newer) is refused with FormatTooNew naming the version
 needed; older versions are migrated forward by migrations.py.
@@ -20,8 +29,8 @@ from typing import Any
 
 from imagesearch.store.base import StoreError
 
-DATA_FORMAT_VERSION = 2
-COLLECTION_FORMAT_VERSION = 2
+DATA_FORMAT_VERSION = 3
+COLLECTION_FORMAT_VERSION = 3
 FORMAT_FILE = "format.json"
 FORMAT_KEY = "format_version"
 # What format.json is missing from: a data dir written before versions existed.

@@ -45,6 +45,13 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, FORMAT_KEY: 2, "keep_originals": bool(raw.get("keep_originals", False))}
 
 
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 3 reads a format-2 record as it is (format.py): only the version changes. A
+    record without a score pin keeps none, which reads as offline/v1, the calibration
+    every format-2 server scored with."""
+    return {**raw, FORMAT_KEY: 3}
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step from `source` to `source + 1`, applied to each collection record."""
@@ -56,6 +63,8 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "collection.json gains format_version and keep_originals; data dir gains format.json", _v1_to_v2),
+    Migration(2, "live_shard may name shard.alt/; collections may pin a score calibration; "
+                 "fingerprints may carry turn_hash (nothing rewritten but the version)", _v2_to_v3),
 )
 
 
