@@ -2,6 +2,10 @@
 (api/ingest.py: checks, settings reads, fingerprint, duplicate candidates, the embedded
 store's write) over the served model's real Corel-1K embeddings, with Triton replaced by a
 lookup of those embeddings, so the figure is what the API process spends besides gRPC.
+Inserts take the path the server takes for the offline model set: Triton's image_analysis
+pipeline (here a lookup of the vectors and of the fingerprint's thumbnail and pHash,
+computed before the measurement), so the API process does not decode; `--separate` takes
+the path of a model set without the pipeline (the fingerprint decoded in the API process).
 
 `python -m bench.ingest_cpu [--count N] [--against /work/main]` prints CPU ms per image
 for embed-only inserts (skip_nsfw_scoring, DUPLICATE_POLICY_IGNORE) and for default inserts
@@ -54,6 +58,9 @@ class LookupEncoder:
         self._table = table
 
     async def embed_outputs(self, image: bytes, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        return self.lookup(image)
+
+    def lookup(self, image: bytes) -> dict[str, np.ndarray]:
         key = hashlib.sha256(image).hexdigest()
         vector = self._table[key]
         rng = np.random.default_rng(int(key[:8], 16))
@@ -67,12 +74,41 @@ class LookupEncoder:
         pass
 
 
+class LookupAnalyser:
+    """Stands in for Triton's image_analysis pipeline: the image's precomputed vectors,
+    NSFW score and fingerprint parts, found by the bytes themselves (a dict lookup, not a
+    hash the real pipeline would not compute)."""
+
+    def __init__(self, table: dict[str, np.ndarray], images: list[bytes]) -> None:
+        from imagesearch.dedup.fingerprint import fingerprint
+        from imagesearch.inference.analysis import FingerprintParts
+
+        self._results: dict[bytes, tuple[dict[str, np.ndarray], object]] = {}
+        encoder = LookupEncoder(table)
+        for image in images:
+            vectors = encoder.lookup(image)
+            fp = fingerprint(image)
+            self._results[image] = (vectors, FingerprintParts(thumb=fp.thumb, phash=fp.phash))
+
+    async def analyse(self, image: bytes, want):
+        from imagesearch.inference.analysis import ImageAnalysisResult
+
+        vectors, parts = self._results[image]
+        return ImageAnalysisResult(vectors={k: vectors[k] for k in want.vector_outputs},
+                                   nsfw_score=0.01 if want.nsfw else None,
+                                   fingerprint=parts if want.fingerprint else None)
+
+    async def close(self) -> None:
+        pass
+
+
 class ConstantNsfw:
     async def score(self, image: bytes) -> float:
         return 0.01
 
 
-async def _measure(originals: list[bytes], copies: list[tuple[int, bytes]], table: dict[str, np.ndarray]) -> dict:
+async def _measure(originals: list[bytes], copies: list[tuple[int, bytes]], table: dict[str, np.ndarray],
+                   analyser: "LookupAnalyser | None") -> dict:
     from imagesearch_client.v1 import imagesearch_pb2 as pb
 
     from imagesearch.api.service import ImageSearchService, ServiceLimits
@@ -85,7 +121,7 @@ async def _measure(originals: list[bytes], copies: list[tuple[int, bytes]], tabl
     dimension = len(next(iter(table.values())))
     record = ModelSetRecord(spec.name, (SpaceRecord("image", ModelRecord("bench", "1", dimension)),
                                         SpaceRecord("text_image", ModelRecord("bench-t", "1", TEXT_DIMENSION))))
-    served = ServedModelSet(spec, record, LookupEncoder(table), {})
+    served = ServedModelSet(spec, record, LookupEncoder(table), {}, analyser)
     with tempfile.TemporaryDirectory(prefix="ingest-cpu-") as tmp:
         store = EdgeStore(Path(tmp))
         service = ImageSearchService(store=store, model_sets={"offline": served}, default_model_set="offline",
@@ -140,13 +176,15 @@ async def _search_cpu(service, collection: str, images: list[bytes]) -> float:
     return (time.process_time() - started) / len(requests) * 1000
 
 
-def measure(count: int) -> dict:
+def measure(count: int, separate: bool = False) -> dict:
     from bench.duplicates import transformed_copies
 
     originals = corel_images(count)
     copies = [(c.original, c.data) for c in transformed_copies() if c.original < count] if count >= 1000 else []
-    table = _embeddings(originals + [b for _, b in copies])
-    return asyncio.run(_measure(originals, copies, table))
+    images = originals + [b for _, b in copies]
+    table = _embeddings(images)
+    analyser = None if separate else LookupAnalyser(table, images)
+    return asyncio.run(_measure(originals, copies, table, analyser))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000, help="Corel photos to insert (1000: with the copies)")
     parser.add_argument("--against", type=Path, help="another checkout whose server/ to measure alternately")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--separate", action="store_true",
+                        help="inserts without the image_analysis pipeline (the API process decodes the fingerprint)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one measurement, for --against
     args = parser.parse_args(argv)
     if args.json:
-        print(json.dumps(measure(args.count)))
+        print(json.dumps(measure(args.count, args.separate)))
         return 0
     print_machine(machine_info(), "PYTHONPATH=server:clients/python python -m bench.ingest_cpu " + " ".join(argv or sys.argv[1:]))
     _embeddings(corel_images(args.count))  # computed once, outside the measurements
@@ -168,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, server in sides.items():
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(server), str(REPO_ROOT / "clients" / "python"),
                                                               str(REPO_ROOT)]))
-            done = subprocess.run([sys.executable, "-m", "bench.ingest_cpu", "--json", "--count", str(args.count)],
+            done = subprocess.run([sys.executable, "-m", "bench.ingest_cpu", "--json", "--count", str(args.count),
+                                   *(["--separate"] if args.separate else [])],
                                   env=env, cwd=REPO_ROOT, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"the measurement of {server} failed:\n{done.stderr[-3000:]}")

@@ -99,6 +99,23 @@ def test_the_stored_payload_carries_the_upright_chunks() -> None:
     assert again.turn_hashes == fp.turn_hashes
 
 
+@pytest.mark.parametrize("kind", ["photo", "noise", "black", "white", "steps"])
+def test_the_thumbnail_png_decodes_to_the_same_pixels(kind: str) -> None:
+    """fingerprint._png writes the PNG itself ("Up" filter, wrapping differences): Pillow
+    reads back every pixel, including rows whose difference wraps below 0 or above 255."""
+    rng = np.random.default_rng(5)
+    thumbs = {
+        "photo": fingerprint(_jpeg(ORIGINAL)).thumb,
+        "noise": rng.integers(0, 256, (128, 128), dtype=np.uint8),
+        "black": np.zeros((128, 128), np.uint8),
+        "white": np.full((128, 128), 255, np.uint8),
+        "steps": np.repeat(np.array([0, 255] * 64, np.uint8)[:, None], 128, axis=1),
+    }
+    thumb = thumbs[kind]
+    payload = Fingerprint(sha256="0" * 64, phash=0, thumb=thumb).to_payload()
+    assert np.array_equal(Fingerprint.from_payload(payload).thumb, thumb)
+
+
 RECORD = served_offline(FakeImageEncoder()).record
 
 

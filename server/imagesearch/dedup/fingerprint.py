@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -86,12 +88,32 @@ class Fingerprint:
         return cls(sha256=payload["sha256"], phash=int(payload["phash"], 16), thumb=thumb)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_FILTER_UP = 2
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def _png(thumb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    # Level 1 is 7 % larger than the default level 6 at a third of the CPU (0.5 vs 0.7 ms):
-    # this runs on every insert.
-    Image.fromarray(thumb, mode="L").save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    """The grey thumbnail as a PNG file, written here rather than by Pillow: every row
+    with PNG's "Up" filter (the difference to the row above, one numpy subtraction) and
+    zlib at level 1. On 20 Corel thumbnails: 0.20 ms and 11.7 KB against Pillow's 0.47 ms
+    and 11.3 KB at its level 1 (adaptive filters per row); this runs on every insert, in
+    the API process. Any PNG reader decodes it (from_payload uses Pillow)."""
+    height, width = thumb.shape
+    rows = np.empty((height, width + 1), dtype=np.uint8)
+    rows[:, 0] = _PNG_FILTER_UP
+    rows[0, 1:] = thumb[0]
+    np.subtract(thumb[1:], thumb[:-1], out=rows[1:, 1:], dtype=np.uint8)  # modulo 256, as PNG wants
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+    return b"".join((
+        _PNG_SIGNATURE,
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+        _png_chunk(b"IEND", b""),
+    ))
 
 
 def perceptual_hash(grey: Image.Image) -> int:
