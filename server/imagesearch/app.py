@@ -157,20 +157,59 @@ class ImageSearchServer:
         s = self.settings
         url = triton.url if triton else s.triton_url
         model_sets = await self._bind_model_sets(url)
-        for served in model_sets.values():
-            for space in served.record.spaces:
-                log.info(
-                    "model set %s, space %s: %s v%s, %d-d",
-                    served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
-                )
         nsfw = NsfwScorer(url, timeout_s=s.inference_timeout_s)
         store = open_store(
             s.data_dir, s.qdrant_url or None, s.qdrant_api_key or None, index=index_settings(s),
             qdrant_shard_number=s.qdrant_shard_number, qdrant_replication_factor=s.qdrant_replication_factor,
             qdrant_cache_ttl_s=s.qdrant_cache_ttl_s,
         )
-
+        faces = await self._open_faces(url, store)
+        ocr = await self._open_ocr(url)
+        service = ImageSearchService(
+            store,
+            model_sets,
+            DEFAULT_MODEL_SET,
+            ServiceLimits(s.max_image_pixels, s.insert_concurrency, max_collections=s.max_collections,
+                          duplicate_claim_lease_s=s.duplicate_claim_lease_s, decode_concurrency=s.decode_concurrency),
+            UrlFetcher(
+                AddressPolicy.parse(s.url_allow_hosts),
+                FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s,
+                            max_redirects=s.url_max_redirects),
+            ),
+            nsfw,
+            faces,
+            ocr,
+            FACES_NEED_EMBEDDED_STORE if s.qdrant_url else NO_FACE_MODEL,
+        )
         metrics = RpcMetrics(CollectorRegistry())
+        server, health_servicer = self._grpc_server(service, metrics)
+        # Until the watcher's first check, nobody may be told SERVING (the default of "").
+        await self._set_health(health_servicer, False)
+        self.port = bind_api(server, s.listen, self._tls)
+        gateway_target = self._gateway.bind(server) if self._tls and s.http_port else None
+        await server.start()
+        metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
+        try:
+            http, health_server = await self._start_http_side(gateway_target, health_servicer)
+        except BaseException:
+            await server.stop(None)
+            if metrics_http is not None:
+                metrics_http[0].shutdown()
+            raise
+        watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
+        self._running = _Running(
+            server, health_servicer, model_sets, nsfw, store, service.ctx.fetcher, triton, metrics_http, watcher,
+            http, faces, ocr, health_server,
+        )
+        log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
+                 "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
+
+    def _grpc_server(
+        self, service: ImageSearchService, metrics: RpcMetrics
+    ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+        """The gRPC server with its interceptors (metrics, then auth, quotas and audit), the
+        API, admin and health services and, when on, reflection; not bound yet."""
+        s = self.settings
         server = grpc.aio.server(
             interceptors=[
                 MetricsInterceptor(metrics),
@@ -180,28 +219,6 @@ class ImageSearchServer:
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
             ],
-        )
-        fetcher = UrlFetcher(
-            AddressPolicy.parse(s.url_allow_hosts),
-            FetchLimits(max_bytes=s.url_max_mb * 1_000_000, timeout_s=s.url_timeout_s, max_redirects=s.url_max_redirects),
-        )
-        faces = await self._open_faces(url, store)
-        ocr = OcrReader(url, timeout_s=s.ocr_timeout_s)
-        if not await ocr.is_ready():
-            log.info("OCR: off (no ocr model in Triton)")
-            await ocr.close()
-            ocr = None
-        service = ImageSearchService(
-            store,
-            model_sets,
-            DEFAULT_MODEL_SET,
-            ServiceLimits(s.max_image_pixels, s.insert_concurrency, max_collections=s.max_collections,
-                          duplicate_claim_lease_s=s.duplicate_claim_lease_s, decode_concurrency=s.decode_concurrency),
-            fetcher,
-            nsfw,
-            faces,
-            ocr,
-            FACES_NEED_EMBEDDED_STORE if s.qdrant_url else NO_FACE_MODEL,
         )
         imagesearch_pb2_grpc.add_ImageSearchServiceServicer_to_server(service, server)
         add_admin_service(service.ctx, self._keys, server)
@@ -213,34 +230,33 @@ class ImageSearchServer:
                  reflection.SERVICE_NAME),
                 server,
             )
-        # Until the watcher's first check, nobody may be told SERVING (the default of "").
-        await self._set_health(health_servicer, False)
-        self.port = bind_api(server, s.listen, self._tls)
-        gateway_target = self._gateway.bind(server) if self._tls and s.http_port else None
-        await server.start()
-        metrics_http = start_metrics_http(s, metrics.registry) if s.metrics_port else None
-        # --- HTTP/JSON gateway (imagesearch.http): it forwards to the gRPC port, so it starts
-        # after gRPC, and before the watcher may report SERVING (clients wait for that) ---
-        http = health_server = None
+        return server, health_servicer
+
+    async def _start_http_side(
+        self, gateway_target: str | None, health_servicer: health.aio.HealthServicer
+    ) -> tuple[HttpGateway | None, grpc.aio.Server | None]:
+        """The HTTP/JSON gateway (imagesearch.http) and the plain health port, when on. The
+        gateway forwards to the gRPC port, so it starts after gRPC, and before the watcher
+        may report SERVING (clients wait for that). Stops what it started if one fails."""
+        s = self.settings
+        http = None
         try:
             http = await self._start_http(gateway_target)
-            if s.health_port:
-                health_server = await start_health_port(health_servicer, s.listen, s.health_port)
+            health_server = await start_health_port(health_servicer, s.listen, s.health_port) if s.health_port else None
         except BaseException:
             if http is not None:
                 await http.stop()
-            await server.stop(None)
-            if metrics_http is not None:
-                metrics_http[0].shutdown()
             raise
-        # --- end HTTP/JSON gateway ---
-        watcher = asyncio.create_task(self._watch(health_servicer, model_sets, nsfw, triton))
-        self._running = _Running(
-            server, health_servicer, model_sets, nsfw, store, fetcher, triton, metrics_http, watcher, http, faces, ocr,
-            health_server,
-        )
-        log.info("serving imagesearch.v1 on %s (port %d, %s)", s.listen, self.port,
-                 "plaintext" if self._tls is None else "mutual TLS" if self._tls.mutual else "TLS")
+        return http, health_server
+
+    async def _open_ocr(self, url: str) -> OcrReader | None:
+        """The OCR reader, or None when Triton does not serve the ocr model."""
+        ocr = OcrReader(url, timeout_s=self.settings.ocr_timeout_s)
+        if not await ocr.is_ready():
+            log.info("OCR: off (no ocr model in Triton)")
+            await ocr.close()
+            return None
+        return ocr
 
     async def _open_faces(self, url: str, store: VectorStore) -> FaceManager | None:
         """Faces and people (docs/faces.md), when Triton serves the face model and the items
@@ -296,6 +312,12 @@ class ImageSearchServer:
                 bound[spec.name] = await bind_model_set(spec, url, timeout_s)
             except InferenceUnavailable as exc:
                 log.info("not serving model set %s (%s); to serve it: %s", spec.name, exc, spec.setup_hint)
+        for served in bound.values():
+            for space in served.record.spaces:
+                log.info(
+                    "model set %s, space %s: %s v%s, %d-d",
+                    served.spec.name, space.name, space.model.name, space.model.version, space.model.dimension,
+                )
         return bound
 
     async def _set_health(self, servicer: health.aio.HealthServicer, serving: bool) -> None:
