@@ -21,34 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = collections.add_subparsers(dest="action", required=True)
 
-    create = actions.add_parser("create", help="create an empty collection")
-    create.add_argument("name", help="the collection's ID: 1-63 letters, digits, '_' or '-'")
-    create.add_argument("--model-set", default="", help="offline (the default) or clip (after `models export-clip`)")
-    create.add_argument("--description", default="", help="free text for people (at most 1000 characters)")
-    create.add_argument(
-        "--max-nsfw-score", type=float, default=None,
-        help="refuse inserts whose NSFW score (0..1) is above this (FAILED_PRECONDITION)",
-    )
-    create.add_argument(
-        "--skip-nsfw-scoring", action="store_true",
-        help="do not run the NSFW model on inserts: ingest several times faster, for trusted catalogs; the items "
-        "then have no NSFW score",
-    )
-    create.add_argument(
-        "--faces", action="store_true",
-        help="detect and embed faces at insert, for `search --face` (off by default: ~70 ms of CPU per image "
-        "plus ~200 ms per face; face data is biometric, see docs/faces.md)",
-    )
-    create.add_argument(
-        "--ocr", action="store_true",
-        help="read the text in every inserted image, for `search --words` (off by default: on a photo without text "
-        "about 3.6x the image encoder's CPU (median; mean 6x), seconds on a page of text; docs/ocr.md)",
-    )
-    create.add_argument(
-        "--keep-originals", action="store_true",
-        help="keep each item's image bytes (their own size on disk) so the models can be re-run later",
-    )
-    create.set_defaults(func=create_collection)
+    create = _add_create(actions)
 
     get = actions.add_parser("get", help="describe a collection")
     get.add_argument("name", help="the collection's ID")
@@ -77,6 +50,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     for action in (create, get, listing, update, delete):
         add_client_options(action)
+
+
+def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """`collections create` and its options."""
+    create = actions.add_parser("create", help="create an empty collection")
+    create.add_argument("name", help="the collection's ID: 1-63 letters, digits, '_' or '-'")
+    create.add_argument("--model-set", default="", help="offline (the default) or clip (after `models export-clip`)")
+    create.add_argument("--description", default="", help="free text for people (at most 1000 characters)")
+    create.add_argument(
+        "--max-nsfw-score", type=float, default=None,
+        help="refuse inserts whose NSFW score (0..1) is above this (FAILED_PRECONDITION)",
+    )
+    create.add_argument(
+        "--skip-nsfw-scoring", action="store_true",
+        help="do not run the NSFW model on inserts: ingest several times faster, for trusted catalogs; the items "
+        "then have no NSFW score",
+    )
+    create.add_argument(
+        "--faces", action="store_true",
+        help="detect and embed faces at insert, for `search --face` (off by default: ~70 ms of CPU per image "
+        "plus ~200 ms per face; face data is biometric, see docs/faces.md)",
+    )
+    create.add_argument(
+        "--ocr", action="store_true",
+        help="read the text in every inserted image, for `search --words` (off by default: on a photo without text "
+        "about 3.6x the image encoder's CPU (median; mean 6x), seconds on a page of text; docs/ocr.md)",
+    )
+    create.add_argument(
+        "--keep-originals", action="store_true",
+        help="keep each item's image bytes (their own size on disk) so the models can be re-run later",
+    )
+    create.set_defaults(func=create_collection)
+    return create
 
 
 def describe(c: "Collection") -> str:
