@@ -55,3 +55,15 @@ async def test_newer_collection_format_is_refused(store: RemoteQdrantStore) -> N
     assert caught.value.found == 99
     await store.create_collection("now", SET)
     assert not await store.keeps_originals("now")
+
+
+async def test_remote_metadata_stays_readable_by_format_2_pods(store: RemoteQdrantStore) -> None:
+    """Format 3 changed the embedded layout only: a remote collection created (or updated)
+    by this code must not be refused by the format-2 API pods of a rolling upgrade, whose
+    check is `format_version > 2` (format.py, REMOTE_COLLECTION_FORMAT_VERSION)."""
+    await store.create_collection("rolling", SET)
+    await store.update_collection("rolling", description="changed by a format-3 pod")
+    info = await store._client.get_collection("rolling")
+    recorded = info.config.metadata["imagesearch"]
+    assert recorded["format_version"] <= 2
+    assert "score_calibration_version" in recorded  # the pin is there; format-2 code ignores it

@@ -31,6 +31,12 @@ from imagesearch.store.base import StoreError
 
 DATA_FORMAT_VERSION = 3
 COLLECTION_FORMAT_VERSION = 3
+# The record a remote Qdrant collection keeps in its metadata (remote_cache.py) has its own
+# version: format 3 changed the embedded layout, while the metadata only gained the score
+# pin, which format-2 code ignores. Writing 3 there would make format-2 API pods refuse
+# every collection a format-3 pod created or updated during a rolling upgrade; raise this
+# only when the metadata changes in a way older code would misread.
+REMOTE_COLLECTION_FORMAT_VERSION = 2
 FORMAT_FILE = "format.json"
 FORMAT_KEY = "format_version"
 # What format.json is missing from: a data dir written before versions existed.

@@ -56,7 +56,7 @@ from imagesearch.store.points import (
 )
 from imagesearch.scoring.registry import pin_for_new
 from imagesearch.store.filters import DEFAULT_MAX_FILTER_INDEXES, Filter, indexes_to_create, wanted_indexes
-from imagesearch.store.format import COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
+from imagesearch.store.format import REMOTE_COLLECTION_FORMAT_VERSION, FormatTooNew, collection_version
 from imagesearch.store.remote_admin import RemoteAdmin
 from imagesearch.store.claims import Claim, ClaimState
 from imagesearch.store.remote_claims import RemoteClaims
@@ -185,8 +185,8 @@ class RemoteQdrantStore(RemoteAdmin):
         ours = (info.config.metadata or {}).get(METADATA_ROOT)
         if not ours:
             raise CollectionNotFound(name)
-        if collection_version(ours) > COLLECTION_FORMAT_VERSION:
-            raise FormatTooNew(f"collection {name!r}", collection_version(ours), COLLECTION_FORMAT_VERSION)
+        if collection_version(ours) > REMOTE_COLLECTION_FORMAT_VERSION:
+            raise FormatTooNew(f"collection {name!r}", collection_version(ours), REMOTE_COLLECTION_FORMAT_VERSION)
         return self._settings.put(name, CollectionSettings.from_metadata(ours)), info
 
     async def _cached(self, name: str) -> CollectionSettings:

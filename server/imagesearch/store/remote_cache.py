@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy, ScorePin
-from imagesearch.store.format import COLLECTION_FORMAT_VERSION
+from imagesearch.store.format import REMOTE_COLLECTION_FORMAT_VERSION
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class CollectionSettings:
             "created_at": self.created_at,
             "generation": self.generation,
             "settings_version": self.version,
-            "format_version": COLLECTION_FORMAT_VERSION,
+            "format_version": REMOTE_COLLECTION_FORMAT_VERSION,
             "description": self.description,
             **self.moderation.to_dict(),
             **self.ocr.to_dict(),
