@@ -71,6 +71,12 @@ log = logging.getLogger(__name__)
 # points, at an index build's copy step, held it 0.85 s (the longest query wait of that
 # build, `python -m bench.build_contention`). A flush of 1,000 points holds it ~10-20 ms.
 FLUSH_EVERY_POINTS = 1000
+# Writes of at most this many points run in the event loop's thread (run_here): one point's
+# update takes ~50 us (its WAL append; median at load 12, p90 59 us), less than the hop to
+# a worker thread, and writes to a collection run one at a time under its write_lock anyway.
+# Larger batches (ImportItems) and index creations still go to a worker thread, so the loop
+# never waits for them.
+INLINE_WRITE_POINTS = 4
 
 
 @dataclass
@@ -114,14 +120,22 @@ class LiveCollection:
                 raise CollectionNotFound(self.name)
             return await asyncio.to_thread(method, self.shard, *args)
 
+    async def run_here(self, method: Any, *args: Any) -> Any:
+        """Call a shard method in the event loop's thread while holding `access` shared: for
+        calls that take microseconds, where the hop to a worker thread (0.1-0.6 ms of CPU
+        at loads 1-11) would cost more than the call."""
+        async with self.access.shared():
+            if self.closed:
+                raise CollectionNotFound(self.name)
+            return method(self.shard, *args)
+
     async def apply(self, write: Write) -> None:
         """Apply a write (caller holds write_lock) and journal it if a build is running."""
-        await self.run(EdgeShard.update, write.operation())
+        small = isinstance(write, (Upsert, Delete)) and _points_written(write) <= INLINE_WRITE_POINTS
+        await (self.run_here if small else self.run)(EdgeShard.update, write.operation())
         if self.journal is not None:
             await self.journal.append(write)
-        self.written_since_flush += len(write.points) if isinstance(write, Upsert) else (
-            len(write.uuids) if isinstance(write, Delete) else 0
-        )
+        self.written_since_flush += _points_written(write)
         if self.written_since_flush >= FLUSH_EVERY_POINTS:
             await self.flush()
 
@@ -294,13 +308,9 @@ class LiveCollection:
         """(points outside HNSW segments, dead copies of replaced or deleted points kept since
         the last build, points): what an index build would index and what it would free.
 
-        Asked after every write, so the engine's info is read in this thread: it takes ~1 us
-        (counters of the segments), while the hop to a worker thread cost 0.1-0.6 ms of the
-        API process's CPU per insert (cProfile of bench.ingest_cpu at loads 1-11)."""
-        async with self.access.shared():
-            if self.closed:
-                raise CollectionNotFound(self.name)
-            info = self.shard.info()
+        Asked after every write, so the engine's info is read in this thread (run_here): it
+        takes ~1 us (counters of the segments)."""
+        info = await self.run_here(EdgeShard.info)
         if self.points_at_build is None:  # the first look since the collection opened: count from here
             self.points_at_build, self.upserts_since_build = info.points_count, 0
         dead = self.upserts_since_build - (info.points_count - self.points_at_build)
@@ -336,3 +346,10 @@ class LiveCollection:
             self.closed = True
             await asyncio.to_thread(self.shard.flush)
             await asyncio.to_thread(self.shard.close)
+
+
+def _points_written(write: Write) -> int:
+    """How many points a write upserts or deletes (0 for an index creation)."""
+    if isinstance(write, Upsert):
+        return len(write.points)
+    return len(write.uuids) if isinstance(write, Delete) else 0
