@@ -233,15 +233,20 @@ ANALYSIS = """## Why, and what would move the figures
   Triton's image_analysis pipeline (here a lookup of the precomputed vectors, thumbnail and
   pHash), so the API process does not decode; `--separate` keeps the old path (the
   fingerprint decoded in the API process, about 1 ms more). `python -m bench.ingest_cpu
-  --against <checkout of 7d4cb3e>`, two alternating rounds: embed only **1.31 vs 1.63 ms**
-  per image (goal 1 ms: missed by 0.3 ms), default inserts of the 1,000 originals 8.2 vs
-  8.4 ms, the 300 copies 10.8 vs 11.0 ms (goal 3 ms: missed), copy recall 0.997 and 3
-  originals flagged on both sides. The change: the fingerprint's thumbnail is written as
-  PNG by our own code (`fingerprint._png`: "Up" filter, zlib level 1; 0.20 ms against
-  Pillow's 0.47 ms, 4 % more bytes; lossless, any PNG reader decodes it). What is left of
-  the embed-only 1.3 ms (cProfile, main thread): the thumbnail PNG 0.2 ms, the turn hashes
-  0.12 ms, the engine's point objects from 1,664 Python floats 0.22 ms, the SHA-256 of the
-  bytes 0.05-0.13 ms, the write in a worker thread and the asyncio hops.
+  --against <checkout of 7d4cb3e>`, two alternating rounds (load ~1): embed only **1.31 vs
+  1.63 ms** per image, default inserts of the 1,000 originals 8.2 vs 8.4 ms, the 300
+  copies 10.8 vs 11.0 ms, copy recall 0.997 and 3 originals flagged on both sides: the
+  fingerprint's thumbnail is written as PNG by our own code (`fingerprint._png`: "Up"
+  filter, zlib level 1; 0.20 ms against Pillow's 0.47 ms, 4 % more bytes; lossless, any
+  PNG reader decodes it). Then the store's two thread hops per insert went (the engine's
+  info, ~1 us, and an insert's update, ~50 us, now run in the event loop's thread;
+  batches of more than 4 points still hop): against the commit before that, three
+  alternating rounds at load ~12, embed only **0.95 vs 1.29 ms** (goal <= 1 ms: met in
+  this measure, which excludes gRPC's receive and the Triton client call), default inserts
+  7.9 vs 7.8 ms and the copies 11.6 vs 12.1 ms (goal 3 ms: missed; the alignment is most
+  of it, above). What is left of the embed-only ~1 ms (cProfile, main thread): the
+  thumbnail PNG 0.2 ms, the turn hashes 0.12 ms, the engine's point objects from 1,664
+  Python floats 0.22 ms, the SHA-256 of the bytes 0.05-0.13 ms, the WAL append 0.05 ms.
 - **API-server CPU per image query (same run): 14 ms, and why the one-client goal (p50 <=
   1.15x encode + search in-process) cannot be met with the calibrated scores.** One-image
   SearchItems in-process (`bench.ingest_cpu`'s search figure, 400-item collection, queries
