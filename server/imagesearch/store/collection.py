@@ -16,6 +16,7 @@ Two locks per collection:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -71,6 +72,11 @@ log = logging.getLogger(__name__)
 # points, at an index build's copy step, held it 0.85 s (the longest query wait of that
 # build, `python -m bench.build_contention`). A flush of 1,000 points holds it ~10-20 ms.
 FLUSH_EVERY_POINTS = 1000
+# ... or this many bytes of points, whichever comes first: the WAL can truncate only what a
+# flush covers, and every byte of it stays mapped in the process (shard_files.py), so
+# 1,000 offline-set points (~23 KB each with the fingerprint) meant 23 MiB of WAL pages.
+# 8 MiB is ~350 such points: two WAL segments (shard_files.WAL_OPTIONS).
+FLUSH_EVERY_BYTES = 8 << 20
 
 
 @dataclass
@@ -100,8 +106,10 @@ class LiveCollection:
     # rewrites its segment, so upserts minus growth is the dead weight held (dead_points).
     upserts_since_build: int = 0
     points_at_build: int | None = None
-    # Points upserted or deleted since the live shard was last flushed (FLUSH_EVERY_POINTS).
+    # Points upserted or deleted, and their approximate bytes, since the live shard was last
+    # flushed (FLUSH_EVERY_POINTS, FLUSH_EVERY_BYTES).
     written_since_flush: int = 0
+    bytes_since_flush: int = 0
 
     @property
     def name(self) -> str:
@@ -119,17 +127,17 @@ class LiveCollection:
         await self.run(EdgeShard.update, write.operation())
         if self.journal is not None:
             await self.journal.append(write)
-        self.written_since_flush += len(write.points) if isinstance(write, Upsert) else (
-            len(write.uuids) if isinstance(write, Delete) else 0
-        )
-        if self.written_since_flush >= FLUSH_EVERY_POINTS:
+        points, size = written(write)
+        self.written_since_flush += points
+        self.bytes_since_flush += size
+        if self.written_since_flush >= FLUSH_EVERY_POINTS or self.bytes_since_flush >= FLUSH_EVERY_BYTES:
             await self.flush()
 
     async def flush(self) -> None:
         """Write the live shard's segments to disk, which lets the engine truncate its WAL
         (caller holds write_lock)."""
         await self.run(EdgeShard.flush)
-        self.written_since_flush = 0
+        self.written_since_flush = self.bytes_since_flush = 0
 
     async def upsert(self, points: Sequence[PointToStore]) -> None:
         """Insert or replace points; durable (WAL) when this returns."""
@@ -329,3 +337,16 @@ class LiveCollection:
             self.closed = True
             await asyncio.to_thread(self.shard.flush)
             await asyncio.to_thread(self.shard.close)
+
+
+def written(write: Write) -> tuple[int, int]:
+    """Points a write touches and roughly the bytes it adds to the WAL: 4 per float plus
+    the payload's JSON (its fingerprint is most of it)."""
+    if isinstance(write, Upsert):
+        size = sum(
+            4 * sum(len(v) for v in p.vectors.values()) + len(json.dumps(p.payload, default=str)) for p in write.points
+        )
+        return len(write.points), size
+    if isinstance(write, Delete):
+        return len(write.uuids), 0
+    return 0, 0
