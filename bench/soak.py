@@ -64,8 +64,9 @@ class Soak:
         self.minutes: list[Minute] = [Minute()]
         # (wall-clock time, what failed), the first ERROR_DETAILS_KEPT of them.
         self.error_details: list[tuple[str, str]] = []
-        # (wall-clock time, Triton pids that appeared, ones that went): a stub restart shows here.
-        self.triton_changes: list[tuple[str, list[int], list[int]]] = []
+        # (wall-clock time, Triton processes that appeared, ones that went, as "pid name"):
+        # a stub restart shows here.
+        self.triton_changes: list[tuple[str, list[str], list[str]]] = []
 
     def now(self) -> Minute:
         index = int((time.monotonic() - self.started) // 60)
@@ -108,13 +109,20 @@ class Soak:
 
     async def sampler(self) -> None:
         shard = self.server.data_dir / "collections" / COLLECTION
-        triton_pids: frozenset[int] | None = None
+        names: dict[int, str] = {}
         while time.monotonic() < self.deadline:
             minute = self.now()
-            pids = frozenset(descendants(self.server.process.pid))
-            if triton_pids is not None and pids != triton_pids:
-                self.triton_changes.append((_wall_clock(), sorted(pids - triton_pids), sorted(triton_pids - pids)))
-            triton_pids = minute.triton_pids = pids
+            # The API server's children are Triton's processes and, during an index build,
+            # the build's child (not Triton's: left out of its RSS and of the changes).
+            found = {pid: names.get(pid) or process_name(pid) for pid in descendants(self.server.process.pid)}
+            found = {pid: name for pid, name in found.items() if name != INDEX_BUILD}
+            if names and found.keys() != names.keys():
+                self.triton_changes.append((
+                    _wall_clock(), [f"{p} {found[p]}" for p in sorted(found.keys() - names.keys())],
+                    [f"{p} {names[p]}" for p in sorted(names.keys() - found.keys())],
+                ))
+            names = found
+            pids = minute.triton_pids = frozenset(found)
             parts = rss_parts(self.server.process.pid)
             minute.rss_mib = {
                 "api_server": rss_bytes(self.server.process.pid) / 2**20,
@@ -127,6 +135,23 @@ class Soak:
 
     async def run(self) -> None:
         await asyncio.gather(self.sampler(), self.writer(), *(self.searcher(k) for k in range(self.clients)))
+
+
+INDEX_BUILD = "index build"
+
+
+def process_name(pid: int) -> str:
+    """What a child of the API server is: a Python-backend stub's model, tritonserver, or
+    the store's index build."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "exited"
+    if "imagesearch.store.indexer" in argv:
+        return INDEX_BUILD
+    model = next((Path(a).parent.parent.name for a in argv if a.endswith("model.py")), None)
+    return f"stub of {model}" if model else Path(argv[0]).name
 
 
 def _wall_clock() -> str:
