@@ -27,6 +27,7 @@ import numpy as np
 from bench.common import directory_bytes, machine_info, print_machine, rss_parts
 from imagesearch.store.base import ModelRecord, ModelSetRecord, PointToStore, SpaceRecord
 from imagesearch.store.edge import EdgeStore
+from imagesearch.store.layout import CollectionPaths
 from imagesearch.store.shard_config import IndexSettings
 
 SPACES = (("image", 1280), ("text", 384))
@@ -45,6 +46,13 @@ def point(rng: np.random.Generator, item: str) -> PointToStore:
                         fingerprint={"thumb": thumb, "phash": "0" * 16})
 
 
+def live_parts(collection_dir: Path) -> str:
+    """The live shard's segments and WAL on disk, MiB (the other shard directory, when there
+    is one, is an index build's copy)."""
+    live = CollectionPaths(collection_dir).shard
+    return f"{directory_bytes(live / 'segments') / 2**20:.0f} / {directory_bytes(live / 'wal') / 2**20:.0f}"
+
+
 async def run(data_dir: Path, writes: int, every: int, settings: IndexSettings, fill: int) -> None:
     store = EdgeStore(data_dir, settings)
     rng = np.random.default_rng(1)
@@ -54,8 +62,8 @@ async def run(data_dir: Path, writes: int, every: int, settings: IndexSettings, 
         for start in range(0, fill, 100):
             await store.upsert(COLLECTION, [point(rng, f"f{k}") for k in range(start, min(start + 100, fill))])
         shard = data_dir / "collections" / COLLECTION
-        print("| writes | RSS MiB | anon MiB | mapped files MiB | traced MiB | shard MiB | s |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("| writes | RSS MiB | anon MiB | mapped files MiB | traced MiB | shard MiB | live segments / WAL MiB | s |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         started = time.monotonic()
         for k in range(writes + 1):
             if k % every == 0:
@@ -63,7 +71,8 @@ async def run(data_dir: Path, writes: int, every: int, settings: IndexSettings, 
                 traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else float("nan")
                 print(f"| {k} | {sum(parts.values()) / 2**20:.0f} | {parts['anon'] / 2**20:.0f} | "
                       f"{(parts['file'] + parts['shmem']) / 2**20:.0f} | {traced:.1f} | "
-                      f"{directory_bytes(shard) / 2**20:.0f} | {time.monotonic() - started:.0f} |", flush=True)
+                      f"{directory_bytes(shard) / 2**20:.0f} | {live_parts(shard)} | {time.monotonic() - started:.0f} |",
+                      flush=True)
             item = f"w{pick.randrange(IDS)}"
             if pick.random() < 0.25:
                 await store.delete(COLLECTION, [item])

@@ -60,6 +60,7 @@ from imagesearch.store.layout import (
     write_sidecar,
 )
 from imagesearch.store.shard_config import IndexSettings, edge_config
+from imagesearch.store.shard_files import create_shard
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ class EdgeStore(EdgeAdmin):
         if paths.root.exists():
             shutil.rmtree(paths.root)  # a leftover of a create that crashed before its sidecar
         paths.root.mkdir()
-        shard = EdgeShard.create(str(paths.shard), edge_config(sidecar.model_set, self._index))
+        shard = create_shard(paths.shard, edge_config(sidecar.model_set, self._index))
         write_sidecar(paths, sidecar)
         fsync_dir(self._root)
         return shard

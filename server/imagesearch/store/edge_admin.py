@@ -41,6 +41,7 @@ from imagesearch.store.migrations import MIGRATIONS, STAGING_DIR
 from imagesearch.store.originals import ORIGINALS_DIR, OriginalsStore, OriginalsUsage
 from imagesearch.store.records import model_set_from_dict
 from imagesearch.store.shard_config import edge_config
+from imagesearch.store.shard_files import create_shard
 from imagesearch.store.snapshot_file import CollectionManifest, Page, SnapshotCorrupt, SnapshotWriter, read_collection, verify
 from imagesearch.store.snapshots import SnapshotCatalog, check_served
 
@@ -229,7 +230,7 @@ class EdgeAdmin:
             shutil.rmtree(paths.root)
         paths.root.mkdir(parents=True)
         originals = OriginalsStore(paths.root / ORIGINALS_DIR)
-        shard = EdgeShard.create(str(paths.shard), edge_config(model_set, self._index))
+        shard = create_shard(paths.shard, edge_config(model_set, self._index))
         written = 0
         try:
             for kind, item in read_collection(path, entry):

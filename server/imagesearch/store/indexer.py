@@ -46,6 +46,7 @@ from imagesearch.store.collection import LiveCollection
 from imagesearch.store.journal import JournalFile, read_journal, replay
 from imagesearch.store.layout import CollectionPaths, discard, make_live, warm_page_cache
 from imagesearch.store.shard_config import with_cold_float_vectors
+from imagesearch.store.shard_files import load_shard
 
 # The child's line on stdout once optimize() is done and it waits for the journal.
 BUILT_MARKER = "imagesearch-index-built"
@@ -251,7 +252,7 @@ async def _swap(collection: LiveCollection, child: BuildChild, journal: JournalF
         built, old_dir = paths.building, paths.shard
         steps = [time.monotonic()]
         try:
-            shard = await asyncio.to_thread(EdgeShard.load, str(built))
+            shard = await asyncio.to_thread(load_shard, built)
         except Exception as exc:  # noqa: BLE001 - the engine raises its own error types for a bad shard
             raise IndexBuildError(f"the indexed shard of {collection.name!r} did not load; the previous one serves on") from exc
         steps.append(time.monotonic())
@@ -313,7 +314,7 @@ def build_and_replay(shard_dir: Path, journal_path: Path) -> dict[str, int]:
     complete, then replay it record by record."""
     # Segments built now keep int8-quantized spaces' float vectors memory-mapped, so the
     # serving process's load at the swap does not read them in while holding the GIL.
-    shard = EdgeShard.load(str(shard_dir), with_cold_float_vectors(shard_dir))
+    shard = load_shard(shard_dir, with_cold_float_vectors(shard_dir))
     try:
         shard.optimize()
         print(BUILT_MARKER, flush=True)

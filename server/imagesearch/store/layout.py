@@ -46,6 +46,7 @@ from qdrant_edge import EdgeShard
 from imagesearch.store.base import ModelSetRecord, ModerationPolicy, OcrPolicy, ScorePin
 from imagesearch.store.format import COLLECTION_FORMAT_VERSION, check_collection_version
 from imagesearch.store.records import model_set_from_dict, model_set_to_dict
+from imagesearch.store.shard_files import load_shard
 
 SIDECAR_NAME = "collection.json"
 LIVE_FILE = "live_shard"
@@ -189,7 +190,7 @@ def open_live_shard(paths: CollectionPaths) -> tuple[EdgeShard, bool]:
     swapped-in shard is dropped and the old one loaded instead; returns the shard and
     whether that fallback happened. `shard.old/` is gone once this returns."""
     try:
-        shard = EdgeShard.load(str(paths.shard))
+        shard = load_shard(paths.shard)
     except Exception:  # noqa: BLE001 - the engine raises its own error types for a bad shard
         if not paths.old.exists():
             raise
@@ -197,7 +198,7 @@ def open_live_shard(paths: CollectionPaths) -> tuple[EdgeShard, bool]:
         discard(paths, paths.shard)
         os.replace(paths.old, paths.shard)
         fsync_dir(paths.root)
-        return EdgeShard.load(str(paths.shard)), True
+        return load_shard(paths.shard), True
     if paths.old.exists():
         discard(paths, paths.old)
     return shard, False
