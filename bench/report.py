@@ -276,8 +276,14 @@ ANALYSIS = """## Why, and what would move the figures
   consensus) are work the in-process baseline (encode + search) does not do; together they
   are 1.5-2x the encoder's own CPU. So the 1.15x goal holds only for collections whose
   calibration has no copy check and no consensus; with offline/v3 each image query adds
-  about 13 ms of CPU after the vector search (not remeasured end to end through gRPC in
-  this round). Not changed: both are what issue 15's scores
+  about 13 ms of CPU after the vector search. End to end (a throwaway script over
+  `bench.query`'s `one_client_interleaved`: a real server, 300 Corel photos stored with all
+  checks, 100 stored and 100 new photos as queries, load 1.6-5): SearchItems p50 18-26 ms
+  against 8-11 ms for in-process encode + search (Triton called directly: 10-11.7 ms), a
+  ratio of 1.6-2.8 from run to run (goal 1.15: missed). Computing the query's fingerprint
+  on the decode pool while Triton embeds, rather than after the vector search, was tried
+  and dropped: six alternating runs each way, p50 within the run-to-run spread (stored
+  queries 24.0-26.3 vs 24.1-26.0 ms). Not changed: both are what issue 15's scores
   are made of (a copy lifted to >= 0.9, a hit scored by its neighbourhood); cheaper
   alignment (one vectorised correlation over the coarse windows) is the lead.
 - **Index swap (goal: longest query wait <= 200 ms at 100k; met with the default int8
