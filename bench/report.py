@@ -53,7 +53,7 @@ ANALYSIS = """## Why, and what would move the figures
   (missed; the thumbnail alignment is most of it); the images/s ratio with the defaults was
   not remeasured end to end. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
   (met). One-client Search p50 <= 1.15x: 1.22 before the calibrated scores' copy check and
-  consensus, which now add ~13 ms of API CPU per image query (missed). Batching on >= off
+  consensus, which now add ~13 ms of API CPU per image query: 1.6-2.8 end to end (missed). Batching on >= off
   at 1, 4, 16, 64 clients: within the ~6 % noise band on a quiet machine, below 1 at 1 and
   4 clients in some runs (not shown to be met). Longest query wait at a 100k swap <= 200
   ms: 156/162 ms (met); 1M not rerun after the memory-mapped swap. 10-minute soak: 0
