@@ -50,8 +50,12 @@ ANALYSIS = """## Why, and what would move the figures
   server <= 1 ms per embed-only insert: 0.95 ms in `bench.ingest_cpu` (met in that
   measure, which leaves out gRPC's receive and the Triton client call). Defaults >= 0.33 of
   raw and API server <= 3 ms with duplicate checks: 7.9 ms of API CPU per default insert
-  (missed; the thumbnail alignment is most of it); the images/s ratio with the defaults was
-  not remeasured end to end. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
+  (missed; the thumbnail alignment is most of it). Images/s against the raw encoder
+  (batch 4, in-process), alternating, 300 Corel photos through ImportItems, two rounds
+  (a throwaway script over bench.ingest's `server_ingest` and bench.encoder; Intel Xeon,
+  load 4.4 with another benchmark beside it, which flatters the server): raw 94.8
+  images/s, embed only 94.0 (0.99), defaults 31.3 (**0.33**, at the goal); a quiet rerun
+  is needed before calling either met. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
   (met). One-client Search p50 <= 1.15x: 1.22 before the calibrated scores' copy check and
   consensus, which now add ~13 ms of API CPU per image query: 1.6-2.8 end to end (missed). Batching on >= off
   at 1, 4, 16, 64 clients: within the ~6 % noise band on a quiet machine, below 1 at 1 and
