@@ -26,6 +26,7 @@ How to run (from the repository root):
     PYTHONPATH=server:clients/python python -m bench.ingest_cpu --against ../main   # API-process CPU per insert and search, two checkouts
     PYTHONPATH=server:clients/python python -m bench.build_contention --size 100k   # longest query wait at an index swap
     PYTHONPATH=server:clients/python python -m bench.soak --minutes 10              # 16 clients + a writer: errors, RSS growth
+    PYTHONPATH=server:clients/python python -m bench.ratios                         # a few minutes: ingest and one-client query ratios
     PYTHONPATH=server:clients/python python -m bench.swap_load --size 100k          # a shard's load by int8 placement: GIL held, first queries
     PYTHONPATH=server:clients/python python -m bench.store_rss --writes 12000       # the store's RSS under the soak's writer, anon vs mapped files
 
@@ -52,8 +53,8 @@ ANALYSIS = """## Why, and what would move the figures
   raw and API server <= 3 ms with duplicate checks: 7.9 ms of API CPU per default insert
   (missed; the thumbnail alignment is most of it). Images/s against the raw encoder
   (batch 4, in-process), alternating, 300 Corel photos through ImportItems, two rounds
-  (a throwaway script over bench.ingest's `server_ingest` and bench.encoder; Intel Xeon,
-  load 4.4 with another benchmark beside it, which flatters the server): raw 94.8
+  (the script that became `python -m bench.ratios`; Intel Xeon, load 4.4 with another benchmark beside it,
+  which flatters the server): raw 94.8
   images/s, embed only 94.0 (0.99), defaults 31.3 (**0.33**, at the goal); a quiet rerun
   is needed before calling either met. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
   (met). One-client Search p50 <= 1.15x: 1.22 before the calibrated scores' copy check and
@@ -280,9 +281,9 @@ ANALYSIS = """## Why, and what would move the figures
   consensus) are work the in-process baseline (encode + search) does not do; together they
   are 1.5-2x the encoder's own CPU. So the 1.15x goal holds only for collections whose
   calibration has no copy check and no consensus; with offline/v3 each image query adds
-  about 13 ms of CPU after the vector search. End to end (a throwaway script over
-  `bench.query`'s `one_client_interleaved`: a real server, 300 Corel photos stored with all
-  checks, 100 stored and 100 new photos as queries, load 1.6-5): SearchItems p50 18-26 ms
+  about 13 ms of CPU after the vector search. End to end (the script that became `python -m bench.ratios`, its query
+  part: a real server, 300 Corel photos stored with all checks, 100 stored and 100 new
+  photos as queries, load 1.6-5): SearchItems p50 18-26 ms
   against 8-11 ms for in-process encode + search (Triton called directly: 10-11.7 ms), a
   ratio of 1.6-2.8 from run to run (goal 1.15: missed). Computing the query's fingerprint
   on the decode pool while Triton embeds, rather than after the vector search, was tried
