@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -48,9 +49,22 @@ def _load_pipeline(**overrides: Any):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
-    sessions = [ort.InferenceSession(str(OCR_DIR / name), options, providers=["CPUExecutionProvider"])
-                for name in ("det.onnx", "cls.onnx", "rec.onnx")]
-    return OcrPipeline(*sessions, PipelineParams(**overrides)), sessions
+    # OCR_BENCH_<NAME>=path (DET, CLS, REC, REC2) swaps a model file for comparisons.
+    paths = {name: os.environ.get(f"OCR_BENCH_{name.upper()}", str(OCR_DIR / f"{name}.onnx"))
+             for name in ("det", "cls", "rec", "rec2", "det2")}
+    sessions = [ort.InferenceSession(paths[name], options, providers=["CPUExecutionProvider"])
+                for name in ("det", "cls", "rec")]
+    second = None
+    if Path(paths["rec2"]).exists():
+        second = ort.InferenceSession(paths["rec2"], options, providers=["CPUExecutionProvider"])
+    det2 = None
+    if Path(paths["det2"]).exists():
+        det2 = ort.InferenceSession(paths["det2"], options, providers=["CPUExecutionProvider"])
+    characters = None
+    if os.environ.get("OCR_BENCH_REC2_DICT"):
+        characters = Path(os.environ["OCR_BENCH_REC2_DICT"]).read_text(encoding="utf-8").splitlines()
+    return OcrPipeline(*sessions, PipelineParams(**overrides), rec2_session=second,
+                       rec2_characters=characters, det2_session=det2), sessions
 
 
 def _encoder() -> Callable[[bytes], None]:
