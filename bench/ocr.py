@@ -49,22 +49,12 @@ def _load_pipeline(**overrides: Any):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
-    # OCR_BENCH_<NAME>=path (DET, CLS, REC, REC2) swaps a model file for comparisons.
+    # OCR_BENCH_<NAME>=path (DET, CLS, REC, DET2) swaps a model file for comparisons.
     paths = {name: os.environ.get(f"OCR_BENCH_{name.upper()}", str(OCR_DIR / f"{name}.onnx"))
-             for name in ("det", "cls", "rec", "rec2", "det2")}
+             for name in ("det", "cls", "rec", "det2")}
     sessions = [ort.InferenceSession(paths[name], options, providers=["CPUExecutionProvider"])
-                for name in ("det", "cls", "rec")]
-    second = None
-    if Path(paths["rec2"]).exists():
-        second = ort.InferenceSession(paths["rec2"], options, providers=["CPUExecutionProvider"])
-    det2 = None
-    if Path(paths["det2"]).exists():
-        det2 = ort.InferenceSession(paths["det2"], options, providers=["CPUExecutionProvider"])
-    characters = None
-    if os.environ.get("OCR_BENCH_REC2_DICT"):
-        characters = Path(os.environ["OCR_BENCH_REC2_DICT"]).read_text(encoding="utf-8").splitlines()
-    return OcrPipeline(*sessions, PipelineParams(**overrides), rec2_session=second,
-                       rec2_characters=characters, det2_session=det2), sessions
+                for name in ("det", "cls", "rec", "det2")]
+    return OcrPipeline(*sessions[:3], PipelineParams(**overrides), det2_session=sessions[3]), sessions
 
 
 def _encoder() -> Callable[[bytes], None]:

@@ -32,9 +32,6 @@ class PipelineParams:
     gate_box_threshold: float = 0.3
     # The gate also reads its boxes and stops when none reads as text (min_confidence).
     gate_read: bool = False
-    # False: the gate's boxes are still read, but an image without any goes on to the full
-    # reading (measures what the gate costs in recall).
-    gate_stop: bool = True
     # Also read one box per run of aligned neighbouring boxes (text_detection.merge_pieces).
     merge_pieces: bool = True
     # Lines read with a lower mean character probability are dropped (RapidOCR's text_score).
@@ -58,19 +55,14 @@ class PipelineParams:
     # too, and keep the best reading of each region (_best_per_region). Measured: +5
     # strings, +9 substrings.
     read_alternatives: bool = True
-    # A second recogniser (rec2.onnx, when the pipeline is given one): "off"; "best": its
-    # reading of every box competes with the first's (the larger sum of character
-    # probabilities kept); "keep": its reading is kept as a line of its own where it
-    # differs from the first's; "low": the same, only where the first read below
-    # second_below.
-    second_reading: str = "off"
-    second_below: float = 0.9
     # Detection also runs on a contrast-equalised copy (CLAHE on the lightness, clip limit
-    # enhance_clip) with its shorter side at enhance_side (0: off); boxes as the tilted ones.
+    # enhance_clip) with its shorter side at enhance_side (0: off), on images the gate let
+    # through; its boxes join the tilted ones. Low-contrast text over texture.
     enhance_side: int = 0
-    # A second detector (det2 session) at this shorter side (0: off); boxes as the tilted ones.
-    det2_side: int = 0
     enhance_clip: float = 2.0
+    # The second detector (PP-OCRv5 mobile, det2.onnx) runs with the shorter side at this
+    # (0: off) on images the gate let through; its boxes join the tilted ones.
+    det2_side: int = 0
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
@@ -96,16 +88,12 @@ _ROTATIONS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTAT
 class OcrPipeline:
     """Owns the three ONNX Runtime sessions (detection, line classifier, recognition)."""
 
-    def __init__(self, det_session, cls_session, rec_session, params: PipelineParams, rec2_session=None,
-                 rec2_characters: list[str] | None = None, det2_session=None) -> None:
-        self._det2 = det2_session
+    def __init__(self, det_session, cls_session, rec_session, params: PipelineParams, det2_session=None) -> None:
         self._det = det_session
+        self._det2 = det2_session
         self._det_input = det_session.get_inputs()[0].name
         self._cls = cls_session
         self._reader = CtcReader(rec_session, params.rec_chunk)
-        self._second = None
-        if rec2_session is not None and params.second_reading != "off":
-            self._second = CtcReader(rec2_session, params.rec_chunk, rec2_characters)
         self._params = params
 
     def read(self, rgb: np.ndarray) -> list[Line]:
@@ -115,7 +103,7 @@ class OcrPipeline:
         coarse: list[tuple[np.ndarray, float]] = []
         if self._params.gate_side:
             gate, coarse = self._gate(bgr)
-            if self._params.gate_stop and (not gate or (self._params.gate_read and not self._reads_any(bgr, gate))):
+            if not gate or (self._params.gate_read and not self._reads_any(bgr, gate)):
                 return []
         best = self._attempt(bgr, coarse)
         if 0 < best.quality < self._params.retry_below:
@@ -138,7 +126,7 @@ class OcrPipeline:
         scale = min(self._params.gate_side / min(height, width), self._params.det_max_side / max(height, width))
         prob = self._probabilities(bgr, scale)
         gate = boxes_from_map(prob, (width, height), DetectionParams(box_threshold=self._params.gate_box_threshold))
-        if not gate and self._params.gate_stop:
+        if not gate:
             return [], []
         return gate, boxes_from_map(prob, (width, height), self._params.detection)
 
@@ -163,10 +151,7 @@ class OcrPipeline:
         if self._params.enhance_side:
             others += self._enhanced(bgr)
         if self._params.det2_side and self._det2 is not None:
-            scale2 = max(1.0, self._params.det2_side / min(height, width))
-            scale2 = min(scale2, self._params.det_max_side / max(height, width))
-            (prob2,) = self._det2.run(None, {self._det2.get_inputs()[0].name: det_input(bgr, scale2)})
-            others += boxes_from_map(prob2[0, 0], (width, height), self._params.detection)
+            others += self._boxes_at(bgr, self._params.det2_side, self._det2)
         alternatives = []
         for box in others:
             (alternatives if _overlaps(box[0], found) else found).append(box)
@@ -181,23 +166,7 @@ class OcrPipeline:
         readings = read_upright(self._cls, self._reader, crops)
         quality = float(np.mean([r.confidence if r.text.strip() else 0.0 for r in readings]))
         lines = self._lines(found, readings)
-        mode = self._params.second_reading if self._second is not None else "off"
-        if mode == "off":
-            return _Attempt(_best_per_region(lines) if self._params.read_alternatives else lines, quality)
-        second = read_upright(self._cls, self._second, crops)
-        if mode == "best":
-            return _Attempt(_best_per_region(lines + self._lines(found, second)), quality)
-        kept = _best_per_region(lines) if self._params.read_alternatives else lines
-        boxes = {line.box: line for line in kept}
-        extra = []
-        for (box, _), first, other in zip(found, readings, second):
-            line = boxes.get(tuple((float(x), float(y)) for x, y in box))
-            if line is None or _compact(other.text) == _compact(first.text):
-                continue
-            if mode == "low" and first.confidence >= self._params.second_below:
-                continue
-            extra += self._lines([(box, 0.0)], [other])
-        return _Attempt(kept + extra, quality)
+        return _Attempt(_best_per_region(lines) if self._params.read_alternatives else lines, quality)
 
     def _lines(self, boxes: list[tuple[np.ndarray, float]], readings: list) -> list[Line]:
         """The readings that read as text (min_confidence), as Lines with their boxes."""
@@ -229,14 +198,17 @@ class OcrPipeline:
 
     def _enhanced(self, bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """Boxes detected on a contrast-equalised copy of `bgr` (CLAHE on the L of Lab)."""
-        height, width = bgr.shape[:2]
         lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB)
         clahe = cv2.createCLAHE(clipLimit=self._params.enhance_clip, tileGridSize=(8, 8))
         lab[:, :, 0] = clahe.apply(lab[:, :, 0])
-        equalised = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
-        scale = max(1.0, self._params.enhance_side / min(height, width))
-        scale = min(scale, self._params.det_max_side / max(height, width))
-        return boxes_from_map(self._probabilities(equalised, scale), (width, height), self._params.detection)
+        return self._boxes_at(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), self._params.enhance_side, self._det)
+
+    def _boxes_at(self, bgr: np.ndarray, side: int, session) -> list[tuple[np.ndarray, float]]:
+        """Boxes `session` detects on `bgr` with its shorter side scaled up to `side`."""
+        height, width = bgr.shape[:2]
+        scale = min(max(1.0, side / min(height, width)), self._params.det_max_side / max(height, width))
+        (prob,) = session.run(None, {session.get_inputs()[0].name: det_input(bgr, scale)})
+        return boxes_from_map(prob[0, 0], (width, height), self._params.detection)
 
     def _probabilities(self, bgr: np.ndarray, scale: float) -> np.ndarray:
         (prob,) = self._det.run(None, {self._det_input: det_input(bgr, scale)})
@@ -256,12 +228,6 @@ def _best_per_region(lines: list[Line]) -> list[Line]:
             kept.append((box, 0.0))
             keep.add(index)
     return [line for index, line in enumerate(lines) if index in keep]
-
-
-def _compact(text: str) -> str:
-    """Letters and digits only, casefolded: two readings that differ only in spaces or
-    punctuation match the same queries."""
-    return "".join(c for c in text.casefold() if c.isalnum())
 
 
 def _overlaps(box: np.ndarray, found: list[tuple[np.ndarray, float]]) -> bool:

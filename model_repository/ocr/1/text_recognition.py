@@ -88,11 +88,10 @@ def read_upright(session, reader: "CtcReader", crops: list[np.ndarray]) -> list[
 class CtcReader:
     """The recognition network and its character list (read from the ONNX file's metadata)."""
 
-    def __init__(self, session, chunk: int, characters: list[str] | None = None) -> None:
+    def __init__(self, session, chunk: int) -> None:
         self._session = session
         self._input = session.get_inputs()[0].name
-        if characters is None:
-            characters = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+        characters = session.get_modelmeta().custom_metadata_map["character"].splitlines()
         # Index 0 is CTC's blank; PaddleOCR appends the space as the last class.
         self._characters = ["", *characters, " "]
         self._chunk = chunk
