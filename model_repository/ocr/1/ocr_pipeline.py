@@ -86,7 +86,8 @@ _ROTATIONS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTAT
 
 
 class OcrPipeline:
-    """Owns the three ONNX Runtime sessions (detection, line classifier, recognition)."""
+    """Owns the ONNX Runtime sessions (detection, line classifier, recognition, and the
+    optional second detector)."""
 
     def __init__(self, det_session, cls_session, rec_session, params: PipelineParams, det2_session=None) -> None:
         self._det = det_session
