@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -48,9 +49,12 @@ def _load_pipeline(**overrides: Any):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
-    sessions = [ort.InferenceSession(str(OCR_DIR / name), options, providers=["CPUExecutionProvider"])
-                for name in ("det.onnx", "cls.onnx", "rec.onnx")]
-    return OcrPipeline(*sessions, PipelineParams(**overrides)), sessions
+    # OCR_BENCH_<NAME>=path (DET, CLS, REC, DET2) swaps a model file for comparisons.
+    paths = {name: os.environ.get(f"OCR_BENCH_{name.upper()}", str(OCR_DIR / f"{name}.onnx"))
+             for name in ("det", "cls", "rec", "det2")}
+    sessions = [ort.InferenceSession(paths[name], options, providers=["CPUExecutionProvider"])
+                for name in ("det", "cls", "rec", "det2")]
+    return OcrPipeline(*sessions[:3], PipelineParams(**overrides), det2_session=sessions[3]), sessions
 
 
 def _encoder() -> Callable[[bytes], None]:

@@ -147,3 +147,52 @@ class _FakeRecogniser:
 
     def get_modelmeta(self):
         return type("Meta", (), {"custom_metadata_map": {"character": "a\nb"}})()
+
+
+def test_a_dim_line_is_found_on_the_contrast_equalised_copy() -> None:
+    image = np.full((256, 384, 3), 170, np.uint8)
+    bar = _rect(100, 110, 160, 30)
+    # 188 is just below the fake detector's threshold (191); CLAHE lifts the bar to 193.
+    cv2.fillPoly(image, [bar.astype(np.int32)], (188, 188, 188))
+    params = ocr_pipeline.PipelineParams(enhance_side=256)
+    pipeline = ocr_pipeline.OcrPipeline(_BrightIsText(), None, _FakeRecogniser(), params)
+    assert pipeline._boxes_at(image, 256, _BrightIsText()) == []
+    ((box, _),) = pipeline._enhanced(image)
+    assert cv2.pointPolygonTest(box, tuple(map(float, bar.mean(axis=0))), False) > 0
+    assert all(cv2.pointPolygonTest(box, (float(x), float(y)), True) > -3 for x, y in bar)
+
+
+class _Blind(_BrightIsText):
+    """A detector that finds nothing."""
+
+    def run(self, _outputs, feeds):
+        return [np.zeros_like(feeds["x"][:, :1])]
+
+
+class _Upright(_FakeClassifier):
+    def run(self, _outputs, feeds):
+        return [np.tile(np.array([[0.999, 0.001]], np.float32), (len(feeds["x"]), 1))]
+
+
+class _ReadsA(_FakeRecogniser):
+    """CTC output "a" (then blank) at every step: every crop reads "aaa..." with probability 1."""
+
+    def run(self, _outputs, feeds):
+        probabilities = np.zeros((len(feeds["x"]), 8, 4), np.float32)  # blank, a, b, space
+        probabilities[:, ::2, 1] = probabilities[:, 1::2, 0] = 1.0
+        return [probabilities]
+
+
+@pytest.mark.parametrize("det2_side", [0, 256])
+def test_the_second_detector_s_boxes_are_read_where_the_first_finds_none(det2_side: int) -> None:
+    image = np.zeros((256, 384, 3), np.uint8)
+    bar = _rect(100, 110, 160, 30)
+    cv2.fillPoly(image, [bar.astype(np.int32)], (255, 255, 255))
+    params = ocr_pipeline.PipelineParams(gate_side=0, tilt_angles=(), det2_side=det2_side)
+    pipeline = ocr_pipeline.OcrPipeline(_Blind(), _Upright(), _ReadsA(), params, det2_session=_BrightIsText())
+    lines = pipeline.read(image)
+    if not det2_side:
+        assert lines == []
+        return
+    (line,) = lines
+    assert line.text == "aaaa" and cv2.pointPolygonTest(np.array(line.box, np.float32), (180.0, 125.0), False) > 0

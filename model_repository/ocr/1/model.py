@@ -21,7 +21,7 @@ from preprocessing import InvalidImage, decode_rgb_array
 
 INPUT_NAME = "IMAGE"
 OUTPUT_NAME = "LINES"
-MODEL_FILES = ("det.onnx", "cls.onnx", "rec.onnx")
+MODEL_FILES = ("det.onnx", "cls.onnx", "rec.onnx", "det2.onnx")
 # The client maps errors starting with this prefix to INVALID_ARGUMENT: keep it stable.
 INVALID_PREFIX = "invalid image: "
 
@@ -60,8 +60,12 @@ class TritonPythonModel:
             tight_unclip=float(parameters.get("tight_unclip", "0")),
             tilt_angles=tuple(float(a) for a in parameters.get("tilt_angles", "20,-20").split(",") if a.strip()),
             tilt_side=int(parameters.get("tilt_side", "256")),
+            enhance_side=int(parameters.get("enhance_side", "0")),
+            enhance_clip=float(parameters.get("enhance_clip", "2.0")),
+            det2_side=int(parameters.get("det2_side", "0")),
         )
-        self._pipeline = OcrPipeline(*(_session(path, threads) for path in paths), params)
+        det, cls, rec, det2 = (_session(path, threads) for path in paths)
+        self._pipeline = OcrPipeline(det, cls, rec, params, det2_session=det2)
 
     def execute(self, requests: list) -> list:
         """Read every image of every request; an undecodable image fails its own request only."""

@@ -55,6 +55,14 @@ class PipelineParams:
     # too, and keep the best reading of each region (_best_per_region). Measured: +5
     # strings, +9 substrings.
     read_alternatives: bool = True
+    # Detection also runs on a contrast-equalised copy (CLAHE on the lightness, clip limit
+    # enhance_clip) with its shorter side at enhance_side (0: off), on images the gate let
+    # through; its boxes join the tilted ones. Low-contrast text over texture.
+    enhance_side: int = 0
+    enhance_clip: float = 2.0
+    # The second detector (PP-OCRv5 mobile, det2.onnx) runs with the shorter side at this
+    # (0: off) on images the gate let through; its boxes join the tilted ones.
+    det2_side: int = 0
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
@@ -78,10 +86,12 @@ _ROTATIONS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTAT
 
 
 class OcrPipeline:
-    """Owns the three ONNX Runtime sessions (detection, line classifier, recognition)."""
+    """Owns the ONNX Runtime sessions (detection, line classifier, recognition, and the
+    optional second detector)."""
 
-    def __init__(self, det_session, cls_session, rec_session, params: PipelineParams) -> None:
+    def __init__(self, det_session, cls_session, rec_session, params: PipelineParams, det2_session=None) -> None:
         self._det = det_session
+        self._det2 = det2_session
         self._det_input = det_session.get_inputs()[0].name
         self._cls = cls_session
         self._reader = CtcReader(rec_session, params.rec_chunk)
@@ -139,6 +149,10 @@ class OcrPipeline:
             others += boxes_from_map(prob, (width, height), tight)
         for angle in self._params.tilt_angles:
             others += self._tilted(bgr, angle)
+        if self._params.enhance_side:
+            others += self._enhanced(bgr)
+        if self._params.det2_side and self._det2 is not None:
+            others += self._boxes_at(bgr, self._params.det2_side, self._det2)
         alternatives = []
         for box in others:
             (alternatives if _overlaps(box[0], found) else found).append(box)
@@ -149,16 +163,19 @@ class OcrPipeline:
         found = reading_order(found)
         if not found:
             return _Attempt([], 0.0)
-        readings = read_upright(self._cls, self._reader, [crop_line(bgr, box) for box, _ in found])
+        crops = [crop_line(bgr, box) for box, _ in found]
+        readings = read_upright(self._cls, self._reader, crops)
         quality = float(np.mean([r.confidence if r.text.strip() else 0.0 for r in readings]))
-        lines = [
+        lines = self._lines(found, readings)
+        return _Attempt(_best_per_region(lines) if self._params.read_alternatives else lines, quality)
+
+    def _lines(self, boxes: list[tuple[np.ndarray, float]], readings: list) -> list[Line]:
+        """The readings that read as text (min_confidence), as Lines with their boxes."""
+        return [
             Line(r.text.strip(), r.confidence, tuple((float(x), float(y)) for x, y in box))
-            for (box, _), r in zip(found, readings)
+            for (box, _), r in zip(boxes, readings)
             if r.text.strip() and r.confidence >= self._params.min_confidence
         ]
-        if self._params.read_alternatives:
-            lines = _best_per_region(lines)
-        return _Attempt(lines, quality)
 
     def _tilted(self, bgr: np.ndarray, angle: float) -> list[tuple[np.ndarray, float]]:
         """Boxes detected on `bgr` turned by `angle` degrees (canvas grown to hold it all),
@@ -179,6 +196,20 @@ class OcrPipeline:
             points[:, 1] = np.clip(points[:, 1], 0, height - 1)
             mapped.append((order_clockwise(points.astype(np.float32)), score))
         return mapped
+
+    def _enhanced(self, bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Boxes detected on a contrast-equalised copy of `bgr` (CLAHE on the L of Lab)."""
+        lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB)
+        clahe = cv2.createCLAHE(clipLimit=self._params.enhance_clip, tileGridSize=(8, 8))
+        lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+        return self._boxes_at(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), self._params.enhance_side, self._det)
+
+    def _boxes_at(self, bgr: np.ndarray, side: int, session) -> list[tuple[np.ndarray, float]]:
+        """Boxes `session` detects on `bgr` with its shorter side scaled up to `side`."""
+        height, width = bgr.shape[:2]
+        scale = min(max(1.0, side / min(height, width)), self._params.det_max_side / max(height, width))
+        (prob,) = session.run(None, {session.get_inputs()[0].name: det_input(bgr, scale)})
+        return boxes_from_map(prob[0, 0], (width, height), self._params.detection)
 
     def _probabilities(self, bgr: np.ndarray, scale: float) -> np.ndarray:
         (prob,) = self._det.run(None, {self._det_input: det_input(bgr, scale)})

@@ -13,6 +13,7 @@ from imagesearch.models.efficientnet import OUTPUT_NAMES as EFFICIENTNET_OUTPUTS
 from imagesearch.models.efficientnet import export_efficientnet_lite0
 from imagesearch.models.minilm import copy_tokenizer, export_minilm
 from imagesearch.models.opennsfw import copy_open_nsfw
+from imagesearch.models.ppocr import FILES as PPOCR_FILES
 from imagesearch.models.ppocr import copier as ppocr_copier
 
 
@@ -58,8 +59,9 @@ ARTIFACTS: tuple[ModelArtifact, ...] = (
     ModelArtifact("text_embedding", "tokenizer.json", copy_tokenizer),
     ModelArtifact("nsfw", "model.onnx", copy_open_nsfw),
     *(ModelArtifact("face_embedding", name, face_model_copier(name), optional=True) for name in FACE_MODEL_FILES),
-    # OCR: PP-OCRv6 small detection/recognition and the 0/180 line classifier, copied as shipped.
-    *(ModelArtifact("ocr", name, ppocr_copier(name), optional=True) for name in ("det.onnx", "cls.onnx", "rec.onnx")),
+    # OCR: PP-OCRv6 small detection/recognition, the 0/180 line classifier and PP-OCRv5
+    # mobile detection (a second detection pass), copied as shipped.
+    *(ModelArtifact("ocr", name, ppocr_copier(name), optional=True) for name in PPOCR_FILES),
 )
 
 
