@@ -66,6 +66,11 @@ ANALYSIS = """## Why, and what would move the figures
   Triton flat). GPU: no GPU machine was lent to these sessions; the KIND_GPU configuration
   is written by `imagesearch models setup --gpu` (and k8s/overlays/scale-out-gpu),
   unmeasured.
+- **OCR's cost goal depends on the CPU (issue 12).** The goals table's OCR rows come from
+  a run on the AMD EPYC (median 2.91x: met). On the Intel Xeon of the latest sessions, after
+  OCR round 4 (`python -m bench.ocr --sizes 0 --rendered 30 --untouched 100
+  --skip-batching`, load 0.5): encoder median 11.2 ms, OCR on a text-free photo median
+  85.7 ms (**7.6x**, missed) and mean 205 ms (15x); docs/ocr.md ("Cost") has the details.
 - **Ingest, two ways.** "Embed only" is a collection created with `skip_nsfw_scoring`
   and inserts with `DUPLICATE_POLICY_IGNORE`: the server then does the raw encoder's
   work plus what a server must (gRPC in and out, the duplicate fingerprint kept for a

@@ -75,7 +75,8 @@ def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
     create.add_argument(
         "--ocr", action="store_true",
         help="read the text in every inserted image, for `search --words` (off by default: on a photo without text "
-        "about 3.6x the image encoder's CPU (median; mean 6x), seconds on a page of text; docs/ocr.md)",
+        "3-8x the image encoder's CPU depending on the CPU (median; mean up to 15x), seconds on a page of text; "
+        "docs/ocr.md)",
     )
     create.add_argument(
         "--keep-originals", action="store_true",
