@@ -73,17 +73,17 @@ log = logging.getLogger(__name__)
 # points, at an index build's copy step, held it 0.85 s (the longest query wait of that
 # build, `python -m bench.build_contention`). A flush of 1,000 points holds it ~10-20 ms.
 FLUSH_EVERY_POINTS = 1000
+# ... or this many bytes of points, whichever comes first: the WAL can truncate only what a
+# flush covers, and every byte of it stays mapped in the process (shard_files.py), so
+# 1,000 offline-set points (~23 KB each with the fingerprint) meant 23 MiB of WAL pages.
+# 8 MiB is ~350 such points: two WAL segments (shard_files.WAL_OPTIONS).
+FLUSH_EVERY_BYTES = 8 << 20
 # Writes of at most this many points run in the event loop's thread (run_here): one point's
 # update takes ~50 us (its WAL append; median at load 12, p90 59 us), less than the hop to
 # a worker thread, and writes to a collection run one at a time under its write_lock anyway.
 # Larger batches (ImportItems) and index creations still go to a worker thread, so the loop
 # never waits for them.
 INLINE_WRITE_POINTS = 4
-# ... or this many bytes of points, whichever comes first: the WAL can truncate only what a
-# flush covers, and every byte of it stays mapped in the process (shard_files.py), so
-# 1,000 offline-set points (~23 KB each with the fingerprint) meant 23 MiB of WAL pages.
-# 8 MiB is ~350 such points: two WAL segments (shard_files.WAL_OPTIONS).
-FLUSH_EVERY_BYTES = 8 << 20
 
 
 @dataclass
