@@ -92,7 +92,6 @@ class OcrPipeline:
     def __init__(self, det_session, cls_session, rec_session, params: PipelineParams, det2_session=None) -> None:
         self._det = det_session
         self._det2 = det2_session
-        self._det_input = det_session.get_inputs()[0].name
         self._cls = cls_session
         self._reader = CtcReader(rec_session, params.rec_chunk)
         self._params = params
@@ -139,9 +138,7 @@ class OcrPipeline:
     def _attempt(self, bgr: np.ndarray, coarse: list[tuple[np.ndarray, float]]) -> _Attempt:
         """Detect at full resolution (plus the gate's `coarse` boxes), orient and read every box."""
         height, width = bgr.shape[:2]
-        scale = max(1.0, self._params.det_min_side / min(height, width))
-        scale = min(scale, self._params.det_max_side / max(height, width))
-        prob = self._probabilities(bgr, scale)
+        prob = self._probabilities(bgr, self._upscale(height, width, self._params.det_min_side))
         found = boxes_from_map(prob, (width, height), self._params.detection)
         others = list(coarse)
         if self._params.tight_unclip:
@@ -207,12 +204,17 @@ class OcrPipeline:
     def _boxes_at(self, bgr: np.ndarray, side: int, session) -> list[tuple[np.ndarray, float]]:
         """Boxes `session` detects on `bgr` with its shorter side scaled up to `side`."""
         height, width = bgr.shape[:2]
-        scale = min(max(1.0, side / min(height, width)), self._params.det_max_side / max(height, width))
-        (prob,) = session.run(None, {session.get_inputs()[0].name: det_input(bgr, scale)})
-        return boxes_from_map(prob[0, 0], (width, height), self._params.detection)
+        prob = self._probabilities(bgr, self._upscale(height, width, side), session)
+        return boxes_from_map(prob, (width, height), self._params.detection)
 
-    def _probabilities(self, bgr: np.ndarray, scale: float) -> np.ndarray:
-        (prob,) = self._det.run(None, {self._det_input: det_input(bgr, scale)})
+    def _upscale(self, height: int, width: int, side: int) -> float:
+        """The scale that brings the shorter side up to `side` (never down), within det_max_side."""
+        return min(max(1.0, side / min(height, width)), self._params.det_max_side / max(height, width))
+
+    def _probabilities(self, bgr: np.ndarray, scale: float, session=None) -> np.ndarray:
+        """A detector's text probability map of `bgr` at `scale` (default: the main detector)."""
+        session = self._det if session is None else session
+        (prob,) = session.run(None, {session.get_inputs()[0].name: det_input(bgr, scale)})
         return prob[0, 0]
 
 
