@@ -10,8 +10,9 @@ Coarse to fine: a 32x32 search over crop sizes of 60-100 % per side (steps of 10
 mirrored or not; pairs that already fail there stop (most candidates); then +-5 % around
 the best at 64x64 (steps of 5 %) and +-2.5 % at 128x128 (steps of 2.5 %), each level
 searched near twice the previous level's best position only (REFINE_RADIUS), and a
-direction far below the needed score at 64x64 not taken to 128x128. Both directions are tried, since either image may be the crop of the other. OpenCV releases
-the GIL, so the callers run this in worker threads.
+direction far below the needed score at 64x64 not taken to 128x128. Both directions are
+tried, since either image may be the crop of the other. OpenCV releases the GIL, so the
+callers run this in worker threads.
 
 An insert compares its image with several candidates, so each image's scaled levels and
 coarse templates are computed once (`AlignableThumb`) and reused for every pair: the
