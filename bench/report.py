@@ -336,11 +336,14 @@ ANALYSIS = """## Why, and what would move the figures
   sides. `python -m bench.duplicates`: every row of docs/quality.md's tables unchanged
   (0.9967 recall and 0.6 % flagged at 0.90). The 3 ms goal stays far off: the coarse
   search is ~60 % of the alignment and is the DFTs themselves. Leads not taken: the
-  consensus costs 150 us per query alone but 1.3-2.9 ms of thread CPU inside the server,
-  where OpenBLAS (two threads) splits its 10 x 1280 products and spins waiting under load
-  (with `OPENBLAS_NUM_THREADS=1` the search figure was 11.0 and 9.6 ms against 16.9 and
-  11.7 ms in two noisy pairs; not applied: a process-wide setting that the children would
-  inherit); PNG-decoding stored thumbnails with OpenCV, 190 vs 220-310 us (identical pixels).
+  consensus costs 150 us per query alone but 0.75-2.1 ms of its thread's CPU inside
+  `bench.ingest_cpu`'s search, where OpenBLAS (two threads) splits its 10 x 1280 products
+  and spins waiting under load; with `OPENBLAS_NUM_THREADS=1` 0.32-0.35 ms (two pairs of
+  runs, search figure 10.2-11.3 vs 10.9-16.0 ms). Not applied: the environment variable is
+  process-wide and the children would inherit it; one thread for the API process only (at
+  start, through OpenBLAS's own call) or a product OpenBLAS does not split is the next
+  step, with bench.calibrate rerun if the products' rounding changes. PNG-decoding stored
+  thumbnails with OpenCV: 190 vs 220-310 us (identical pixels), not applied.
 - **Index swap (goal: longest query wait <= 200 ms at 100k; met with the default int8
   quantization: 156 / 162 ms on a quiet machine, 267 ms at a load of 11; not met without
   quantization: 512 / 631 ms).** Quiet-machine run after the merge (2026-12-02, load 0.5
