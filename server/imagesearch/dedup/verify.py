@@ -49,9 +49,9 @@ MAX_REFINE_GAIN = 0.15
 # was >= 0.559 against the 0.45 cut-off).
 SPARSE_FRACTIONS = (0.6, 0.8, 1.0)
 MAX_SPARSE_GAP = 0.3
-# Refinement tries each window only within this many pixels (each axis) of twice the
-# previous level's best position, not over the whole thumbnail (at 128x128 a 60 % window has
-# 2,704 positions, 289 within 8). Over the 1,100 directions refined in `bench.ingest_cpu`'s
+# Refinement tries each window only within this many pixels (each axis) of the previous
+# level's best position scaled to the level (twice it), not over the whole thumbnail (at
+# 128x128 a 60 % window has 2,704 positions, 289 within 8). Over the 1,100 directions refined in `bench.ingest_cpu`'s
 # 1,300 inserts and 300 searches, the best position moved at most 3 pixels from twice the
 # previous one wherever the direction reached the needed score (99 % of all: 5 at 64x64, 7
 # at 128x128); where it moves further the direction scores lower than a whole-image search
@@ -191,9 +191,11 @@ def _refined(small: AlignableThumb, big: AlignableThumb, coarse: Match, needed: 
     """The coarse match refined at 64x64 and 128x128 around its window and position; the
     64x64 score when that is more than MAX_FINE_GAIN below `needed`."""
     score, (flip, fx, fy), (x, y) = coarse
+    previous = COARSE
     for size, steps in REFINEMENTS:
         if size == REFINEMENTS[-1][0] and needed is not None and score < needed - MAX_FINE_GAIN:
             return score
+        near, previous = (x * size // previous, y * size // previous), size
         windows = [
             (flip, float(wx), float(wy))
             for wx in np.clip(fx + steps, MIN_FRACTION, 1.0)
@@ -201,7 +203,7 @@ def _refined(small: AlignableThumb, big: AlignableThumb, coarse: Match, needed: 
         ]
         query = small.levels[size]
         candidates = [(w, t) for w in windows if (t := _template(query, w)) is not None]
-        score, (flip, fx, fy), (x, y) = _best(candidates, big.levels[size], near=(2 * x, 2 * y))
+        score, (flip, fx, fy), (x, y) = _best(candidates, big.levels[size], near=near)
     return score
 
 
