@@ -51,14 +51,20 @@ ANALYSIS = """## Why, and what would move the figures
   server <= 1 ms per embed-only insert: 0.95 ms in `bench.ingest_cpu` (met in that
   measure, which leaves out gRPC's receive and the Triton client call). Defaults >= 0.33 of
   raw and API server <= 3 ms with duplicate checks: 7.9 ms of API CPU per default insert
-  (missed; the thumbnail alignment is most of it). Images/s against the raw encoder
+  (missed; the thumbnail alignment is most of it). After the alignment round of
+  2026-12-02 (bullet "Thumbnail alignment and the image query's decode"), API CPU per
+  default insert is 9-16 % below the commit before it in alternating runs on the AMD EPYC
+  at load 13-21 (10.4 vs 12.4 ms and 11.9 vs 13.1 ms in that measure; still missed).
+  Images/s against the raw encoder
   (batch 4, in-process), alternating, 300 Corel photos through ImportItems, two rounds
   (the script that became `python -m bench.ratios`; Intel Xeon, load 4.4 with another benchmark beside it,
   which flatters the server): raw 94.8
   images/s, embed only 94.0 (0.99), defaults 31.3 (**0.33**, at the goal); a quiet rerun
   is needed before calling either met. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
   (met). One-client Search p50 <= 1.15x: 1.22 before the calibrated scores' copy check and
-  consensus, which now add ~13 ms of API CPU per image query: 1.6-2.8 end to end (missed). Batching on >= off
+  consensus, which now add ~13 ms of API CPU per image query: 1.6-2.8 end to end (missed).
+  After that round the API CPU per image query is 32 % lower (10.4 vs 15.2 ms, same run,
+  load 13-21); end to end not remeasured, so still counted missed. Batching on >= off
   at 1, 4, 16, 64 clients: within the ~6 % noise band on a quiet machine, below 1 at 1 and
   4 clients in some runs (not shown to be met). Longest query wait at a 100k swap <= 200
   ms: 156/162 ms (met); 1M not rerun after the memory-mapped swap. 10-minute soak: 0
@@ -296,6 +302,48 @@ ANALYSIS = """## Why, and what would move the figures
   queries 24.0-26.3 vs 24.1-26.0 ms). Not changed: both are what issue 15's scores
   are made of (a copy lifted to >= 0.9, a hit scored by its neighbourhood); cheaper
   alignment (one vectorised correlation over the coarse windows) is the lead.
+- **Thumbnail alignment and the image query's decode (issue 14, 2026-12-02, AMD EPYC, load
+  13-21 with another session's benchmarks beside it).** Every `copy_score` call of one
+  `bench.ingest_cpu` run was recorded (4,140 pairs: 1,300 inserts, 300 image queries) and
+  replayed against each change. Where the alignment's CPU went (thread CPU): the coarse
+  search, 8,280 directions and 317k `matchTemplate` calls of ~20 us; refinement, 1,100
+  directions at ~2.2 ms; templates, ~0.6 ms per thumbnail for all 50 windows. A coarse
+  call's cost is mostly fixed (a 19x19 template over 32x32: 20 us; a 32x32 one, one
+  position: 13 us), but that fixed part includes OpenCV's DFTs of both images, which a
+  batched correlation has to do too. Tried and dropped:
+  numpy's FFT (numpy 1.26) for the 50 coarse templates of one direction, 0.7-1.2 ms against
+  ~0.75 ms of `matchTemplate` calls; one call over the candidates' 32x32 levels side by
+  side, 142 us against 5 x 20 us; a sparser first grid (2 or 8 windows): the full grid
+  beat those by up to 0.44-0.92 where it reached 0.6, too far for a cut-off; reusing an
+  upright alignment for a turn-hash candidate, 2 of the 4,140 calls. Changed
+  (`dedup/verify.py`): refinement tries each window only within 8 pixels of twice the
+  previous level's best position (REFINE_RADIUS; wherever a direction reached the needed
+  score that position moved <= 3 pixels); a direction more than 0.15 below the needed
+  score at 64x64 stops there (MAX_FINE_GAIN: 128x128 raised a 64x64 score by at most
+  0.103; 363 of the 1,100 stop); a mirrored template is the upright one mirrored (bit-
+  identical to scaling the mirrored image on all 1.7M scalings of the run's 1,297
+  thumbnails; half the resizes and flatness tests); the grid's windows are listed once.
+  Replay: no decision changed; copies' scores moved by at most 7.4e-6 (OpenCV's DFT over a
+  cropped region rounds differently). Search (`api/search.py`): with the copy check on
+  and Triton's image_analysis pipeline serving the set, the query's vector and fingerprint
+  come from the pipeline's one decode, as an insert's do (not in the copies mode, whose
+  turned queries are embedded one by one). `python -m bench.ingest_cpu --against <git
+  archive ecf4717 server>`, three alternating rounds, this vs before: with the alignment
+  change alone, default inserts of the 1,000 originals 10.4 vs 12.4 ms, the 300 copies 15.0
+  vs 15.8 ms, image queries 13.3 vs 16.0 ms; with the search change too (a second run),
+  11.9 vs 13.1, 15.5 vs 16.7 and **10.4 vs 15.2 ms** per image query; embed only the same
+  (1.5 and 1.9-2.0 ms on both sides); copy recall 0.997 and 3 originals flagged on both
+  sides. `python -m bench.duplicates`: every row of docs/quality.md's tables unchanged
+  (0.9967 recall and 0.6 % flagged at 0.90). The 3 ms goal stays far off: the coarse
+  search is ~60 % of the alignment and is the DFTs themselves. Leads not taken: the
+  consensus costs 150 us per query alone but 0.75-2.1 ms of its thread's CPU inside
+  `bench.ingest_cpu`'s search, where OpenBLAS (two threads) splits its 10 x 1280 products
+  and spins waiting under load; with `OPENBLAS_NUM_THREADS=1` 0.32-0.35 ms (two pairs of
+  runs, search figure 10.2-11.3 vs 10.9-16.0 ms). Not applied: the environment variable is
+  process-wide and the children would inherit it; one thread for the API process only (at
+  start, through OpenBLAS's own call) or a product OpenBLAS does not split is the next
+  step, with bench.calibrate rerun if the products' rounding changes. PNG-decoding stored
+  thumbnails with OpenCV: 190 vs 220-310 us (identical pixels), not applied.
 - **Index swap (goal: longest query wait <= 200 ms at 100k; met with the default int8
   quantization: 156 / 162 ms on a quiet machine, 267 ms at a load of 11; not met without
   quantization: 512 / 631 ms).** Quiet-machine run after the merge (2026-12-02, load 0.5

@@ -24,6 +24,7 @@ from imagesearch.faces.search import FaceQueryResult, FaceSelector
 from imagesearch.store.faces import face_id
 from imagesearch.api.ingest import Ingestor
 from imagesearch.api.people import face_match, person_hits
+from imagesearch.inference.model_sets import ServedModelSet
 from imagesearch.inference.nsfw import NSFW_LABEL_THRESHOLD
 from imagesearch.ocr.matching import MATCH_THRESHOLD
 from imagesearch.ocr.query import MatchMode, TextQuery, parse_query
@@ -31,7 +32,7 @@ from imagesearch.ocr.errors import InvalidTextQuery
 from imagesearch.ocr.search import search_text, verified_search
 from imagesearch.store import filters as store_filters
 from imagesearch.store.base import ScoredHit, StoredPoint
-from imagesearch.dedup.fingerprint import Fingerprint
+from imagesearch.dedup.fingerprint import Fingerprint, fingerprint_from_parts
 from imagesearch.scoring import registry as scoring_registry
 from imagesearch.scoring.calibration import TEXT_PREFIX
 from imagesearch.scoring.scorer import Scorer
@@ -110,13 +111,16 @@ class SearchHandlers:
         image = await self.ctx.image(request.image)
         space = served.spec.image_query_space
         scorer = Scorer(await self._calibration(collection, served), space)
+        image_query = ImageQuery(data=image)
+        if scorer.candidates and not copies and served.analyser is not None:
+            image_query = await _analysed_query(served, image, space)
         vectors = await query_vectors(
-            ImageQuery(data=image), lambda b: served.embed_image_for(b, space), copies, self.ctx.decode
+            image_query, lambda b: served.embed_image_for(b, space), copies, self.ctx.decode
         )
 
         async def run_image(fetch: int, engine_filter: store_filters.Filter | None) -> tuple[list[ScoredResult], str]:
             results = await scored_search(
-                self.ctx.store, collection, space, scorer, ImageQuery(data=image), vectors, fetch, threshold,
+                self.ctx.store, collection, space, scorer, image_query, vectors, fetch, threshold,
                 self.ctx.decode, engine_filter,
             )
             return results, scorer.label
@@ -325,3 +329,16 @@ class SearchHandlers:
         return pb.ModerateImageResponse(
             nsfw_score=score, nsfw=score >= NSFW_LABEL_THRESHOLD, threshold=NSFW_LABEL_THRESHOLD
         )
+
+
+async def _analysed_query(served: ServedModelSet, image: bytes, space: str) -> ImageQuery:
+    """An image query with its vector and its fingerprint (for the copy check) from one
+    decode in Triton's image_analysis pipeline, as inserts get theirs: this process then
+    does not decode the query (its fingerprint was a draft-mode decode here, about 1 ms of
+    API CPU per image query). Not for the copies mode, whose turned queries are embedded
+    one by one."""
+    result = await served.analyse_image(image, nsfw=False)
+    parts = result.fingerprint
+    return ImageQuery(
+        data=image, vector=result.vectors[space], fingerprint=fingerprint_from_parts(image, parts.thumb, parts.phash)
+    )
