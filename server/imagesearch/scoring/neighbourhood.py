@@ -26,13 +26,18 @@ def consensus(
     members = [i for i in order[:k] if i in vectors]
     if not members:
         return {}
+    hits = [hit for hit in scored if hit in vectors]
+    if not hits:
+        return {}
     hood = np.stack([vectors[i] for i in members]).astype(np.float32)
+    # One einsum for all hits, not a BLAS product per hit: OpenBLAS split each small
+    # product over two threads that then spun, 1.1-1.5 ms of process CPU for 20 hits
+    # against 0.1 ms here (in-process, AMD EPYC, 10 x 1280 neighbourhood); the cosines
+    # differ by < 1e-7.
+    sims = np.einsum("ij,kj->ki", hood, np.stack([vectors[h] for h in hits]).astype(np.float32))
     out = {}
-    for hit in scored:
-        if hit not in vectors:
-            continue
-        sims = hood @ np.asarray(vectors[hit], np.float32)
-        others = [s for m, s in zip(members, sims) if m != hit]
+    for hit, row in zip(hits, sims):
+        others = [s for m, s in zip(members, row) if m != hit]
         if others:
             out[hit] = float(np.mean(others))
     return out
