@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from text_detection import DetectionParams, boxes_from_map, det_input, merge_pieces, order_clockwise, reading_order
+from text_detection import (
+    DetectionParams, boxes_from_map, det_input, grow_box, merge_pieces, order_clockwise, reading_order,
+)
 from text_recognition import CtcReader, crop_line, read_upright
 
 
@@ -30,6 +32,12 @@ class PipelineParams:
     # big text at this scale that it breaks up or misses at 480 (docs/quality.md, OCR).
     gate_side: int = 256
     gate_box_threshold: float = 0.3
+    # The gate map's pixel threshold (the detection's own when None).
+    gate_pixel_threshold: float | None = None
+    # The boxes read beside the full pass's come from a map at this shorter side, computed
+    # only on images the gate let through (0: the gate's own map), so that a cheaper gate
+    # does not change what is read.
+    coarse_side: int = 0
     # The gate also reads its boxes and stops when none reads as text (min_confidence).
     gate_read: bool = False
     # Also read one box per run of aligned neighbouring boxes (text_detection.merge_pieces).
@@ -57,12 +65,21 @@ class PipelineParams:
     read_alternatives: bool = True
     # Detection also runs on a contrast-equalised copy (CLAHE on the lightness, clip limit
     # enhance_clip) with its shorter side at enhance_side (0: off), on images the gate let
-    # through; its boxes join the tilted ones. Low-contrast text over texture.
-    enhance_side: int = 0
+    # through; its boxes join the tilted ones. Low-contrast text over texture. The defaults
+    # are config.pbtxt's (bench/ measures the pipeline with them).
+    enhance_side: int = 480
     enhance_clip: float = 2.0
     # The second detector (PP-OCRv5 mobile, det2.onnx) runs with the shorter side at this
     # (0: off) on images the gate let through; its boxes join the tilted ones.
-    det2_side: int = 0
+    det2_side: int = 480
+    # Each box found is also read grown by this many of its heights at both ends of its
+    # long axis, as an alternative reading of its region (0: off): the detector often
+    # boxes part of a line ("SKU" of "SKU-67953-PZ").
+    extend_heights: float = 0.0
+    # Readings less confident than this are read again from the box grown by reread_pad
+    # of its height on every side, the larger sum of character probabilities kept (0: off).
+    reread_below: float = 0.0
+    reread_pad: float = 0.25
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
@@ -123,12 +140,19 @@ class OcrPipeline:
         """The gate pass: its boxes at gate_box_threshold (none: no text), and at the
         detection threshold (read beside the full pass's)."""
         height, width = bgr.shape[:2]
-        scale = min(self._params.gate_side / min(height, width), self._params.det_max_side / max(height, width))
-        prob = self._probabilities(bgr, scale)
-        gate = boxes_from_map(prob, (width, height), DetectionParams(box_threshold=self._params.gate_box_threshold))
+        params = self._params
+        prob = self._probabilities(bgr, self._scale_to(height, width, params.gate_side))
+        pixel = params.detection.pixel_threshold if params.gate_pixel_threshold is None else params.gate_pixel_threshold
+        gate = boxes_from_map(prob, (width, height), DetectionParams(pixel, params.gate_box_threshold))
         if not gate:
             return [], []
-        return gate, boxes_from_map(prob, (width, height), self._params.detection)
+        if params.coarse_side and params.coarse_side != params.gate_side:
+            prob = self._probabilities(bgr, self._scale_to(height, width, params.coarse_side))
+        return gate, boxes_from_map(prob, (width, height), params.detection)
+
+    def _scale_to(self, height: int, width: int, side: int) -> float:
+        """The scale that brings the shorter side to `side` (up or down), within det_max_side."""
+        return min(side / min(height, width), self._params.det_max_side / max(height, width))
 
     def _reads_any(self, bgr: np.ndarray, boxes: list[tuple[np.ndarray, float]]) -> bool:
         """Whether any gate box reads as text with at least min_confidence."""
@@ -156,15 +180,34 @@ class OcrPipeline:
         if self._params.merge_pieces:
             found += [box for box in merge_pieces(found) if not _overlaps(box[0], found)]
         if self._params.read_alternatives:
+            if self._params.extend_heights:
+                alternatives += [(grow_box(box, self._params.extend_heights, 0.0, (width, height)), score)
+                                 for box, score in found]
             found += alternatives
         found = reading_order(found)
         if not found:
             return _Attempt([], 0.0)
         crops = [crop_line(bgr, box) for box, _ in found]
         readings = read_upright(self._cls, self._reader, crops)
+        if self._params.reread_below:
+            readings = self._reread(bgr, found, readings)
         quality = float(np.mean([r.confidence if r.text.strip() else 0.0 for r in readings]))
         lines = self._lines(found, readings)
         return _Attempt(_best_per_region(lines) if self._params.read_alternatives else lines, quality)
+
+    def _reread(self, bgr: np.ndarray, boxes: list[tuple[np.ndarray, float]], readings: list) -> list:
+        """`readings`, those below reread_below replaced by the reading of their box grown by
+        reread_pad where that one has the larger sum of character probabilities."""
+        low = [i for i, r in enumerate(readings) if r.confidence < self._params.reread_below]
+        if not low:
+            return readings
+        size, pad = (bgr.shape[1], bgr.shape[0]), self._params.reread_pad
+        crops = [crop_line(bgr, grow_box(boxes[i][0], pad, pad, size)) for i in low]
+        better = list(readings)
+        for i, other in zip(low, read_upright(self._cls, self._reader, crops)):
+            if other.confidence * len(other.text.strip()) > readings[i].confidence * len(readings[i].text.strip()):
+                better[i] = other
+        return better
 
     def _lines(self, boxes: list[tuple[np.ndarray, float]], readings: list) -> list[Line]:
         """The readings that read as text (min_confidence), as Lines with their boxes."""
