@@ -52,7 +52,8 @@ class TritonPythonModel:
             det_min_side=int(parameters["det_min_side"]),
             gate_side=int(parameters["gate_side"]),
             gate_box_threshold=float(parameters["gate_box_threshold"]),
-            gate_pixel_threshold=float(parameters["gate_pixel_threshold"]) if "gate_pixel_threshold" in parameters else None,
+            gate_pixel_threshold=float(parameters["gate_pixel_threshold"]) if "gate_pixel_threshold" in parameters
+            else None,
             coarse_side=int(parameters.get("coarse_side", "0")),
             gate_read=parameters.get("gate_read", "false").lower() == "true",
             min_confidence=float(parameters["min_confidence"]),
@@ -66,8 +67,6 @@ class TritonPythonModel:
             enhance_clip=float(parameters.get("enhance_clip", "2.0")),
             det2_side=int(parameters.get("det2_side", "0")),
             extend_heights=float(parameters.get("extend_heights", "0")),
-            reread_below=float(parameters.get("reread_below", "0")),
-            reread_pad=float(parameters.get("reread_pad", "0.25")),
         )
         det, cls, rec, det2 = (_session(path, threads) for path in paths)
         self._pipeline = OcrPipeline(det, cls, rec, params, det2_session=det2)
