@@ -76,9 +76,11 @@ class PipelineParams:
     det2_side: int = 480
     # Each box found is also read grown by this many of its heights at both ends of its
     # long axis, as an alternative reading of its region (0: off): the detector often
-    # boxes part of a line ("SKU" of "SKU-67953-PZ"). Measured on the 300 renders: 2.0
-    # found 10 more strings and 46 more code substrings first, 1.0 13 and 22.
-    extend_heights: float = 2.0
+    # boxes part of a line ("SKU" of "SKU-67953-PZ"). Measured on the 300 renders: 1.0
+    # found 13 more strings and 22 more code substrings first; 2.0 10 and 46, but it read
+    # the sample poster's "-40℃" as "-40C" joined to the next characters, and a Corel
+    # photo's "140" then ranked first for "-40°C" (docs/quality.md, OCR round 5).
+    extend_heights: float = 1.0
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
