@@ -78,6 +78,10 @@ ANALYSIS = """## Why, and what would move the figures
   OCR round 4 (`python -m bench.ocr --sizes 0 --rendered 30 --untouched 100
   --skip-batching`, load 0.5): encoder median 11.2 ms, OCR on a text-free photo median
   85.7 ms (**7.6x**, missed) and mean 205 ms (15x); docs/ocr.md ("Cost") has the details.
+  Round 5 (the AMD EPYC again, load 5-6, round 4's and round 5's pipelines interleaved per
+  photo, 80 untouched + 16 rendered photos): text-free median 3.19x -> 3.21x the encoder
+  (unchanged: the same gate; missed at this load), mean 14.3x -> 15.0x; a cheaper gate (224,
+  1.83x against 2.88x for its network) was measured and not kept (docs/ocr.md).
 - **Ingest, two ways.** "Embed only" is a collection created with `skip_nsfw_scoring`
   and inserts with `DUPLICATE_POLICY_IGNORE`: the server then does the raw encoder's
   work plus what a server must (gRPC in and out, the duplicate fingerprint kept for a

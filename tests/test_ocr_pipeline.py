@@ -14,7 +14,7 @@ from conftest import OCR_DATASET, REPO_ROOT
 OCR_DIR = REPO_ROOT / "model_repository" / "ocr" / "1"
 sys.path.insert(0, str(OCR_DIR))
 import ocr_pipeline  # noqa: E402  (the model's own module, as Triton imports it)
-from text_detection import DetectionParams, boxes_from_map, merge_pieces, order_clockwise  # noqa: E402
+from text_detection import DetectionParams, boxes_from_map, grow_box, merge_pieces, order_clockwise  # noqa: E402
 
 
 @pytest.mark.parametrize("code", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180])
@@ -196,3 +196,37 @@ def test_the_second_detector_s_boxes_are_read_where_the_first_finds_none(det2_si
         return
     (line,) = lines
     assert line.text == "aaaa" and cv2.pointPolygonTest(np.array(line.box, np.float32), (180.0, 125.0), False) > 0
+
+
+@pytest.mark.parametrize("degrees", [0.0, 30.0, -90.0])
+def test_a_box_grows_along_its_line_by_heights_and_across_by_its_pad(degrees: float) -> None:
+    box = order_clockwise(cv2.boxPoints(((300.0, 300.0), (90.0, 30.0), degrees)))  # 3:1, 30 high
+    grown = grow_box(box, 1.0, 0.25, (1000, 1000))
+    lengths = sorted((float(np.linalg.norm(grown[0] - grown[1])), float(np.linalg.norm(grown[0] - grown[3]))))
+    assert lengths == pytest.approx([30 + 2 * 7.5, 90 + 2 * 30], abs=0.5)
+    assert np.allclose(grown.mean(axis=0), box.mean(axis=0), atol=0.5)
+    assert grow_box(box, 50.0, 0.0, (400, 300))[:, 0].max() <= 399
+
+
+class _CountingDetector(_BrightIsText):
+    """_BrightIsText that records the input height of each run."""
+
+    def __init__(self) -> None:
+        self.heights: list[int] = []
+
+    def run(self, outputs, feeds):
+        self.heights.append(feeds["x"].shape[2])
+        return super().run(outputs, feeds)
+
+
+@pytest.mark.parametrize("bright", [False, True])
+def test_the_coarse_map_is_computed_only_where_the_gate_lets_the_image_through(bright: bool) -> None:
+    image = np.zeros((256, 384, 3), np.uint8)
+    if bright:
+        cv2.fillPoly(image, [_rect(100, 110, 160, 30).astype(np.int32)], (255, 255, 255))
+    detector = _CountingDetector()
+    params = ocr_pipeline.PipelineParams(gate_side=224, gate_pixel_threshold=0.15, gate_box_threshold=0.1,
+                                         coarse_side=256)
+    gate, coarse = ocr_pipeline.OcrPipeline(detector, None, _FakeRecogniser(), params)._gate(image)
+    assert detector.heights == ([224, 256] if bright else [224])
+    assert bool(gate) == bool(coarse) == bright

@@ -52,6 +52,9 @@ class TritonPythonModel:
             det_min_side=int(parameters["det_min_side"]),
             gate_side=int(parameters["gate_side"]),
             gate_box_threshold=float(parameters["gate_box_threshold"]),
+            gate_pixel_threshold=float(parameters["gate_pixel_threshold"]) if "gate_pixel_threshold" in parameters
+            else None,
+            coarse_side=int(parameters.get("coarse_side", "0")),
             gate_read=parameters.get("gate_read", "false").lower() == "true",
             min_confidence=float(parameters["min_confidence"]),
             retry_below=float(parameters["retry_below"]),
@@ -63,6 +66,7 @@ class TritonPythonModel:
             enhance_side=int(parameters.get("enhance_side", "0")),
             enhance_clip=float(parameters.get("enhance_clip", "2.0")),
             det2_side=int(parameters.get("det2_side", "0")),
+            extend_heights=float(parameters.get("extend_heights", "0")),
         )
         det, cls, rec, det2 = (_session(path, threads) for path in paths)
         self._pipeline = OcrPipeline(det, cls, rec, params, det2_session=det2)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from text_detection import DetectionParams, boxes_from_map, det_input, merge_pieces, order_clockwise, reading_order
+from text_detection import (
+    DetectionParams, boxes_from_map, det_input, grow_box, merge_pieces, order_clockwise, reading_order,
+)
 from text_recognition import CtcReader, crop_line, read_upright
 
 
@@ -30,6 +32,14 @@ class PipelineParams:
     # big text at this scale that it breaks up or misses at 480 (docs/quality.md, OCR).
     gate_side: int = 256
     gate_box_threshold: float = 0.3
+    # The gate map's pixel threshold (the detection's own when None), and the side of a
+    # second map, computed only on images the gate let through, whose boxes are read
+    # beside the full pass's (0: the gate's own map). Tried (docs/quality.md, OCR round
+    # 5): a gate at 224 with 0.15 / 0.1 and coarse_side 256 lets as many rendered photos
+    # through for 1.8x the image encoder instead of 2.9x, but more text-free photos and 2
+    # fewer strings found first: not the default.
+    gate_pixel_threshold: float | None = None
+    coarse_side: int = 0
     # The gate also reads its boxes and stops when none reads as text (min_confidence).
     gate_read: bool = False
     # Also read one box per run of aligned neighbouring boxes (text_detection.merge_pieces).
@@ -57,12 +67,20 @@ class PipelineParams:
     read_alternatives: bool = True
     # Detection also runs on a contrast-equalised copy (CLAHE on the lightness, clip limit
     # enhance_clip) with its shorter side at enhance_side (0: off), on images the gate let
-    # through; its boxes join the tilted ones. Low-contrast text over texture.
-    enhance_side: int = 0
+    # through; its boxes join the tilted ones. Low-contrast text over texture. The defaults
+    # are config.pbtxt's (bench/ measures the pipeline with them).
+    enhance_side: int = 480
     enhance_clip: float = 2.0
     # The second detector (PP-OCRv5 mobile, det2.onnx) runs with the shorter side at this
     # (0: off) on images the gate let through; its boxes join the tilted ones.
-    det2_side: int = 0
+    det2_side: int = 480
+    # Each box found is also read grown by this many of its heights at both ends of its
+    # long axis, as an alternative reading of its region (0: off): the detector often
+    # boxes part of a line ("SKU" of "SKU-67953-PZ"). Measured on the 300 renders: 1.0
+    # found 13 more strings and 22 more code substrings first; 2.0 10 and 46, but it read
+    # the sample poster's "-40℃" as "-40C" joined to the next characters, and a Corel
+    # photo's "140" then ranked first for "-40°C" (docs/quality.md, OCR round 5).
+    extend_heights: float = 1.0
     detection: DetectionParams = field(default_factory=DetectionParams)
 
 
@@ -123,12 +141,19 @@ class OcrPipeline:
         """The gate pass: its boxes at gate_box_threshold (none: no text), and at the
         detection threshold (read beside the full pass's)."""
         height, width = bgr.shape[:2]
-        scale = min(self._params.gate_side / min(height, width), self._params.det_max_side / max(height, width))
-        prob = self._probabilities(bgr, scale)
-        gate = boxes_from_map(prob, (width, height), DetectionParams(box_threshold=self._params.gate_box_threshold))
+        params = self._params
+        prob = self._probabilities(bgr, self._scale_to(height, width, params.gate_side))
+        pixel = params.detection.pixel_threshold if params.gate_pixel_threshold is None else params.gate_pixel_threshold
+        gate = boxes_from_map(prob, (width, height), DetectionParams(pixel, params.gate_box_threshold))
         if not gate:
             return [], []
-        return gate, boxes_from_map(prob, (width, height), self._params.detection)
+        if params.coarse_side and params.coarse_side != params.gate_side:
+            prob = self._probabilities(bgr, self._scale_to(height, width, params.coarse_side))
+        return gate, boxes_from_map(prob, (width, height), params.detection)
+
+    def _scale_to(self, height: int, width: int, side: int) -> float:
+        """The scale that brings the shorter side to `side` (up or down), within det_max_side."""
+        return min(side / min(height, width), self._params.det_max_side / max(height, width))
 
     def _reads_any(self, bgr: np.ndarray, boxes: list[tuple[np.ndarray, float]]) -> bool:
         """Whether any gate box reads as text with at least min_confidence."""
@@ -156,6 +181,9 @@ class OcrPipeline:
         if self._params.merge_pieces:
             found += [box for box in merge_pieces(found) if not _overlaps(box[0], found)]
         if self._params.read_alternatives:
+            if self._params.extend_heights:
+                alternatives += [(grow_box(box, self._params.extend_heights, 0.0, (width, height)), score)
+                                 for box, score in found]
             found += alternatives
         found = reading_order(found)
         if not found:

@@ -176,3 +176,19 @@ def _long_axis(box: np.ndarray) -> np.ndarray:
     first, second = box[1] - box[0], box[3] - box[0]
     axis = first if np.hypot(*first) >= np.hypot(*second) else second
     return axis / max(float(np.hypot(*axis)), 1e-6)
+
+
+def grow_box(box: np.ndarray, along: float, across: float, image_size: tuple[int, int]) -> np.ndarray:
+    """`box` grown by `along` of its height at each end of its long axis and by `across` of
+    its height above and below, clipped to an image of `image_size` (width, height)."""
+    rect = cv2.minAreaRect(box.astype(np.float32))
+    (cx, cy), (w, h), angle = rect
+    height = min(w, h)
+    if w >= h:
+        size = (w + 2 * along * height, h + 2 * across * height)
+    else:
+        size = (w + 2 * across * height, h + 2 * along * height)
+    grown = order_clockwise(cv2.boxPoints(((cx, cy), size, angle)))
+    grown[:, 0] = np.clip(grown[:, 0], 0, image_size[0] - 1)
+    grown[:, 1] = np.clip(grown[:, 1], 0, image_size[1] - 1)
+    return grown.astype(np.float32)
