@@ -1,8 +1,9 @@
 """Benchmark 3: SearchItems throughput at 1, 4, 16 and 64 concurrent clients, Triton dynamic batching on vs off.
 
 Two Tritons run side by side, started with the server's own launcher: one on the real
-model repository, one on a generated copy whose config.pbtxt lacks the dynamic_batching
-block (same model file, same instance count, same threads). Each gets an API server
+model repository, one on a generated copy whose search models' config.pbtxt (image_analysis
+and image_embedding, bench/triton.py SEARCH_MODELS) lack the dynamic_batching block (same
+model files, same instance counts, same threads). Each gets an API server
 pointing at it with --triton-url. Rounds alternate on/off so machine noise hits both.
 """
 
@@ -27,7 +28,7 @@ from bench.common import (
 from bench.encoder import MODEL_DIR, InProcessEncoder
 from bench.ingest import EMBED_ONLY, server_ingest
 from bench.query import concurrent_clients
-from bench.triton import inference_stats, stats_delta, without_dynamic_batching
+from bench.triton import search_stats, stats_delta, without_dynamic_batching
 from imagesearch.inference.nsfw import NSFW_MODEL
 from imagesearch.launcher.api_server import ServerProcess
 from imagesearch.launcher.triton import TritonLaunchConfig, TritonProcess, free_port
@@ -80,14 +81,14 @@ async def _round(
         "api_server": lambda: [server.process.pid],
         "triton": lambda: process_tree(triton.pid),
     }
-    before = await inference_stats(triton.url)
+    before = await search_stats(triton.url)
     with CpuMeter(groups) as meter:
         started = time.perf_counter()
         latencies = await concurrent_clients(server.address, COLLECTION, workload, clients)
         elapsed = time.perf_counter() - started
     return {
         "searches_per_s": round(len(latencies) / elapsed, 2),
-        **stats_delta(before, await inference_stats(triton.url)),
+        **stats_delta(before, await search_stats(triton.url)),
         "cpu_ms_per_search": meter.ms_per(len(latencies)),
     }
 

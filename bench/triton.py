@@ -10,6 +10,10 @@ from pathlib import Path
 from tritonclient.grpc.aio import InferenceServerClient
 
 MODEL = "image_embedding"
+# The models an image SearchItems reaches: image_analysis when the collection's score has a
+# copy check (the default calibration: the query's vector and fingerprint come from one
+# decode there), image_embedding otherwise. The batching benchmark switches both.
+SEARCH_MODELS = (MODEL, "image_analysis")
 STAT_PHASES = ("success", "queue", "compute_input", "compute_infer", "compute_output")
 DYNAMIC_BATCHING_BLOCK = re.compile(r"\n?dynamic_batching\s*\{[^{}]*\}\n?")
 
@@ -30,6 +34,15 @@ async def inference_stats(url: str, model: str = MODEL) -> dict[str, int]:
     counters["executions"] = int(stats.get("execution_count", 0))
     counters["inferences"] = int(stats.get("inference_count", 0))
     return counters
+
+
+async def search_stats(url: str, models: tuple[str, ...] = SEARCH_MODELS) -> dict[str, int]:
+    """inference_stats() of every model an image search may reach, summed."""
+    totals: dict[str, int] = {}
+    for model in models:
+        for key, value in (await inference_stats(url, model)).items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
 
 
 def stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
@@ -65,16 +78,19 @@ def _busy_ns(delta: dict[str, int]) -> float:
     return compute_ns / requests * delta["executions"]
 
 
-def without_dynamic_batching(model_repository: Path, destination: Path) -> Path:
-    """A copy of `model_repository` whose image_embedding config has no dynamic_batching.
+def without_dynamic_batching(
+    model_repository: Path, destination: Path, models: tuple[str, ...] = SEARCH_MODELS
+) -> Path:
+    """A copy of `model_repository` whose `models`' configs have no dynamic_batching.
 
-    Generated from the real config so that everything else (instance count, threads,
-    parameters, the ONNX file) stays identical; fails loudly if the block is not found.
+    Generated from the real configs so that everything else (instance count, threads,
+    parameters, the ONNX file) stays identical; fails loudly if a block is not found.
     """
     shutil.copytree(model_repository, destination, ignore=shutil.ignore_patterns("__pycache__"))
-    config = destination / MODEL / "config.pbtxt"
-    text, removed = DYNAMIC_BATCHING_BLOCK.subn("\n", config.read_text())
-    if removed != 1:
-        raise ValueError(f"expected one dynamic_batching block in {config}, found {removed}")
-    config.write_text(text)
+    for model in models:
+        config = destination / model / "config.pbtxt"
+        text, removed = DYNAMIC_BATCHING_BLOCK.subn("\n", config.read_text())
+        if removed != 1:
+            raise ValueError(f"expected one dynamic_batching block in {config}, found {removed}")
+        config.write_text(text)
     return destination
