@@ -47,34 +47,48 @@ ANALYSIS = """## Why, and what would move the figures
   one-client p50 ratio, p99/p50 at 8 clients): load 3.4: 0.78, 2.49, 1.46; load 6:
   1.25, 1.04, 1.86; load 8: 1.48, 1.13, 5.23. Compare runs at low load.
 - **Issue 14's goals, where each stands (2026-12-02; details in the bullets below).**
-  Embed-only ingest >= 0.8 of raw: 0.816 through the pipeline (met, earlier run). API
-  server <= 1 ms per embed-only insert: 0.95 ms in `bench.ingest_cpu` (met in that
-  measure, which leaves out gRPC's receive and the Triton client call). Defaults >= 0.33 of
-  raw and API server <= 3 ms with duplicate checks: 7.9 ms of API CPU per default insert
-  (missed; the thumbnail alignment is most of it). After the alignment round of
-  2026-12-02 (bullet "Thumbnail alignment and the image query's decode"), API CPU per
-  default insert is 9-16 % below the commit before it in alternating runs on the AMD EPYC
-  at load 13-21 (10.4 vs 12.4 ms and 11.9 vs 13.1 ms in that measure; still missed).
-  Images/s against the raw encoder
-  (batch 4, in-process), alternating, 300 Corel photos through ImportItems, two rounds
-  (the script that became `python -m bench.ratios`; Intel Xeon, load 4.4 with another benchmark beside it,
-  which flatters the server): raw 94.8
-  images/s, embed only 94.0 (0.99), defaults 31.3 (**0.33**, at the goal); a quiet rerun
-  is needed before calling either met. image_embedding stub <= 1.15x the raw encoder's CPU: 0.94x
-  (met). One-client Search p50 <= 1.15x: 1.22 before the calibrated scores' copy check and
-  consensus, which now add ~13 ms of API CPU per image query: 1.6-2.8 end to end (missed).
-  After that round the API CPU per image query is 32 % lower (10.4 vs 15.2 ms, same run,
-  load 13-21); end to end not remeasured, so still counted missed. Batching on >= off
-  at 1, 4, 16, 64 clients: within the ~6 % noise band on a quiet machine, below 1 at 1 and
-  4 clients in some runs (not shown to be met). Longest query wait at a 100k swap <= 200
-  ms: 156/162 ms (met); at 1M, after the memory-mapped swap, 1.02 s (was 7.2 s; bullet
-  "Index swap"). 10-minute soak: 0
+  Quiet-machine run at the end of the day's rounds (AMD EPYC, load 1.3 at start, commit
+  2071ac9, `python -m bench.ratios`: 300 Corel photos, raw encoder and ImportItems
+  alternated, two rounds): raw 114.5 images/s, embed only 116.3 (**1.015**: met), defaults
+  38.4 (**0.336**: met, narrowly); one-client SearchItems p50 29.5 ms for stored photos and
+  27.1 ms for new ones against in-process encode + search 11.3 and 12.0 ms (**2.57 and
+  2.24**: missed; Triton alone took 13.2-13.4 ms, so 14-16 ms of each query is the API
+  server's: the copy check's alignments against the top hits, fetching their fingerprints
+  and vectors, the consensus, the streamed hits). API server <= 1 ms per embed-only
+  insert: 0.95 ms in `bench.ingest_cpu` (met in that measure, which leaves out gRPC's
+  receive and the Triton client call). API server <= 3 ms with duplicate checks: missed;
+  after the alignment round (bullet "Thumbnail alignment and the image query's decode")
+  10.4-11.9 ms against 12.4-13.1 ms before it in alternating runs at load 13-21 (-9 to
+  -16 %), image queries 10.4 vs 15.2 ms of API CPU (-32 %); the consensus then moved off
+  OpenBLAS (1.1-1.5 ms of spinning threads per query, now 0.1 ms). image_embedding stub
+  <= 1.15x the raw encoder's CPU: 0.94x (met). Batching on >= off at 1, 4, 16, 64 clients:
+  not met; quiet runs 1.00 / 0.84 / 0.97 / 0.98 (bullet "Dynamic batching, searches on
+  image_analysis"). Longest query wait at a 100k swap <= 200 ms: 156/162 ms (met); at 1M,
+  after the memory-mapped swap, 1.02 s (was 7.2 s; bullet "Index swap"). 10-minute soak: 0
   errors, API server +8.3 % and +10.8 % in two runs (met once, missed by a hair once;
   Triton flat). GPU: no GPU machine was lent to these sessions; the KIND_GPU configuration
   is written by `imagesearch models setup --gpu` (and k8s/overlays/scale-out-gpu),
   unmeasured.
-- **OCR's cost goal depends on the CPU (issue 12).** The goals table's OCR rows come from
-  a run on the AMD EPYC (median 2.91x: met). On the Intel Xeon of the latest sessions, after
+- **Dynamic batching, searches on image_analysis (2026-12-02, quiet: loads 1.8-2.5).**
+  Since the copy check's fingerprint comes from Triton, a default image search calls
+  `image_analysis` (2 instances of one ONNX Runtime thread each, batches of up to 4), not
+  `image_embedding`; `bench batching` left image_analysis batching in its "off" variant
+  until it was fixed to switch both (bench/triton.py `SEARCH_MODELS`). Fixed run, on/off
+  at 1 / 4 / 16 / 64 clients: 1.00 / **0.84** / 0.97 / 0.98; mean batch 1.2 / 3.8 / 3.9
+  at 4 / 16 / 64 clients; in-process ONNX Runtime gained at most 1.06x from batches in
+  that run (1.30x in the next). An experiment with `preferred_batch_size: [1, 4]` (not
+  kept) formed batches of 1 at 4 clients and still measured 0.88 (1.02 / 0.88 / 0.96 /
+  1.08), with the instances' busy time per image 36.8 ms against 30.1 ms off at the same
+  batch size: so at 4 clients the loss is the dynamic batcher's scheduling of two
+  single-threaded instances, not batch sizes; not explained further. `image_embedding`
+  (searches without a copy check) now answers each request of a batch through its
+  response sender as soon as its image is embedded, instead of the batch's responses
+  together; its one noisy run (load 9) read 1.06 / 1.00 / 0.89 / 1.18, not a quiet A/B.
+  On this 2-core CPU batches save little compute, so the goal's gain is for GPUs
+  (`models setup --gpu`), unmeasured.
+- **OCR's cost goal depends on the CPU (issue 12).** The goals table's OCR rows are round
+  5's (below; the earlier 2.91x on the AMD EPYC measured round 3's pipeline, since
+  `bench.ocr`'s defaults lacked round 4's passes until round 5). On the Intel Xeon of the latest sessions, after
   OCR round 4 (`python -m bench.ocr --sizes 0 --rendered 30 --untouched 100
   --skip-batching`, load 0.5): encoder median 11.2 ms, OCR on a text-free photo median
   85.7 ms (**7.6x**, missed) and mean 205 ms (15x); docs/ocr.md ("Cost") has the details.
