@@ -15,12 +15,22 @@ from imagesearch.limits import MAX_ITEMS_PER_BATCH
 from imagesearch_client import AsyncImageSearchClient, ImageSearchClient, InsertItem
 
 
+# An image search reaches image_analysis when the collection's scores have a copy check
+# (the default: the query's vector and fingerprint come from one decode there), and
+# image_embedding otherwise.
+SEARCH_MODELS = ("image_embedding", "image_analysis")
+
+
 def batch_counts(triton_port: int) -> dict[int, int]:
-    """Executions per batch size of the image model, from Triton's own statistics."""
+    """Executions per batch size of the models image searches reach, from Triton's own statistics."""
+    counts: dict[int, int] = {}
     with triton_grpc.InferenceServerClient(f"127.0.0.1:{triton_port}") as triton:
-        stats = triton.get_inference_statistics("image_embedding", as_json=True)
-    model = stats["model_stats"][0]
-    return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in model.get("batch_stats", [])}
+        for name in SEARCH_MODELS:
+            model = triton.get_inference_statistics(name, as_json=True)["model_stats"][0]
+            for batch in model.get("batch_stats", []):
+                size = int(batch["batch_size"])
+                counts[size] = counts.get(size, 0) + int(batch["compute_infer"]["count"])
+    return counts
 
 
 def test_concurrent_searches_are_batched(server: ServerProcess, client: ImageSearchClient) -> None:
