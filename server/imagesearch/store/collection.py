@@ -125,11 +125,16 @@ class LiveCollection:
         return self.paths.name
 
     async def run(self, method: Any, *args: Any) -> Any:
-        """Call a shard method in a worker thread while holding `access` shared."""
+        """Call a shard method in a worker thread while holding `access` shared.
+
+        A cancelled caller (a call cut off at shutdown's grace period) still waits for the
+        thread, which cannot be stopped, before it lets go of `access`: releasing it at once
+        let close() close the shard under a write in flight, and the server died of SIGSEGV
+        while draining an ImportItems stream (CI, tests/test_operations.py)."""
         async with self.access.shared():
             if self.closed:
                 raise CollectionNotFound(self.name)
-            return await asyncio.to_thread(method, self.shard, *args)
+            return await _uncancellable(asyncio.ensure_future(asyncio.to_thread(method, self.shard, *args)))
 
     async def run_here(self, method: Any, *args: Any) -> Any:
         """Call a shard method in the event loop's thread while holding `access` shared: for
@@ -359,6 +364,19 @@ class LiveCollection:
             self.closed = True
             await asyncio.to_thread(self.shard.flush)
             await asyncio.to_thread(self.shard.close)
+
+
+async def _uncancellable(work: asyncio.Future) -> Any:
+    """`work`'s result once it is done; a cancellation meanwhile is raised after it."""
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return work.result()
 
 
 def written(write: Write) -> tuple[int, int]:
